@@ -1,0 +1,97 @@
+"""The Starlette application: GraphQL over HTTP and WebSocket, plus health endpoints."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import redis.asyncio as redis
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from graphql_api.context import Context, Resources
+from graphql_api.loaders import Loaders
+from graphql_api.schema import build_schema
+from ledger.runtime.settings import Settings
+from ledger.store.pool import create_pool
+from ledger.stream.mailbox import Mailbox
+from ledger.stream.pubsub import PubSubHub
+
+log = logging.getLogger(__name__)
+readiness_timeout_s = 2.0
+
+
+class LedgerGraphQL(GraphQL[Context, None]):
+    def __init__(self, holder: dict[str, Resources], *, graphiql: bool) -> None:
+        super().__init__(
+            build_schema(),
+            graphql_ide="graphiql" if graphiql else None,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        )
+        self._holder = holder
+
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket | None) -> Context:
+        resources = self._holder["resources"]
+        return Context(request=request, response=response, resources=resources, loaders=Loaders.create(resources.pool))
+
+
+@contextlib.asynccontextmanager
+async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
+    pool = await create_pool(settings.database_url)
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
+    hub = PubSubHub(client)
+    await hub.start()
+    mailbox = Mailbox(client, hub, settings.partition_count)
+    await mailbox.start()
+    try:
+        yield Resources(settings=settings, pool=pool, redis=client, hub=hub, mailbox=mailbox)
+    finally:
+        await hub.stop()
+        await client.aclose()
+        await pool.close()
+
+
+def create_app(settings: Settings) -> Starlette:
+    holder: dict[str, Resources] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        async with open_resources(settings) as resources:
+            holder["resources"] = resources
+            yield
+
+    async def healthz(_: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def readyz(_: Request) -> Response:
+        resources = holder["resources"]
+        checks: dict[str, str] = {}
+        try:
+            await resources.pool.fetchval("SELECT 1", timeout=readiness_timeout_s)
+            checks["postgres"] = "ok"
+        except Exception as error:
+            checks["postgres"] = type(error).__name__
+        try:
+            await resources.redis.ping()
+            checks["redis"] = "ok"
+        except Exception as error:
+            checks["redis"] = type(error).__name__
+        ready = all(value == "ok" for value in checks.values())
+        return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
+
+    graphql = LedgerGraphQL(holder, graphiql=settings.graphiql)
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,90 @@
+"""`credit-ledger`: one command for the whole service, or each part alone for scale-out.
+
+credit-ledger serve          API + ledger worker(s) + jobs, supervised, on embedded servers by default
+credit-ledger api            the GraphQL API alone
+credit-ledger ledger-worker  one ledger worker process
+credit-ledger jobs           the arq periodic-jobs worker
+credit-ledger migrate        apply database migrations
+credit-ledger demo           load the example catalog and organizations, then generate usage
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from ledger.runtime.servers import migrate_now, servers
+from ledger.runtime.settings import Settings
+
+log = logging.getLogger("credit_ledger")
+
+
+def _api(settings: Settings) -> None:
+    import uvicorn
+
+    from graphql_api.app import create_app
+
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", lifespan="on")
+
+
+def _ledger_worker(settings: Settings) -> None:
+    from ledger.stream.runner import run_ledger_worker
+
+    asyncio.run(run_ledger_worker(settings))
+
+
+def _jobs(settings: Settings) -> None:
+    from jobs.worker import create_worker
+
+    create_worker(settings).run()
+
+
+def _serve(settings: Settings) -> None:
+    from graphql_api.supervisor import Supervisor
+
+    Supervisor(settings).run()
+
+
+def _demo(settings: Settings) -> None:
+    from graphql_api.demo import run_demo
+
+    asyncio.run(run_demo(settings))
+
+
+ROLES = {
+    "serve": _serve,
+    "api": _api,
+    "ledger-worker": _ledger_worker,
+    "jobs": _jobs,
+    "migrate": lambda settings: None,
+    "demo": _demo,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="credit-ledger", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("role", choices=sorted(ROLES))
+    parser.add_argument("--log-level", default="INFO")
+    arguments = parser.parse_args(argv)
+    logging.basicConfig(level=arguments.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # SIGTERM stops a role the way Ctrl-C does, so embedded servers are always stopped on the way out.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    settings = Settings.from_environment()
+    try:
+        with servers(settings) as resolved:
+            applied = migrate_now(resolved)
+            if applied:
+                log.info("applied migrations %s", applied)
+            ROLES[arguments.role](resolved)
+    except KeyboardInterrupt:
+        pass
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

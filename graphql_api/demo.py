@@ -1,0 +1,85 @@
+"""`credit-ledger demo`: load the example catalog and organizations into a running service and
+generate usage through its GraphQL API, printing balances as they move."""
+
+from __future__ import annotations
+
+import json
+import random
+from decimal import Decimal
+from importlib import resources
+from typing import Any
+
+import httpx
+
+from ledger.runtime.settings import Settings
+from ledger.store.catalog import Product, upsert_products
+from ledger.store.pool import create_pool
+
+events_per_organization = 25
+
+_CREATE = """
+mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { id name } }
+"""
+_GRANT = """
+mutation($input: GrantCreditsInput!) { grantCredits(input: $input) { status balanceAfter } }
+"""
+_USAGE = """
+mutation($input: RecordUsageInput!) {
+  recordUsage(input: $input) { status creditsCharged balanceAfter rejection { code } }
+}
+"""
+
+
+def example_catalog() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(resources.files("graphql_api").joinpath("example_catalog.json").read_text())
+    return data
+
+
+def catalog_products(catalog: dict[str, Any]) -> list[Product]:
+    return [Product(p["key"], p["name"], p["unit"], Decimal(p["credits_per_unit"])) for p in catalog["products"]]
+
+
+async def _call(client: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+    response = await client.post("/graphql", json={"query": query, "variables": variables})
+    body: dict[str, Any] = response.json()
+    if body.get("errors"):
+        raise RuntimeError(body["errors"])
+    data: dict[str, Any] = body["data"]
+    return data
+
+
+async def run_demo(settings: Settings) -> None:
+    catalog = example_catalog()
+    pool = await create_pool(settings.database_url)
+    try:
+        await upsert_products(pool, catalog_products(catalog))
+    finally:
+        await pool.close()
+    print(f"loaded {len(catalog['products'])} products")
+    base_url = f"http://{settings.host}:{settings.port}"
+    randomness = random.Random(7)
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+        try:
+            await client.get("/healthz")
+        except httpx.TransportError:
+            raise SystemExit(f"no service at {base_url}: start it with `credit-ledger serve` first") from None
+        for org in catalog["organizations"]:
+            await _call(client, _CREATE, {"input": {"id": org["id"], "name": org["name"]}})
+            granted = await _call(
+                client, _GRANT,
+                {"input": {"organizationId": org["id"], "amount": org["grant"], "idempotencyKey": f"demo-grant-{org['id']}"}},
+            )  # fmt: skip
+            print(f"{org['name']}: granted {org['grant']}, balance {granted['grantCredits']['balanceAfter']}")
+            for _ in range(events_per_organization):
+                product = randomness.choice(catalog["products"])
+                quantity = randomness.randint(1, 2_000) if product["unit"] == "token" else randomness.randint(1, 3)
+                outcome = (await _call(
+                    client, _USAGE,
+                    {"input": {"organizationId": org["id"], "product": product["key"], "quantity": str(quantity),
+                               "idempotencyKey": f"demo-{randomness.getrandbits(64):x}"}},
+                ))["recordUsage"]  # fmt: skip
+                print(
+                    f"  {product['key']:<24} x{quantity:<5} -> {outcome['status']:<8} "
+                    f"charged {outcome['creditsCharged']:>8}  balance {outcome['balanceAfter']}"
+                )
+    print(f"open {base_url}/graphql to query and subscribe (creditMeter) yourself")

@@ -1,0 +1,72 @@
+"""The API's one error model: every error a client sees carries a stable `extensions.code`.
+
+Expected failures are `ApiError`s (or the ledger's own `LedgerError`s) and keep their message.
+Errors of the request itself (syntax, validation, a value that does not parse) are the client's and
+keep graphql-core's message. Anything else is a bug: its message, stack and SQL stay in our log and
+the client sees "Unexpected error." with code INTERNAL.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from ledger.core.errors import LedgerError
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError("NOT_FOUND", f"{what} not found")
+
+
+def invalid(message: str) -> ApiError:
+    return ApiError("INVALID_INPUT", message)
+
+
+def _classify(error: GraphQLError) -> GraphQLError:
+    original = error.original_error
+    if isinstance(original, (ApiError, LedgerError)):
+        return _with_code(error, original.code, original.message)
+    if error.path is None:
+        # Raised before execution: the request's own fault.
+        if error.message.startswith("Syntax Error"):
+            return _with_code(error, "GRAPHQL_PARSE_FAILED", error.message)
+        code = "INVALID_INPUT" if original is not None else "GRAPHQL_VALIDATION_FAILED"
+        return _with_code(error, code, error.message)
+    if original is None:
+        return _with_code(error, "INVALID_INPUT", error.message)
+    log.error("unexpected error in %s", error.path, exc_info=original)
+    return _with_code(error, "INTERNAL", "Unexpected error.", keep_original=False)
+
+
+def _with_code(error: GraphQLError, code: str, message: str, *, keep_original: bool = True) -> GraphQLError:
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=error.original_error if keep_original else None,
+        extensions={**(error.extensions or {}), "code": code},
+    )
+
+
+class ErrorCodes(SchemaExtension):
+    """Gives every error its code and masks the unexpected ones."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is not None and result.errors:
+            result.errors = [_classify(error) for error in result.errors]

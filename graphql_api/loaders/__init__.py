@@ -1,0 +1,24 @@
+"""Dataloaders, one per file: dedupe keys, one `= ANY($1)` query, results in key order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+import asyncpg
+from strawberry.dataloader import DataLoader
+
+from graphql_api.loaders.balances import balance_loader
+from graphql_api.loaders.organizations import organization_loader
+from ledger.core.state import Balance
+from ledger.store.organizations import Organization
+
+
+@dataclass(frozen=True, slots=True)
+class Loaders:
+    organization: DataLoader[UUID, Organization | None]
+    balance: DataLoader[UUID, Balance]
+
+    @classmethod
+    def create(cls, pool: asyncpg.Pool) -> Loaders:
+        return cls(organization=organization_loader(pool), balance=balance_loader(pool))

@@ -1,0 +1,41 @@
+"""The schema, assembled once; `schema.graphql` at the top of the repository is its printout."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLSchema
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
+
+from graphql_api.errors import ErrorCodes
+from graphql_api.mutations import Mutation
+from graphql_api.queries import Query
+from graphql_api.scalars import SCALAR_MAP
+from graphql_api.subscriptions import Subscription
+
+query_depth_max = 12
+query_aliases_max = 30
+query_tokens_max = 5_000
+
+
+def build_schema() -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
+        extensions=[
+            ErrorCodes,
+            lambda: QueryDepthLimiter(max_depth=query_depth_max),
+            lambda: MaxAliasesLimiter(max_alias_count=query_aliases_max),
+            lambda: MaxTokensLimiter(max_token_count=query_tokens_max),
+        ],
+    )
+
+
+def schema_text() -> str:
+    return str(build_schema()) + "\n"
+
+
+def graphql_schema() -> GraphQLSchema:
+    return build_schema()._schema

@@ -1,0 +1,137 @@
+"""Thin GraphQL types over domain objects; each converts in one place (`from_domain`)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from decimal import Decimal
+from uuid import UUID
+
+import strawberry
+
+from graphql_api.context import Info
+from graphql_api.errors import not_found
+from graphql_api.scalars import Credits, Quantity
+from ledger.core.apply import Status
+from ledger.core.commands import LotKind as DomainLotKind
+from ledger.core.state import Balance as DomainBalance
+from ledger.store.catalog import Product as DomainProduct
+from ledger.store.organizations import Organization as DomainOrganization
+from ledger.stream.mailbox import Reply
+
+LotKind = strawberry.enum(
+    DomainLotKind, name="LotKind", description="What a credit lot is for; sets its default priority."
+)
+
+
+@strawberry.enum(description="When a ledger mutation returns.")
+class Ack(enum.Enum):
+    APPLIED = strawberry.enum_value("applied", description="After the ledger committed it, with the result.")
+    QUEUED = strawberry.enum_value("queued", description="As soon as the command is durably queued.")
+
+
+@strawberry.enum(description="What became of a ledger command.")
+class CommandStatus(enum.Enum):
+    QUEUED = strawberry.enum_value("queued", description="Durably queued; the ledger applies it shortly.")
+    ACCEPTED = strawberry.enum_value("accepted", description="Applied and committed.")
+    REJECTED = strawberry.enum_value("rejected", description="Decided and recorded, with no effect on credits.")
+
+
+@strawberry.type(description="An organization's credits now.")
+class Balance:
+    total: Credits = strawberry.field(description="Credits in every lot usable now.")
+    held: Credits = strawberry.field(description="Credits reserved by open holds.")
+    available: Credits = strawberry.field(description="What can be spent now: total less held.")
+
+    @classmethod
+    def from_domain(cls, balance: DomainBalance) -> Balance:
+        return cls(total=balance.total, held=balance.held, available=balance.available)
+
+
+@strawberry.type(description="A customer account: the owner of credits and the unit of the ledger.")
+class Organization:
+    id: strawberry.ID = strawberry.field(description="The organization's id (a UUID).")
+    name: str = strawberry.field(description="Display name.")
+    created_at: datetime = strawberry.field(description="When it was created.")
+
+    @strawberry.field(description="The committed balance, computed from its credit lots.")
+    async def balance(self, info: Info) -> Balance:
+        return Balance.from_domain(await info.context.loaders.balance.load(UUID(self.id)))
+
+    @classmethod
+    def from_domain(cls, organization: DomainOrganization) -> Organization:
+        return cls(id=strawberry.ID(str(organization.id)), name=organization.name, created_at=organization.created_at)
+
+
+@strawberry.type(description="A product usage is priced for, and its rate.")
+class Product:
+    key: str = strawberry.field(description='The key usage events name, e.g. "gpt-4o.input-tokens".')
+    name: str = strawberry.field(description="Display name.")
+    unit: str = strawberry.field(description='The native unit a quantity counts, e.g. "token".')
+    credits_per_unit: Quantity = strawberry.field(description="Credits charged per unit.")
+
+    @classmethod
+    def from_domain(cls, product: DomainProduct) -> Product:
+        return cls(
+            key=product.key, name=product.name, unit=product.unit, credits_per_unit=Decimal(product.credits_per_unit)
+        )
+
+
+@strawberry.type(description="Why the ledger rejected a command.")
+class Rejection:
+    code: str = strawberry.field(description="Stable reason code, e.g. INSUFFICIENT_CREDITS.")
+    message: str = strawberry.field(description="Human-readable explanation.")
+
+
+@strawberry.type(description="The outcome of a ledger mutation.")
+class CommandOutcome:
+    command_id: strawberry.ID = strawberry.field(description="The id given to this request's command.")
+    transaction_id: strawberry.ID | None = strawberry.field(
+        description="The journal transaction holding the decision (on a retry: the first request's)."
+    )
+    status: CommandStatus
+    rejection: Rejection | None = strawberry.field(description="Set when status is REJECTED.")
+    credits_charged: Credits | None = strawberry.field(description="Credits this usage cost; null while queued.")
+    balance_after: Credits | None = strawberry.field(
+        description="The balance right after this command; null while queued."
+    )
+
+    @classmethod
+    def queued(cls, command_id: UUID) -> CommandOutcome:
+        return cls(
+            command_id=strawberry.ID(str(command_id)),
+            transaction_id=None,
+            status=CommandStatus.QUEUED,
+            rejection=None,
+            credits_charged=None,
+            balance_after=None,
+        )
+
+    @classmethod
+    def from_reply(cls, reply: Reply) -> CommandOutcome:
+        result = reply.result
+        accepted = result.status is Status.ACCEPTED
+        return cls(
+            command_id=strawberry.ID(str(reply.command_id)),
+            transaction_id=strawberry.ID(str(reply.transaction_id)),
+            status=CommandStatus.ACCEPTED if accepted else CommandStatus.REJECTED,
+            rejection=None if accepted else Rejection(code=result.code or "", message=result.message or ""),
+            credits_charged=result.credits_charged,
+            balance_after=result.balance_after,
+        )
+
+
+@strawberry.type(description="A live reading of an organization's credits.")
+class MeterReading:
+    organization_id: strawberry.ID
+    total: Credits
+    held: Credits
+    available: Credits
+    at: datetime = strawberry.field(description="When the reading was taken.")
+
+
+async def load_organization(info: Info, organization_id: UUID) -> DomainOrganization:
+    organization = await info.context.loaders.organization.load(organization_id)
+    if organization is None:
+        raise not_found("organization")
+    return organization

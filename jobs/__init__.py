@@ -1,0 +1,1 @@
+"""Periodic jobs (arq). Jobs observe and send ledger commands; they never write balances."""

@@ -1,0 +1,37 @@
+"""Expected failures of the ledger, each with a stable code that clients may rely on.
+
+    LedgerError
+    ├── InvalidCommand          INVALID_INPUT: the command cannot be applied as written
+    ├── UnknownProduct          UNKNOWN_PRODUCT: no rate for the product on the org's rate card
+    ├── InsufficientCredits     INSUFFICIENT_CREDITS: the org blocks at zero and cannot cover it
+    └── IdempotencyConflict     IDEMPOTENCY_CONFLICT: the key was used before with another payload
+
+A rejection is a result, not a crash: the worker stores it under the command's idempotency key so a
+retry returns the same answer.
+"""
+
+from __future__ import annotations
+
+
+class LedgerError(Exception):
+    code = "LEDGER_ERROR"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidCommand(LedgerError):
+    code = "INVALID_INPUT"
+
+
+class UnknownProduct(LedgerError):
+    code = "UNKNOWN_PRODUCT"
+
+
+class InsufficientCredits(LedgerError):
+    code = "INSUFFICIENT_CREDITS"
+
+
+class IdempotencyConflict(LedgerError):
+    code = "IDEMPOTENCY_CONFLICT"

@@ -1,0 +1,42 @@
+"""Resolve where PostgreSQL and Redis are: the URLs given, or embedded servers started here."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+
+import asyncpg
+
+from ledger.runtime.embedded import EmbeddedServers
+from ledger.runtime.settings import Settings
+from ledger.store.migrate import migrate
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def servers(settings: Settings) -> Iterator[Settings]:
+    """Yield settings with both URLs set, starting embedded servers for any that is missing."""
+    if settings.database_url and settings.redis_url:
+        yield settings
+        return
+    embedded = EmbeddedServers(settings.state_dir, durable=settings.embedded_durable)
+    urls = embedded.start()
+    try:
+        yield settings.with_urls(settings.database_url or urls.database_url, settings.redis_url or urls.redis_url)
+    finally:
+        embedded.stop()
+
+
+async def apply_migrations(database_url: str) -> list[int]:
+    connection = await asyncpg.connect(database_url)
+    try:
+        return await migrate(connection)
+    finally:
+        await connection.close()
+
+
+def migrate_now(settings: Settings) -> list[int]:
+    return asyncio.run(apply_migrations(settings.database_url))

@@ -1,0 +1,1 @@
+"""PostgreSQL persistence of the ledger: migrations, and the queries of the code that owns them."""

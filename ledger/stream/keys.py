@@ -1,0 +1,34 @@
+"""Redis key names. Everything about one partition shares a hash tag, so it lives on one Redis
+Cluster slot and scripts may touch several of its keys at once."""
+
+from __future__ import annotations
+
+import zlib
+from uuid import UUID
+
+CONSUMER_GROUP = "ledger"
+
+
+def partition_of(org_id: UUID, partition_count: int) -> int:
+    """A stable org → partition map (the same in every process and every release)."""
+    return zlib.crc32(org_id.bytes) % partition_count
+
+
+def stream(partition: int) -> str:
+    return f"ledger:{{{partition}}}"
+
+
+def lease(partition: int) -> str:
+    return f"ledger:{{{partition}}}:lease"
+
+
+def reply_channel(instance_id: str) -> str:
+    return f"ledger:replies:{instance_id}"
+
+
+def meter_channel(org_id: UUID) -> str:
+    return f"meter:{org_id}"
+
+
+def balance_snapshot(org_id: UUID) -> str:
+    return f"balance:{{{org_id}}}"

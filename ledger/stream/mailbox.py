@@ -1,0 +1,127 @@
+"""The caller's side of an organization's mailbox: append a command, and optionally wait for the
+ledger worker's result.
+
+    LedgerError
+    ├── Unavailable      UNAVAILABLE: Redis could not be reached; nothing was queued, retry
+    ├── Overloaded       OVERLOADED: the partition's backlog is at its bound; retry later
+    └── ResultTimeout    RESULT_TIMEOUT: queued, but no result in time; retry with the same key
+
+Every error here is retryable under the same idempotency key: the ledger applies a key once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+import redis.asyncio as redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ledger import constants
+from ledger.core.apply import Result, result_from_dict, result_to_dict
+from ledger.core.commands import Command, encode
+from ledger.core.errors import LedgerError
+from ledger.stream import keys
+from ledger.stream.pubsub import PubSubHub
+
+
+class Unavailable(LedgerError):
+    code = "UNAVAILABLE"
+
+
+class Overloaded(LedgerError):
+    code = "OVERLOADED"
+
+
+class ResultTimeout(LedgerError):
+    code = "RESULT_TIMEOUT"
+
+
+# Refuse rather than grow without bound: a full partition means the workers are behind.
+_APPEND = """
+if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then
+    return false
+end
+return redis.call('XADD', KEYS[1], '*', 'c', ARGV[2])
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    command_id: UUID
+    transaction_id: UUID
+    result: Result
+
+
+def encode_reply(reply: Reply) -> bytes:
+    return json.dumps(
+        {
+            "command_id": str(reply.command_id),
+            "transaction_id": str(reply.transaction_id),
+            "result": result_to_dict(reply.result),
+        }
+    ).encode()
+
+
+def decode_reply(raw: bytes) -> Reply:
+    data = json.loads(raw)
+    return Reply(UUID(data["command_id"]), UUID(data["transaction_id"]), result_from_dict(data["result"]))
+
+
+class Mailbox:
+    def __init__(self, client: redis.Redis, hub: PubSubHub, partition_count: int) -> None:
+        self._client = client
+        self._hub = hub
+        self._partition_count = partition_count
+        self._append = client.register_script(_APPEND)
+        self.instance_id = uuid.uuid4().hex
+        self.reply_channel = keys.reply_channel(self.instance_id)
+        self._waiting: dict[UUID, asyncio.Future[Reply]] = {}
+
+    async def start(self) -> None:
+        await self._hub.add(self.reply_channel, self._on_reply)
+
+    def _on_reply(self, raw: bytes) -> None:
+        reply = decode_reply(raw)
+        future = self._waiting.get(reply.command_id)
+        if future is not None and not future.done():
+            future.set_result(reply)
+
+    async def send(self, commands: Sequence[Command]) -> None:
+        """Append commands durably (Redis answers after its AOF fsync); all or a clear error.
+
+        With several commands a partial failure is possible; each is idempotent, so the caller
+        retries the whole request."""
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for command in commands:
+                    partition = keys.partition_of(command.organization_id, self._partition_count)
+                    await self._append(
+                        keys=[keys.stream(partition)], args=[constants.stream_length_max, encode(command)], client=pipe
+                    )
+                appended = await pipe.execute()
+        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+            raise Unavailable("the command queue is unavailable; retry with the same idempotency key") from error
+        if not all(appended):
+            raise Overloaded("the ledger is behind; retry with the same idempotency key shortly")
+
+    async def send_and_wait(self, commands: Sequence[Command], timeout_ms: int) -> list[Reply]:
+        loop = asyncio.get_running_loop()
+        futures = {command.envelope.command_id: loop.create_future() for command in commands}
+        self._waiting.update(futures)
+        try:
+            await self.send(commands)
+            async with asyncio.timeout(timeout_ms / 1000):
+                return list(await asyncio.gather(*futures.values()))
+        except TimeoutError as error:
+            raise ResultTimeout(
+                "queued, but the result did not arrive in time; retry with the same idempotency key"
+            ) from error
+        finally:
+            for command_id in futures:
+                self._waiting.pop(command_id, None)

@@ -1,0 +1,26 @@
+"""Running a ledger worker as a process: connections, signals, clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import redis.asyncio as redis
+
+from ledger.runtime.settings import Settings
+from ledger.store.pool import create_pool
+from ledger.stream.worker import LedgerWorker
+
+
+async def run_ledger_worker(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    pool = await create_pool(settings.database_url)
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
+    try:
+        await LedgerWorker(pool, client, settings.partition_count).run(stop)
+    finally:
+        await client.aclose()
+        await pool.close()

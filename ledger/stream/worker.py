@@ -1,0 +1,231 @@
+"""The ledger worker: the actor loop that owns partitions and applies their commands.
+
+Each turn: renew leases, read a batch from the owned partitions, apply it with the pure core and
+journal it in one PostgreSQL transaction, and only after the commit acknowledge the entries, answer
+the callers, refresh balance snapshots and publish meter readings. A failure anywhere before the
+acknowledgement leaves the entries pending; they are read again and, being already journaled or
+not, applied exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from uuid import UUID
+
+import asyncpg
+import redis.asyncio as redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ledger import constants
+from ledger.core.batch import Outcome, apply_batch
+from ledger.core.commands import Command, RecordUsage, decode
+from ledger.core.state import OrgState
+from ledger.store import journal
+from ledger.store.catalog import rates_for
+from ledger.stream import keys
+from ledger.stream.leases import Leases
+from ledger.stream.mailbox import Reply, encode_reply
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTER_STREAM = "ledger:dead-letter"
+retry_delay_s = 0.5
+
+# Trim what every consumer has acknowledged: keep entries from the oldest still pending (or the
+# newest delivered when none is pending) onwards, so nothing unacknowledged is ever dropped.
+_TRIM = """
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1])
+local floor = ARGV[2]
+if pending[1] > 0 then floor = pending[2] end
+return redis.call('XTRIM', KEYS[1], 'MINID', floor)
+"""
+
+_TRANSIENT = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InterfaceError,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    partition: int
+    entry_id: bytes
+    command: Command | None  # None: unreadable, sent to the dead-letter stream
+
+
+class LedgerWorker:
+    def __init__(self, pool: asyncpg.Pool, client: redis.Redis, partition_count: int) -> None:
+        self.pool = pool
+        self.client = client
+        self.partition_count = partition_count
+        self.worker_id = f"worker-{uuid.uuid4().hex[:12]}"
+        self.leases = Leases(client, self.worker_id, partition_count)
+        self._trim = client.register_script(_TRIM)
+        # Per owned partition: "0" to re-read our own pending entries first, ">" for new ones.
+        self._cursors: dict[int, str] = {}
+        self._next_lease_at = 0.0
+        self.applied_count = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        log.info("%s started", self.worker_id)
+        try:
+            while not stop.is_set():
+                try:
+                    await self.turn()
+                except _TRANSIENT as error:
+                    log.warning("%s: transient failure (%s); retrying", self.worker_id, error)
+                    self._reread_pending()
+                    await asyncio.sleep(retry_delay_s)
+        finally:
+            with contextlib.suppress(*_TRANSIENT):
+                await self.leases.release_all()
+            log.info("%s stopped", self.worker_id)
+
+    async def turn(self) -> int:
+        """One read-apply-acknowledge cycle; returns how many entries it handled."""
+        if time.monotonic() >= self._next_lease_at:
+            await self._maintain_leases()
+        entries = await self._read()
+        if entries:
+            await self._process(entries)
+        return len(entries)
+
+    def _reread_pending(self) -> None:
+        for partition in self._cursors:
+            self._cursors[partition] = "0"
+
+    async def _maintain_leases(self) -> None:
+        gained, lost = await self.leases.maintain()
+        for partition in lost:
+            self._cursors.pop(partition, None)
+            log.warning("%s lost the lease of partition %d", self.worker_id, partition)
+        for partition in sorted(gained):
+            await self._adopt(partition)
+        self._next_lease_at = time.monotonic() + constants.lease_renew_interval_ms / 1000
+
+    async def _adopt(self, partition: int) -> None:
+        """Take a partition over: its group must exist, and entries a previous owner left pending
+        become ours, to be applied before anything new."""
+        stream = keys.stream(partition)
+        with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
+            await self.client.xgroup_create(stream, keys.CONSUMER_GROUP, id="0", mkstream=True)
+        start = "0-0"
+        while True:
+            # Claiming only moves ownership; the entries are then read as our own pending history.
+            answer = await self.client.xautoclaim(
+                stream, keys.CONSUMER_GROUP, self.worker_id, 0, start, count=constants.batch_size_max
+            )
+            start = answer[0].decode()
+            if start == "0-0":
+                break
+        self._cursors[partition] = "0"
+
+    async def _read(self) -> list[Entry]:
+        history = [p for p, cursor in self._cursors.items() if cursor == "0"]
+        if history:
+            entries = await self._read_group({p: "0" for p in history}, block_ms=None)
+            for partition in set(history) - {entry.partition for entry in entries}:
+                self._cursors[partition] = ">"
+            if entries:
+                return entries
+        live = [p for p, cursor in self._cursors.items() if cursor == ">"]
+        if not live:
+            await asyncio.sleep(constants.read_block_ms / 1000)
+            return []
+        return await self._read_group({p: ">" for p in live}, block_ms=constants.read_block_ms)
+
+    async def _read_group(self, cursors: dict[int, str], block_ms: int | None) -> list[Entry]:
+        count = max(16, constants.batch_size_max // len(cursors))
+        answer = await self.client.xreadgroup(
+            keys.CONSUMER_GROUP,
+            self.worker_id,
+            {keys.stream(p): cursor for p, cursor in cursors.items()},
+            count=count,
+            block=block_ms,
+        )
+        entries = []
+        for stream_name, stream_entries in answer or []:
+            partition = int(stream_name.decode().split("{")[1].rstrip("}"))
+            entries.extend(Entry(partition, entry_id, _decode(fields)) for entry_id, fields in stream_entries)
+        return entries
+
+    async def _process(self, entries: Sequence[Entry]) -> None:
+        commands = [entry.command for entry in entries if entry.command is not None]
+        outcomes, final = await self._commit(commands) if commands else ([], {})
+        await self._after_commit(entries, outcomes, final)
+        self.applied_count += len(commands)
+
+    async def _commit(self, commands: list[Command]) -> tuple[list[Outcome], dict[UUID, OrgState]]:
+        org_ids = sorted({command.organization_id for command in commands})
+        products = {c.payload.product for c in commands if isinstance(c.payload, RecordUsage)}
+        async with self.pool.acquire() as connection, connection.transaction():
+            states = await journal.load_states(connection, org_ids)
+            rate_card = await rates_for(connection, products)
+            states = {org: replace(state, rate_card=rate_card) for org, state in states.items()}
+            stored = await journal.load_stored(connection, [(c.organization_id, c.idempotency_key) for c in commands])
+            outcomes, final = apply_batch(states, commands, stored)
+            await journal.write_outcomes(connection, outcomes, final)
+        return outcomes, final
+
+    async def _after_commit(
+        self, entries: Sequence[Entry], outcomes: list[Outcome], final: dict[UUID, OrgState]
+    ) -> None:
+        now = datetime.now(UTC)
+        by_partition: dict[int, list[bytes]] = {}
+        for entry in entries:
+            by_partition.setdefault(entry.partition, []).append(entry.entry_id)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for entry in entries:
+                if entry.command is None:
+                    pipe.xadd(DEAD_LETTER_STREAM, {"partition": entry.partition, "entry": entry.entry_id})
+            for partition, entry_ids in by_partition.items():
+                stream = keys.stream(partition)
+                pipe.xack(stream, keys.CONSUMER_GROUP, *entry_ids)
+                await self._trim(keys=[stream], args=[keys.CONSUMER_GROUP, entry_ids[-1]], client=pipe)
+            for outcome in outcomes:
+                reply_to = outcome.command.envelope.reply_to
+                if reply_to:
+                    reply = Reply(outcome.command.envelope.command_id, outcome.transaction_id, outcome.result)
+                    pipe.publish(reply_to, encode_reply(reply))
+            for org_id in {o.command.organization_id for o in outcomes if o.applied is not None}:
+                reading = _meter_reading(final[org_id], now)
+                pipe.set(keys.balance_snapshot(org_id), reading)
+                pipe.publish(keys.meter_channel(org_id), reading)
+            await pipe.execute()
+
+
+def _decode(fields: dict[bytes, bytes] | None) -> Command | None:
+    if not fields or b"c" not in fields:
+        return None
+    try:
+        return decode(fields[b"c"])
+    except (ValueError, KeyError, TypeError) as error:
+        log.error("unreadable command sent to %s: %s", DEAD_LETTER_STREAM, error)
+        return None
+
+
+def _meter_reading(state: OrgState, at: datetime) -> bytes:
+    balance = state.balance(at)
+    return json.dumps(
+        {
+            "organization_id": str(state.organization_id),
+            "total": balance.total,
+            "held": balance.held,
+            "available": balance.available,
+            "at": at.isoformat(),
+        }
+    ).encode()

@@ -1,0 +1,126 @@
+"""Fixtures: one PostgreSQL and one Redis per test run (embedded, or TEST_DATABASE_URL and
+TEST_REDIS_URL when given), a clean database per test, and the real service on a free port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import redis.asyncio as redis
+import uvicorn
+
+from graphql_api.app import create_app
+from graphql_api.demo import catalog_products, example_catalog
+from ledger.runtime.servers import apply_migrations, servers
+from ledger.runtime.settings import Settings
+from ledger.store.catalog import upsert_products
+from ledger.store.pool import create_pool
+from ledger.stream.worker import LedgerWorker
+
+# Tables the tests may write; emptied before each test.
+_TABLES = ("ledger_postings", "credit_lots", "ledger_transactions", "products", "organizations")
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    base = Settings(
+        database_url=os.environ.get("TEST_DATABASE_URL", ""),
+        redis_url=os.environ.get("TEST_REDIS_URL", ""),
+        state_dir=tmp_path_factory.mktemp("state"),
+        partition_count=8,
+        embedded_durable=False,
+    )
+    with servers(base) as resolved:
+        asyncio.run(apply_migrations(resolved.database_url))
+        yield resolved
+
+
+@pytest.fixture
+async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(settings.database_url)
+    await pool.execute(f"TRUNCATE {', '.join(_TABLES)}")
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@pytest.fixture
+async def redis_client(settings: Settings) -> AsyncIterator[redis.Redis]:
+    client = redis.Redis.from_url(settings.redis_url)
+    await client.flushdb()
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def catalog(pool: asyncpg.Pool) -> dict[str, Any]:
+    data = example_catalog()
+    await upsert_products(pool, catalog_products(data))
+    return data
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Service:
+    settings: Settings
+    url: str
+    client: httpx.AsyncClient
+    worker: LedgerWorker
+
+    async def graphql(self, query: str, **variables: Any) -> dict[str, Any]:
+        response = await self.client.post("/graphql", json={"query": query, "variables": variables})
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+
+@contextlib.asynccontextmanager
+async def running_worker(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[LedgerWorker]:
+    client = redis.Redis.from_url(settings.redis_url)
+    worker = LedgerWorker(pool, client, settings.partition_count)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        yield worker
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await client.aclose()
+
+
+@pytest.fixture
+async def service(
+    settings: Settings, pool: asyncpg.Pool, redis_client: redis.Redis, catalog: dict[str, Any]
+) -> AsyncIterator[Service]:
+    port = _free_port()
+    app_settings = replace(settings, port=port)
+    server = uvicorn.Server(uvicorn.Config(create_app(app_settings), host="127.0.0.1", port=port, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    url = f"http://127.0.0.1:{port}"
+    async with running_worker(pool, settings) as worker, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        yield Service(app_settings, url, client, worker)
+    server.should_exit = True
+    await serving
+
+
+def repository_root() -> Path:
+    return Path(__file__).resolve().parent.parent
