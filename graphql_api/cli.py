@@ -68,9 +68,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="credit-ledger", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("role", choices=sorted(ROLES))
+    parser.add_argument("role", choices=[*sorted(ROLES), "export-schema"])
     parser.add_argument("--log-level", default="INFO")
     arguments = parser.parse_args(argv)
+    if arguments.role == "export-schema":
+        from graphql_api.schema import schema_text
+
+        sys.stdout.write(schema_text())
+        return
     logging.basicConfig(level=arguments.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # SIGTERM stops a role the way Ctrl-C does, so embedded servers are always stopped on the way out.
     signal.signal(signal.SIGTERM, signal.default_int_handler)

@@ -4,6 +4,7 @@ generate usage through its GraphQL API, printing balances as they move."""
 from __future__ import annotations
 
 import json
+import logging
 import random
 from decimal import Decimal
 from importlib import resources
@@ -49,6 +50,7 @@ async def _call(client: httpx.AsyncClient, query: str, variables: dict[str, Any]
 
 
 async def run_demo(settings: Settings) -> None:
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     catalog = example_catalog()
     pool = await create_pool(settings.database_url)
     try:
@@ -65,10 +67,8 @@ async def run_demo(settings: Settings) -> None:
             raise SystemExit(f"no service at {base_url}: start it with `credit-ledger serve` first") from None
         for org in catalog["organizations"]:
             await _call(client, _CREATE, {"input": {"id": org["id"], "name": org["name"]}})
-            granted = await _call(
-                client, _GRANT,
-                {"input": {"organizationId": org["id"], "amount": org["grant"], "idempotencyKey": f"demo-grant-{org['id']}"}},
-            )  # fmt: skip
+            grant = {"organizationId": org["id"], "amount": org["grant"], "idempotencyKey": f"demo-grant-{org['id']}"}
+            granted = await _call(client, _GRANT, {"input": grant})
             print(f"{org['name']}: granted {org['grant']}, balance {granted['grantCredits']['balanceAfter']}")
             for _ in range(events_per_organization):
                 product = randomness.choice(catalog["products"])

@@ -14,9 +14,19 @@ from graphql_api.context import Info
 from graphql_api.errors import ApiError, invalid
 from graphql_api.ids import parse_id
 from graphql_api.scalars import Credits, Quantity
-from graphql_api.types import Ack, CommandOutcome, LotKind, Organization, load_organization
+from graphql_api.types import Ack, CommandOutcome, Organization, load_organization
 from ledger import constants
-from ledger.core.commands import Command, Envelope, GrantCredits, Payload, RecordUsage, validate
+from ledger.core.commands import (
+    Command,
+    Envelope,
+    GrantCredits,
+    Payload,
+    RecordUsage,
+    validate,
+)
+from ledger.core.commands import (
+    LotKind as DomainLotKind,
+)
 from ledger.core.errors import IdempotencyConflict, UnknownProduct
 from ledger.core.money import MicroCredits
 from ledger.store import catalog
@@ -39,7 +49,9 @@ class GrantCreditsInput:
     organization_id: strawberry.ID
     amount: Credits = strawberry.field(description="Positive amount of credits.")
     idempotency_key: str = strawberry.field(description="Your unique key for this grant; a retry with it applies once.")
-    kind: LotKind = strawberry.field(default=LotKind.BASE, description="Lot kind; sets the default priority.")
+    kind: DomainLotKind = strawberry.field(
+        default=DomainLotKind.BASE, description="Lot kind; sets the default priority."
+    )
     priority: int | None = strawberry.field(default=None, description="Lower is consumed first; defaults by kind.")
     effective_at: datetime | None = strawberry.field(default=None, description="When it becomes usable (default now).")
     expires_at: datetime | None = strawberry.field(default=None, description="When it expires (default never).")

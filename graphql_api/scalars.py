@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import NewType
 
 import strawberry
+from strawberry.types.scalar import ScalarDefinition
 
 from ledger.core.money import AmountError, MicroCredits, format_credits, parse_credits, parse_decimal
 
@@ -31,7 +32,7 @@ def _parse_quantity(value: object) -> Decimal:
 Credits = NewType("Credits", int)
 Quantity = NewType("Quantity", Decimal)
 
-SCALAR_MAP = {
+SCALAR_MAP: dict[object, ScalarDefinition] = {
     Credits: strawberry.scalar(
         name="Credits",
         description=(

@@ -9,8 +9,8 @@ import strawberry
 
 from graphql_api.context import Info
 from graphql_api.ids import parse_id
+from graphql_api.scalars import Credits
 from graphql_api.types import MeterReading, load_organization
-from ledger.core.money import MicroCredits
 from ledger.store.balances import balances_by_orgs
 from ledger.stream import keys
 
@@ -18,9 +18,9 @@ from ledger.stream import keys
 def _reading(data: dict[str, Any]) -> MeterReading:
     return MeterReading(
         organization_id=strawberry.ID(data["organization_id"]),
-        total=MicroCredits(data["total"]),
-        held=MicroCredits(data["held"]),
-        available=MicroCredits(data["available"]),
+        total=Credits(data["total"]),
+        held=Credits(data["held"]),
+        available=Credits(data["available"]),
         at=datetime.fromisoformat(data["at"]),
     )
 
@@ -40,9 +40,9 @@ class Subscription:
             balance = (await balances_by_orgs(resources.pool, [org_id], now))[org_id]
             yield MeterReading(
                 organization_id=strawberry.ID(str(org_id)),
-                total=balance.total,
-                held=balance.held,
-                available=balance.available,
+                total=Credits(balance.total),
+                held=Credits(balance.held),
+                available=Credits(balance.available),
                 at=now,
             )
             while True:

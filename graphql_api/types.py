@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from decimal import Decimal
 from uuid import UUID
 
 import strawberry
@@ -45,7 +44,7 @@ class Balance:
 
     @classmethod
     def from_domain(cls, balance: DomainBalance) -> Balance:
-        return cls(total=balance.total, held=balance.held, available=balance.available)
+        return cls(total=Credits(balance.total), held=Credits(balance.held), available=Credits(balance.available))
 
 
 @strawberry.type(description="A customer account: the owner of credits and the unit of the ledger.")
@@ -73,7 +72,7 @@ class Product:
     @classmethod
     def from_domain(cls, product: DomainProduct) -> Product:
         return cls(
-            key=product.key, name=product.name, unit=product.unit, credits_per_unit=Decimal(product.credits_per_unit)
+            key=product.key, name=product.name, unit=product.unit, credits_per_unit=Quantity(product.credits_per_unit)
         )
 
 
@@ -116,8 +115,8 @@ class CommandOutcome:
             transaction_id=strawberry.ID(str(reply.transaction_id)),
             status=CommandStatus.ACCEPTED if accepted else CommandStatus.REJECTED,
             rejection=None if accepted else Rejection(code=result.code or "", message=result.message or ""),
-            credits_charged=result.credits_charged,
-            balance_after=result.balance_after,
+            credits_charged=Credits(result.credits_charged),
+            balance_after=Credits(result.balance_after),
         )
 
 

@@ -32,7 +32,7 @@ async def measure_backlog(client: redis.Redis, partition_count: int) -> dict[str
 async def record_ledger_health(ctx: dict[str, Any]) -> dict[str, int]:
     client: redis.Redis = ctx["redis"]
     figures = await measure_backlog(client, ctx["settings"].partition_count)
-    await client.hset(HEALTH_KEY, mapping=figures)
+    await client.hset(HEALTH_KEY, mapping=figures)  # type: ignore[misc]
     if figures["busiest_partition_entries"] > backlog_warning_count:
         log.warning("ledger backlog is growing: %s", figures)
     return figures

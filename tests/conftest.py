@@ -113,7 +113,7 @@ async def service(
     app_settings = replace(settings, port=port)
     server = uvicorn.Server(uvicorn.Config(create_app(app_settings), host="127.0.0.1", port=port, log_level="warning"))
     serving = asyncio.create_task(server.serve())
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
         await asyncio.sleep(0.01)
     url = f"http://127.0.0.1:{port}"
     async with running_worker(pool, settings) as worker, httpx.AsyncClient(base_url=url, timeout=10) as client:

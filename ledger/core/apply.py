@@ -27,6 +27,9 @@ LOT_ACCOUNT = "lot"
 USAGE_ACCOUNT = "usage"
 
 
+ZERO = MicroCredits(0)
+
+
 class Status(StrEnum):
     ACCEPTED = "accepted"
     REJECTED = "rejected"
@@ -44,8 +47,8 @@ class Posting:
 @dataclass(frozen=True, slots=True)
 class Result:
     status: Status
-    credits_charged: MicroCredits = MicroCredits(0)
-    balance_after: MicroCredits = MicroCredits(0)
+    credits_charged: MicroCredits = ZERO
+    balance_after: MicroCredits = ZERO
     code: str | None = None
     message: str | None = None
 

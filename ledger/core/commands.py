@@ -102,9 +102,9 @@ def validate(command: Command) -> None:
     if isinstance(payload, GrantCredits):
         if payload.amount <= 0:
             raise InvalidCommand("amount must be positive")
-        if payload.expires_at is not None and payload.effective_at is not None:
-            if payload.expires_at <= payload.effective_at:
-                raise InvalidCommand("expiresAt must be after effectiveAt")
+        start = payload.effective_at
+        if payload.expires_at is not None and start is not None and payload.expires_at <= start:
+            raise InvalidCommand("expiresAt must be after effectiveAt")
     else:
         if not payload.product or len(payload.product) > PRODUCT_KEY_LENGTH_MAX:
             raise InvalidCommand(f"product must be 1 to {PRODUCT_KEY_LENGTH_MAX} characters")

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 # PostgreSQL refuses to run as root; when we are root it runs as this system user instead.
 POSTGRES_SYSTEM_USER = "embedded_postgres"
 DATABASE_NAME = "credit_ledger"
+_DATABASE_EXISTS = "SELECT 1 FROM pg_database WHERE datname = 'credit_ledger'"
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +176,7 @@ class EmbeddedPostgres:
         while True:
             # The port opens a moment before the server accepts sessions.
             answer = subprocess.run(  # noqa: S603
-                [*psql, "-c", f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}'"],
+                [*psql, "-c", _DATABASE_EXISTS],
                 capture_output=True,
                 text=True,
             )

@@ -40,7 +40,7 @@ class PubSubHub:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self._pubsub.aclose()
+        await self._pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def add(self, channel: str, handler: Handler) -> None:
         first = not self._handlers[channel]

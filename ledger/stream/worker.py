@@ -157,7 +157,7 @@ class LedgerWorker:
             count=count,
             block=block_ms,
         )
-        entries = []
+        entries: list[Entry] = []
         for stream_name, stream_entries in answer or []:
             partition = int(stream_name.decode().split("{")[1].rstrip("}"))
             entries.extend(Entry(partition, entry_id, _decode(fields)) for entry_id, fields in stream_entries)
