@@ -47,7 +47,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
     hub = PubSubHub(client)
     await hub.start()
-    mailbox = Mailbox(client, hub, settings.partition_count)
+    mailbox = Mailbox(client, settings.partition_count, hub)
     await mailbox.start()
     try:
         yield Resources(settings=settings, pool=pool, redis=client, hub=hub, mailbox=mailbox)

@@ -54,6 +54,25 @@ def _demo(settings: Settings) -> None:
     asyncio.run(run_demo(settings))
 
 
+def _verify(settings: Settings) -> None:
+    from ledger.store.pool import create_pool
+    from ledger.store.verify import verify
+
+    async def check() -> int:
+        pool = await create_pool(settings.database_url)
+        try:
+            violations = await verify(pool)
+        finally:
+            await pool.close()
+        for violation in violations:
+            print(f"{violation.rule}\t{violation.organization_id}\t{violation.detail}")
+        print(f"{len(violations)} violation(s)")
+        return len(violations)
+
+    if asyncio.run(check()):
+        sys.exit(1)
+
+
 ROLES = {
     "serve": _serve,
     "api": _api,
@@ -61,6 +80,7 @@ ROLES = {
     "jobs": _jobs,
     "migrate": lambda settings: None,
     "demo": _demo,
+    "verify": _verify,
 }
 
 

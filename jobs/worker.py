@@ -1,4 +1,5 @@
-"""The arq worker: its settings and cron schedule."""
+"""The arq worker: its resources and cron schedule. Jobs send ledger commands; they never write
+balances."""
 
 from __future__ import annotations
 
@@ -8,34 +9,53 @@ from arq import cron
 from arq.connections import RedisSettings
 from arq.worker import Worker
 
+from jobs.expiry import expire_credit_lots
 from jobs.ledger_health import record_ledger_health
 from ledger.runtime.settings import Settings
+from ledger.store.pool import create_pool
+from ledger.stream.mailbox import Mailbox
 
 job_timeout_s = 60
-CRON_JOBS = [cron(record_ledger_health, second={0, 15, 30, 45}, run_at_startup=True)]
+job_pool_size_max = 2
+CRON_JOBS = [
+    cron(record_ledger_health, second={0, 15, 30, 45}, run_at_startup=True),
+    cron(expire_credit_lots, second=0, run_at_startup=True),
+]
+
+
+async def startup(ctx: dict[str, Any], settings: Settings) -> None:
+    ctx["settings"] = settings
+    ctx["pool"] = await create_pool(settings.database_url, size_max=job_pool_size_max)
+    ctx["mailbox"] = Mailbox(ctx["redis"], settings.partition_count)
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    await ctx["pool"].close()
 
 
 def create_worker(settings: Settings) -> Worker:
     async def on_startup(ctx: dict[str, Any]) -> None:
-        ctx["settings"] = settings
+        await startup(ctx, settings)
 
     return Worker(
         functions=[],
         cron_jobs=CRON_JOBS,
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
         on_startup=on_startup,
+        on_shutdown=shutdown,
         job_timeout=job_timeout_s,
         handle_signals=True,
     )
 
 
 class WorkerSettings:
-    """For `arq jobs.worker.WorkerSettings` with REDIS_URL set (the CLI's `jobs` does the same)."""
+    """For `arq jobs.worker.WorkerSettings` with the URLs set (the CLI's `jobs` does the same)."""
 
     cron_jobs = CRON_JOBS
     job_timeout = job_timeout_s
+    on_shutdown = shutdown
     redis_settings = RedisSettings.from_dsn(Settings.from_environment().redis_url or "redis://localhost:6379")
 
     @staticmethod
     async def on_startup(ctx: dict[str, Any]) -> None:
-        ctx["settings"] = Settings.from_environment()
+        await startup(ctx, Settings.from_environment())

@@ -24,6 +24,7 @@ from ledger.runtime.servers import apply_migrations, servers
 from ledger.runtime.settings import Settings
 from ledger.store.catalog import upsert_products
 from ledger.store.pool import create_pool
+from ledger.store.verify import verify
 from ledger.stream.worker import LedgerWorker
 
 # Tables the tests may write; emptied before each test.
@@ -120,6 +121,8 @@ async def service(
         yield Service(app_settings, url, client, worker)
     server.should_exit = True
     await serving
+    # Whatever a test did through the service, the journal must still account for every credit.
+    assert await verify(pool) == []
 
 
 def repository_root() -> Path:

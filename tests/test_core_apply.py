@@ -6,12 +6,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.core.apply import Status, apply
 from ledger.core.batch import apply_batch
-from ledger.core.commands import Command, Envelope, GrantCredits, LotKind, RecordUsage
+from ledger.core.commands import Command, Envelope, ExpireLots, GrantCredits, LotKind, RecordUsage, validate
+from ledger.core.errors import InvalidCommand
 from ledger.core.money import MicroCredits
 from ledger.core.state import OrgState, Rate
 
@@ -111,3 +113,27 @@ def test_balance_never_negative_and_equals_the_postings(steps: list[tuple[bool, 
         state = step.state
         assert all(lot.remaining >= 0 for lot in state.lots)
         assert state.balance(T0).total == lot_postings
+
+
+def test_expiry_moves_the_remainder_to_breakage_and_only_once() -> None:
+    state = empty()
+    for key, grant in {
+        "bonus": GrantCredits(credits(20), LotKind.BONUS, expires_at=T0 + timedelta(days=1)),
+        "base": GrantCredits(credits(50)),
+    }.items():
+        state = apply(state, command(grant, key)).state
+    state = apply(state, command(RecordUsage("sms", Decimal(5)), "u")).state
+    later = T0 + timedelta(days=2)
+    expired = apply(state, command(ExpireLots(later), "x", at=later))
+    assert sorted((p.account, p.amount) for p in expired.postings) == [
+        ("breakage:bonus", credits(15)),
+        ("lot", -credits(15)),
+    ]
+    assert expired.result.balance_after == credits(50)
+    again = apply(expired.state, command(ExpireLots(later), "x2", at=later))
+    assert again.postings == ()
+
+
+def test_expiry_ahead_of_time_is_invalid() -> None:
+    with pytest.raises(InvalidCommand):
+        validate(command(ExpireLots(T0 + timedelta(seconds=1)), "x", at=T0))

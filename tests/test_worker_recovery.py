@@ -17,7 +17,6 @@ from ledger.runtime.settings import Settings
 from ledger.store.balances import balances_by_orgs
 from ledger.stream import keys
 from ledger.stream.mailbox import Mailbox
-from ledger.stream.pubsub import PubSubHub
 from ledger.stream.worker import LedgerWorker
 
 
@@ -26,8 +25,7 @@ async def test_redelivered_entries_apply_exactly_once(
 ) -> None:
     org = uuid.uuid4()
     await pool.execute("INSERT INTO organizations (id, name) VALUES ($1, 'Crashy')", org)
-    hub = PubSubHub(redis_client)
-    mailbox = Mailbox(redis_client, hub, settings.partition_count)
+    mailbox = Mailbox(redis_client, settings.partition_count)
     now = datetime.now(UTC)
     commands = [
         Command(Envelope(uuid.uuid4(), org, "grant", now), GrantCredits(MicroCredits(100_000_000))),

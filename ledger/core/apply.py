@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from ledger.core.commands import DEFAULT_PRIORITY, Command, GrantCredits, RecordUsage
+from ledger.core.commands import DEFAULT_PRIORITY, Command, ExpireLots, GrantCredits, RecordUsage
 from ledger.core.errors import InsufficientCredits, LedgerError, UnknownProduct
 from ledger.core.money import MicroCredits, format_credits, price
 from ledger.core.state import Lot, OrgState
@@ -25,6 +25,7 @@ _LOT_NAMESPACE = UUID("5f0c1a52-8d7e-4b8f-9a51-3e2f0d6c9b10")
 ISSUANCE_ACCOUNT = "issuance"
 LOT_ACCOUNT = "lot"
 USAGE_ACCOUNT = "usage"
+BREAKAGE_ACCOUNT = "breakage"
 
 
 ZERO = MicroCredits(0)
@@ -84,9 +85,12 @@ class Applied:
 
 def apply(state: OrgState, command: Command) -> Applied:
     try:
-        if isinstance(command.payload, GrantCredits):
-            return _grant(state, command, command.payload)
-        return _record_usage(state, command, command.payload)
+        payload = command.payload
+        if isinstance(payload, GrantCredits):
+            return _grant(state, command, payload)
+        if isinstance(payload, ExpireLots):
+            return _expire(state, payload)
+        return _record_usage(state, command, payload)
     except LedgerError as error:
         at = command.envelope.received_at
         rejected = Result(
@@ -128,14 +132,28 @@ def _record_usage(state: OrgState, command: Command, usage: RecordUsage) -> Appl
     touched = tuple(
         replace(lot, remaining=MicroCredits(lot.remaining - taken[lot.id])) for lot in state.lots if lot.id in taken
     )
-    updated = {lot.id: lot for lot in touched}
-    new_state = state.with_lots(updated.get(lot.id, lot) for lot in state.lots)
+    new_state = state.with_updated_lots(touched)
     postings = (
         *(Posting(LOT_ACCOUNT, MicroCredits(-amount), lot_id) for lot_id, amount in takes),
         Posting(f"{USAGE_ACCOUNT}:{usage.product}", charge),
     )
     result = Result(Status.ACCEPTED, credits_charged=charge, balance_after=new_state.balance(at).total)
     return Applied(new_state, postings, result, touched_lots=touched)
+
+
+def _expire(state: OrgState, expire: ExpireLots) -> Applied:
+    """Breakage: the unused remainder of each expired lot leaves the org for the breakage account."""
+    due = tuple(
+        lot for lot in state.lots if lot.remaining > 0 and lot.expires_at is not None and lot.expires_at <= expire.as_of
+    )
+    postings: list[Posting] = []
+    for lot in due:
+        postings.append(Posting(LOT_ACCOUNT, MicroCredits(-lot.remaining), lot.id))
+        postings.append(Posting(f"{BREAKAGE_ACCOUNT}:{lot.kind.value}", lot.remaining))
+    touched = tuple(replace(lot, remaining=ZERO) for lot in due)
+    new_state = state.with_updated_lots(touched)
+    result = Result(Status.ACCEPTED, balance_after=new_state.balance(expire.as_of).total)
+    return Applied(new_state, tuple(postings), result, touched_lots=touched)
 
 
 def _allocate(lots: tuple[Lot, ...], charge: MicroCredits, at: datetime) -> list[tuple[UUID, int]]:

@@ -76,7 +76,15 @@ class RecordUsage:
     type: str = field(default="record_usage", init=False)
 
 
-Payload: TypeAlias = GrantCredits | RecordUsage
+@dataclass(frozen=True, slots=True)
+class ExpireLots:
+    """Write off what is left of every lot that expired at or before `as_of`, as breakage."""
+
+    as_of: datetime
+    type: str = field(default="expire_lots", init=False)
+
+
+Payload: TypeAlias = GrantCredits | RecordUsage | ExpireLots
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +113,9 @@ def validate(command: Command) -> None:
         start = payload.effective_at
         if payload.expires_at is not None and start is not None and payload.expires_at <= start:
             raise InvalidCommand("expiresAt must be after effectiveAt")
+    elif isinstance(payload, ExpireLots):
+        if payload.as_of > command.envelope.received_at:
+            raise InvalidCommand("lots cannot be expired ahead of time")
     else:
         if not payload.product or len(payload.product) > PRODUCT_KEY_LENGTH_MAX:
             raise InvalidCommand(f"product must be 1 to {PRODUCT_KEY_LENGTH_MAX} characters")
@@ -133,6 +144,8 @@ def payload_to_dict(payload: Payload) -> dict[str, Any]:
             "effective_at": _time(payload.effective_at),
             "expires_at": _time(payload.expires_at),
         }
+    if isinstance(payload, ExpireLots):
+        return {"type": payload.type, "as_of": payload.as_of.isoformat()}
     return {
         "type": payload.type,
         "product": payload.product,
@@ -157,6 +170,8 @@ def payload_from_dict(data: Mapping[str, Any]) -> Payload:
             quantity=Decimal(data["quantity"]),
             occurred_at=_parse_time(data["occurred_at"]),
         )
+    if kind == "expire_lots":
+        return ExpireLots(as_of=datetime.fromisoformat(data["as_of"]))
     raise InvalidCommand(f"unknown command type {kind!r}")
 
 

@@ -64,3 +64,8 @@ class OrgState:
 
     def with_lots(self, lots: Iterable[Lot]) -> OrgState:
         return OrgState(self.organization_id, tuple(lots), self.rate_card)
+
+    def with_updated_lots(self, updated: Iterable[Lot]) -> OrgState:
+        """The same lots in the same order, with these replacing their namesakes."""
+        by_id = {lot.id: lot for lot in updated}
+        return self.with_lots(by_id.get(lot.id, lot) for lot in self.lots)

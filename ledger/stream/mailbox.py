@@ -74,7 +74,8 @@ def decode_reply(raw: bytes) -> Reply:
 
 
 class Mailbox:
-    def __init__(self, client: redis.Redis, hub: PubSubHub, partition_count: int) -> None:
+    def __init__(self, client: redis.Redis, partition_count: int, hub: PubSubHub | None = None) -> None:
+        """Without a hub the mailbox can only send (as the jobs do); `send_and_wait` needs one."""
         self._client = client
         self._hub = hub
         self._partition_count = partition_count
@@ -84,6 +85,7 @@ class Mailbox:
         self._waiting: dict[UUID, asyncio.Future[Reply]] = {}
 
     async def start(self) -> None:
+        assert self._hub is not None, "waiting for results needs a pub/sub hub"
         await self._hub.add(self.reply_channel, self._on_reply)
 
     def _on_reply(self, raw: bytes) -> None:
