@@ -9,11 +9,9 @@ read_block_ms = 200
 stream_length_max = 1_000_000
 lease_ttl_ms = 5_000
 lease_renew_interval_ms = 1_000
-pending_idle_reclaim_ms = 10_000
 
 # Callers.
 apply_wait_timeout_ms = 5_000
-usage_batch_size_max = 1_000
 
 # Servers.
 server_start_timeout_s = 60

@@ -78,7 +78,6 @@ class LedgerWorker:
         # Per owned partition: "0" to re-read our own pending entries first, ">" for new ones.
         self._cursors: dict[int, str] = {}
         self._next_lease_at = 0.0
-        self.applied_count = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("%s started", self.worker_id)
@@ -167,7 +166,6 @@ class LedgerWorker:
         commands = [entry.command for entry in entries if entry.command is not None]
         outcomes, final = await self._commit(commands) if commands else ([], {})
         await self._after_commit(entries, outcomes, final)
-        self.applied_count += len(commands)
 
     async def _commit(self, commands: list[Command]) -> tuple[list[Outcome], dict[UUID, OrgState]]:
         org_ids = sorted({command.organization_id for command in commands})
