@@ -31,27 +31,28 @@ async def _transaction(connection: asyncpg.Connection, org: uuid.UUID) -> uuid.U
     return transaction_id
 
 
+async def _post(connection: asyncpg.Connection, org: uuid.UUID, debit: int, credit: int) -> None:
+    """One transaction with two legs: -debit from issuance, +credit to usage."""
+    transaction_id = await _transaction(connection, org)
+    await connection.execute(
+        """INSERT INTO ledger_postings (org_id, transaction_id, leg, account, amount)
+           VALUES ($1, $2, 0, 'issuance:base', $3), ($1, $2, 1, 'usage:x', $4)""",
+        org,
+        transaction_id,
+        -debit,
+        credit,
+    )
+
+
 async def test_unbalanced_postings_are_refused(pool: asyncpg.Pool) -> None:
     org = uuid.uuid4()
     await pool.execute("INSERT INTO organizations (id, name) VALUES ($1, 'x')", org)
     async with pool.acquire() as connection:
         with pytest.raises(asyncpg.CheckViolationError, match="do not sum to zero"):
             async with connection.transaction():
-                transaction_id = await _transaction(connection, org)
-                await connection.execute(
-                    """INSERT INTO ledger_postings (org_id, transaction_id, leg, account, amount)
-                       VALUES ($1, $2, 0, 'issuance:base', -5), ($1, $2, 1, 'usage:x', 4)""",
-                    org,
-                    transaction_id,
-                )
+                await _post(connection, org, debit=5, credit=4)
         async with connection.transaction():
-            transaction_id = await _transaction(connection, org)
-            await connection.execute(
-                """INSERT INTO ledger_postings (org_id, transaction_id, leg, account, amount)
-                   VALUES ($1, $2, 0, 'issuance:base', -5), ($1, $2, 1, 'usage:x', 5)""",
-                org,
-                transaction_id,
-            )
+            await _post(connection, org, debit=5, credit=5)
         with pytest.raises(asyncpg.RestrictViolationError, match="append-only"):
             await connection.execute("UPDATE ledger_postings SET amount = 6 WHERE leg = 1")
         with pytest.raises(asyncpg.RestrictViolationError, match="append-only"):
