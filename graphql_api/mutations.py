@@ -16,17 +16,7 @@ from graphql_api.ids import parse_id
 from graphql_api.scalars import Credits, Quantity
 from graphql_api.types import Ack, CommandOutcome, Organization, load_organization
 from ledger import constants
-from ledger.core.commands import (
-    Command,
-    Envelope,
-    GrantCredits,
-    Payload,
-    RecordUsage,
-    validate,
-)
-from ledger.core.commands import (
-    LotKind as DomainLotKind,
-)
+from ledger.core.commands import Command, Envelope, GrantCredits, LotKind, Payload, RecordUsage, validate
 from ledger.core.errors import IdempotencyConflict, UnknownProduct
 from ledger.core.money import MicroCredits
 from ledger.store import catalog
@@ -49,9 +39,7 @@ class GrantCreditsInput:
     organization_id: strawberry.ID
     amount: Credits = strawberry.field(description="Positive amount of credits.")
     idempotency_key: str = strawberry.field(description="Your unique key for this grant; a retry with it applies once.")
-    kind: DomainLotKind = strawberry.field(
-        default=DomainLotKind.BASE, description="Lot kind; sets the default priority."
-    )
+    kind: LotKind = strawberry.field(default=LotKind.BASE, description="Lot kind; sets the default priority.")
     priority: int | None = strawberry.field(default=None, description="Lower is consumed first; defaults by kind.")
     effective_at: datetime | None = strawberry.field(default=None, description="When it becomes usable (default now).")
     expires_at: datetime | None = strawberry.field(default=None, description="When it expires (default never).")

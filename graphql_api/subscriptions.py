@@ -4,25 +4,22 @@ import json
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import strawberry
 
 from graphql_api.context import Info
 from graphql_api.ids import parse_id
-from graphql_api.scalars import Credits
 from graphql_api.types import MeterReading, load_organization
+from ledger.core.money import MicroCredits
+from ledger.core.state import Balance
 from ledger.store.balances import balances_by_orgs
 from ledger.stream import keys
 
 
 def _reading(data: dict[str, Any]) -> MeterReading:
-    return MeterReading(
-        organization_id=strawberry.ID(data["organization_id"]),
-        total=Credits(data["total"]),
-        held=Credits(data["held"]),
-        available=Credits(data["available"]),
-        at=datetime.fromisoformat(data["at"]),
-    )
+    balance = Balance(MicroCredits(data["total"]), MicroCredits(data["held"]))
+    return MeterReading.from_balance(UUID(data["organization_id"]), balance, datetime.fromisoformat(data["at"]))
 
 
 @strawberry.type
@@ -38,12 +35,6 @@ class Subscription:
         async with resources.hub.listen(keys.meter_channel(org_id)) as queue:
             now = datetime.now(UTC)
             balance = (await balances_by_orgs(resources.pool, [org_id], now))[org_id]
-            yield MeterReading(
-                organization_id=strawberry.ID(str(org_id)),
-                total=Credits(balance.total),
-                held=Credits(balance.held),
-                available=Credits(balance.available),
-                at=now,
-            )
+            yield MeterReading.from_balance(org_id, balance, now)
             while True:
                 yield _reading(json.loads(await queue.get()))

@@ -12,15 +12,14 @@ from graphql_api.context import Info
 from graphql_api.errors import not_found
 from graphql_api.scalars import Credits, Quantity
 from ledger.core.apply import Status
-from ledger.core.commands import LotKind as DomainLotKind
+from ledger.core.commands import LotKind
 from ledger.core.state import Balance as DomainBalance
 from ledger.store.catalog import Product as DomainProduct
 from ledger.store.organizations import Organization as DomainOrganization
 from ledger.stream.mailbox import Reply
 
-LotKind = strawberry.enum(
-    DomainLotKind, name="LotKind", description="What a credit lot is for; sets its default priority."
-)
+# The domain enum is the GraphQL enum: registering it here keeps one name for both.
+strawberry.enum(LotKind, name="LotKind", description="What a credit lot is for; sets its default priority.")
 
 
 @strawberry.enum(description="When a ledger mutation returns.")
@@ -127,6 +126,16 @@ class MeterReading:
     held: Credits
     available: Credits
     at: datetime = strawberry.field(description="When the reading was taken.")
+
+    @classmethod
+    def from_balance(cls, organization_id: UUID, balance: DomainBalance, at: datetime) -> MeterReading:
+        return cls(
+            organization_id=strawberry.ID(str(organization_id)),
+            total=Credits(balance.total),
+            held=Credits(balance.held),
+            available=Credits(balance.available),
+            at=at,
+        )
 
 
 async def load_organization(info: Info, organization_id: UUID) -> DomainOrganization:

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 # PostgreSQL refuses to run as root; when we are root it runs as this system user instead.
 POSTGRES_SYSTEM_USER = "embedded_postgres"
 DATABASE_NAME = "credit_ledger"
-_DATABASE_EXISTS = "SELECT 1 FROM pg_database WHERE datname = 'credit_ledger'"
+_DATABASE_EXISTS = f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}'"  # noqa: S608 - a constant
 
 
 @dataclass(frozen=True, slots=True)
