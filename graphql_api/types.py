@@ -11,8 +11,8 @@ import strawberry
 from graphql_api.context import Info
 from graphql_api.errors import not_found
 from graphql_api.scalars import Credits, Quantity
-from ledger.core.apply import Status
 from ledger.core.commands import LotKind
+from ledger.core.entries import Status
 from ledger.core.state import Balance as DomainBalance
 from ledger.store.catalog import Product as DomainProduct
 from ledger.store.organizations import Organization as DomainOrganization

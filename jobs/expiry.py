@@ -1,4 +1,4 @@
-"""Expiry: every minute, send an ExpireLots command to each organization with lots past expiry.
+"""Expiry: every minute, send an Expire command to each organization with lots or holds past expiry.
 
 The job decides nothing about balances: the organization's actor writes the breakage. A command
 sent twice (a slow worker, an overlapping run) expires nothing the second time.
@@ -11,8 +11,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from ledger.core.commands import Command, Envelope, ExpireLots, validate
-from ledger.store.expiry import organizations_with_expired_lots
+from ledger.core.commands import Command, Envelope, Expire, validate
+from ledger.store.expiry import organizations_with_expired
 from ledger.stream.mailbox import Mailbox
 
 log = logging.getLogger(__name__)
@@ -22,9 +22,9 @@ organizations_per_run_max = 10_000
 
 async def expire_credit_lots(ctx: dict[str, Any]) -> int:
     as_of = datetime.now(UTC)
-    organizations = await organizations_with_expired_lots(ctx["pool"], as_of, organizations_per_run_max)
+    organizations = await organizations_with_expired(ctx["pool"], as_of, organizations_per_run_max)
     commands = [
-        Command(Envelope(uuid.uuid4(), org, f"expire:{as_of.isoformat()}", as_of), ExpireLots(as_of))
+        Command(Envelope(uuid.uuid4(), org, f"expire:{as_of.isoformat()}", as_of), Expire(as_of))
         for org in organizations
     ]
     for command in commands:

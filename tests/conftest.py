@@ -28,7 +28,10 @@ from ledger.store.verify import verify
 from ledger.stream.worker import LedgerWorker
 
 # Tables the tests may write; emptied before each test.
-_TABLES = ("ledger_postings", "credit_lots", "ledger_transactions", "products", "organizations")
+_TABLES = (
+    "ledger_postings", "credit_holds", "credit_quotes", "credit_lots", "ledger_settings", "spend_counters",
+    "ledger_transactions", "teams", "products", "organizations",
+)  # fmt: skip
 
 
 @pytest.fixture(scope="session")

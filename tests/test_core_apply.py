@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.core.apply import Status, apply
+from ledger.core.apply import apply
 from ledger.core.batch import apply_batch
-from ledger.core.commands import Command, Envelope, ExpireLots, GrantCredits, LotKind, RecordUsage, validate
+from ledger.core.commands import Command, Envelope, Expire, GrantCredits, LotKind, RecordUsage, validate
+from ledger.core.entries import Status
 from ledger.core.errors import InvalidCommand
 from ledger.core.money import MicroCredits
 from ledger.core.state import OrgState, Rate
@@ -124,16 +125,16 @@ def test_expiry_moves_the_remainder_to_breakage_and_only_once() -> None:
         state = apply(state, command(grant, key)).state
     state = apply(state, command(RecordUsage("sms", Decimal(5)), "u")).state
     later = T0 + timedelta(days=2)
-    expired = apply(state, command(ExpireLots(later), "x", at=later))
+    expired = apply(state, command(Expire(later), "x", at=later))
     assert sorted((p.account, p.amount) for p in expired.postings) == [
         ("breakage:bonus", credits(15)),
         ("lot", -credits(15)),
     ]
     assert expired.result.balance_after == credits(50)
-    again = apply(expired.state, command(ExpireLots(later), "x2", at=later))
+    again = apply(expired.state, command(Expire(later), "x2", at=later))
     assert again.postings == ()
 
 
 def test_expiry_ahead_of_time_is_invalid() -> None:
     with pytest.raises(InvalidCommand):
-        validate(command(ExpireLots(T0 + timedelta(seconds=1)), "x", at=T0))
+        validate(command(Expire(T0 + timedelta(seconds=1)), "x", at=T0))

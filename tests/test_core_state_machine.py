@@ -16,9 +16,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from ledger.core.apply import LOT_ACCOUNT, Status
 from ledger.core.batch import Stored, apply_batch
-from ledger.core.commands import Command, Envelope, ExpireLots, GrantCredits, LotKind, Payload, RecordUsage
+from ledger.core.commands import Command, Envelope, Expire, GrantCredits, LotKind, Payload, RecordUsage
+from ledger.core.entries import LOT_ACCOUNT, Status
 from ledger.core.money import MicroCredits
 from ledger.core.state import OrgState, Rate
 
@@ -85,7 +85,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule()
     def expire(self) -> None:
-        self._send(ExpireLots(self.now))
+        self._send(Expire(self.now))
 
     @rule(seconds=st.integers(min_value=1, max_value=10**6))
     def advance_time(self, seconds: int) -> None:

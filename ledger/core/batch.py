@@ -11,8 +11,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from uuid import UUID
 
-from ledger.core.apply import Applied, Result, Status, apply
+from ledger.core.apply import apply
 from ledger.core.commands import Command, fingerprint
+from ledger.core.entries import Applied, Result, Status
 from ledger.core.errors import IdempotencyConflict
 from ledger.core.state import OrgState
 

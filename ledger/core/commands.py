@@ -1,4 +1,4 @@
-"""Commands: the only way an organization's credits change.
+"""Commands: the only way an organization's credits, holds and spending rules change.
 
 A command is what a caller asks for; its `payload` (everything the caller chose) is fingerprinted so
 that a retry under the same idempotency key can be told apart from a different request reusing it.
@@ -17,11 +17,15 @@ from enum import StrEnum
 from typing import Any, TypeAlias
 from uuid import UUID
 
+from ledger.core import codec
 from ledger.core.errors import InvalidCommand
-from ledger.core.money import MicroCredits
+from ledger.core.money import ZERO, MicroCredits
 
 IDEMPOTENCY_KEY_LENGTH_MAX = 255
 PRODUCT_KEY_LENGTH_MAX = 100
+TEXT_LENGTH_MAX = 500
+DIMENSIONS_MAX = 16
+ROLLOVER_CYCLES_MAX = 120
 
 
 class LotKind(StrEnum):
@@ -47,6 +51,60 @@ DEFAULT_PRIORITY: Mapping[LotKind, int] = {
 }
 
 
+class LotSource(StrEnum):
+    SUBSCRIPTION = "subscription"
+    PAYMENT = "payment"
+    PROMOTION = "promotion"
+    REFERRAL = "referral"
+    MANUAL = "manual"
+    ROLLOVER = "rollover"
+    TRANSFER = "transfer"
+
+
+class RevenueTreatment(StrEnum):
+    DEFERRED = "deferred"  # recognized as the credits are used or expire
+    IMMEDIATE = "immediate"  # recognized at once
+    MARKETING = "marketing"  # free credits: a marketing expense, no revenue
+
+
+class AtZero(StrEnum):
+    """What a debit does when the credits it may use cannot cover it."""
+
+    BLOCK = "block"  # reject the whole debit; nothing is applied
+    OVERAGE = "overage"  # apply; the uncovered part is overage, invoiced at the SKU's overage rate
+    CREDIT_LIMIT = "credit_limit"  # apply, drawing on a credit line down to -limit; repaid by later grants
+
+
+class Period(StrEnum):
+    """Calendar periods in UTC over which budgets and caps count spending."""
+
+    DAY = "day"
+    WEEK = "week"  # from Monday
+    MONTH = "month"
+
+
+@dataclass(frozen=True, slots=True)
+class RolloverRule:
+    """At the lot's end, move what is left into a rollover bank lot (seed 001).
+
+    The bank holds at most `cap` credits across its lots; each bank lot expires `cycles` calendar
+    months after the period it came from ended. What does not fit is breakage."""
+
+    cap: MicroCredits
+    cycles: int
+
+
+@dataclass(frozen=True, slots=True)
+class LotTerms:
+    """What finance needs to know about a lot; carried unchanged through transfers and rollovers."""
+
+    source: LotSource = LotSource.MANUAL
+    refundable: bool = False
+    revenue_treatment: RevenueTreatment = RevenueTreatment.DEFERRED
+    price_per_credit: Decimal | None = None  # cost basis: what the customer paid per credit
+    currency: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Envelope:
     """What the transport adds to a command: never part of its fingerprint."""
@@ -58,6 +116,9 @@ class Envelope:
     reply_to: str | None = None
 
 
+# --- credits in and out ------------------------------------------------------------------------
+
+
 @dataclass(frozen=True, slots=True)
 class GrantCredits:
     amount: MicroCredits
@@ -65,6 +126,10 @@ class GrantCredits:
     priority: int | None = None
     effective_at: datetime | None = None
     expires_at: datetime | None = None
+    team_id: UUID | None = None  # None: the org's shared pool
+    products: frozenset[str] | None = None  # None: every product
+    rollover: RolloverRule | None = None
+    terms: LotTerms = field(default_factory=LotTerms)
     type: str = field(default="grant_credits", init=False)
 
 
@@ -73,18 +138,190 @@ class RecordUsage:
     product: str
     quantity: Decimal
     occurred_at: datetime | None = None
+    team_id: UUID | None = None
+    user_id: str | None = None
+    quote_id: UUID | None = None  # charge the binding quote's price
+    dimensions: Mapping[str, str] = field(default_factory=dict)  # e.g. model, operation: for reports
     type: str = field(default="record_usage", init=False)
 
 
 @dataclass(frozen=True, slots=True)
-class ExpireLots:
-    """Write off what is left of every lot that expired at or before `as_of`, as breakage."""
+class Expire:
+    """End every lot and hold whose time ran out at or before `as_of`: lots' remainders become
+    breakage (or go to the rollover bank), holds release what they still reserve."""
 
     as_of: datetime
-    type: str = field(default="expire_lots", init=False)
+    type: str = field(default="expire", init=False)
 
 
-Payload: TypeAlias = GrantCredits | RecordUsage | ExpireLots
+@dataclass(frozen=True, slots=True)
+class ResetLots:
+    """End the usable lots of a kind now (seed 000: base credits reset each month)."""
+
+    kind: LotKind = LotKind.BASE
+    team_id: UUID | None = None
+    type: str = field(default="reset_lots", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TransferCredits:
+    """Move credits between the org's pool (None) and a team, or between teams, keeping each
+    moved part's kind, priority, expiry and terms."""
+
+    amount: MicroCredits
+    from_team_id: UUID | None = None
+    to_team_id: UUID | None = None
+    type: str = field(default="transfer_credits", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RefundLot:
+    """Take back what is left of a refundable lot (the money goes back through payments)."""
+
+    lot_id: UUID
+    reason: str = ""
+    type: str = field(default="refund_lot", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CreditBack:
+    """Reverse a usage debit (e.g. a failed AI job) into the very lots it came from."""
+
+    transaction_id: UUID
+    reason: str = ""
+    type: str = field(default="credit_back", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AdjustCredits:
+    """A manual correction: positive adds an adjustment lot, negative debits in consumption order."""
+
+    amount: MicroCredits
+    reason: str
+    team_id: UUID | None = None
+    type: str = field(default="adjust_credits", init=False)
+
+
+# --- holds and quotes --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceHold:
+    """Reserve credits for a job whose cost is known only at its end."""
+
+    amount: MicroCredits
+    expires_at: datetime
+    product: str | None = None  # needed to capture by quantity
+    team_id: UUID | None = None
+    user_id: str | None = None
+    run_id: str | None = None
+    cap: MicroCredits | None = None  # most the hold may ever capture, reserved or not
+    type: str = field(default="place_hold", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureHold:
+    """Charge part of a job against its hold: `amount` credits, or `quantity` of the hold's product.
+    `final` releases what the hold still reserves."""
+
+    hold_id: UUID
+    amount: MicroCredits | None = None
+    quantity: Decimal | None = None
+    final: bool = False
+    type: str = field(default="capture_hold", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseHold:
+    hold_id: UUID
+    type: str = field(default="release_hold", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class IssueQuote:
+    """A binding quote: usage naming it before `expires_at` is charged this price."""
+
+    product: str
+    quantity: Decimal
+    expires_at: datetime
+    team_id: UUID | None = None
+    user_id: str | None = None
+    type: str = field(default="issue_quote", init=False)
+
+
+# --- spending rules ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SetSpendingPolicy:
+    """What a debit does at zero, for one product or (product None) for all without their own."""
+
+    at_zero: AtZero
+    product: str | None = None
+    credit_limit: MicroCredits = ZERO
+    type: str = field(default="set_spending_policy", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SetTeamBudget:
+    """Most a team may spend per period; `amount` None removes the budget."""
+
+    team_id: UUID
+    amount: MicroCredits | None
+    period: Period = Period.MONTH
+    type: str = field(default="set_team_budget", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SetMemberLimits:
+    """A user's spend cap per period (None: no cap) and whether they may spend the org's shared pool."""
+
+    user_id: str
+    cap: MicroCredits | None = None
+    period: Period = Period.MONTH
+    shared_credits: bool = True
+    type: str = field(default="set_member_limits", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SetRate:
+    """A version of the org's own rate for a product, from `effective_at` on (overrides the catalog)."""
+
+    product: str
+    effective_at: datetime
+    credits_per_unit: Decimal
+    overage_price_per_unit: Decimal | None = None  # money per unit beyond the credits
+    cost_per_unit: Decimal | None = None  # cost of goods: what the provider charges per unit
+    currency: str = "USD"
+    type: str = field(default="set_rate", init=False)
+
+
+Payload: TypeAlias = (
+    GrantCredits
+    | RecordUsage
+    | Expire
+    | ResetLots
+    | TransferCredits
+    | RefundLot
+    | CreditBack
+    | AdjustCredits
+    | PlaceHold
+    | CaptureHold
+    | ReleaseHold
+    | IssueQuote
+    | SetSpendingPolicy
+    | SetTeamBudget
+    | SetMemberLimits
+    | SetRate
+)
+
+PAYLOAD_TYPES: Mapping[str, type[Payload]] = {
+    cls.__dataclass_fields__["type"].default: cls  # type: ignore[misc]
+    for cls in (
+        GrantCredits, RecordUsage, Expire, ResetLots, TransferCredits, RefundLot, CreditBack, AdjustCredits,
+        PlaceHold, CaptureHold, ReleaseHold, IssueQuote, SetSpendingPolicy, SetTeamBudget, SetMemberLimits, SetRate,
+    )
+}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,79 +337,140 @@ class Command:
     def idempotency_key(self) -> str:
         return self.envelope.idempotency_key
 
+    @property
+    def at(self) -> datetime:
+        return self.envelope.received_at
+
+
+# --- validation: what no state could ever accept -----------------------------------------------
+
 
 def validate(command: Command) -> None:
-    """Reject what no state could ever accept; raised before the command is sent."""
+    """Raise InvalidCommand for a command malformed in itself; checked before it is sent."""
     key = command.envelope.idempotency_key
     if not key or len(key) > IDEMPOTENCY_KEY_LENGTH_MAX:
         raise InvalidCommand(f"idempotency key must be 1 to {IDEMPOTENCY_KEY_LENGTH_MAX} characters")
-    payload = command.payload
-    if isinstance(payload, GrantCredits):
-        if payload.amount <= 0:
-            raise InvalidCommand("amount must be positive")
-        start = payload.effective_at
-        if payload.expires_at is not None and start is not None and payload.expires_at <= start:
-            raise InvalidCommand("expiresAt must be after effectiveAt")
-    elif isinstance(payload, ExpireLots):
-        if payload.as_of > command.envelope.received_at:
-            raise InvalidCommand("lots cannot be expired ahead of time")
-    else:
-        if not payload.product or len(payload.product) > PRODUCT_KEY_LENGTH_MAX:
-            raise InvalidCommand(f"product must be 1 to {PRODUCT_KEY_LENGTH_MAX} characters")
-        if payload.quantity <= 0:
-            raise InvalidCommand("quantity must be positive")
+    p = command.payload
+    at = command.envelope.received_at
+    match p:
+        case GrantCredits():
+            _positive(p.amount, "amount")
+            if p.expires_at is not None and p.expires_at <= (p.effective_at or at):
+                raise InvalidCommand("expiresAt must be after effectiveAt")
+            for product in p.products or ():
+                _product(product)
+            if p.products is not None and not p.products:
+                raise InvalidCommand("products must name at least one product, or be omitted for all")
+            if p.rollover is not None:
+                if p.expires_at is None:
+                    raise InvalidCommand("a lot that rolls over needs an expiresAt (its period end)")
+                if p.rollover.cap < 0 or not 1 <= p.rollover.cycles <= ROLLOVER_CYCLES_MAX:
+                    raise InvalidCommand(f"rollover needs a cap >= 0 and 1 to {ROLLOVER_CYCLES_MAX} cycles")
+            if p.terms.price_per_credit is not None and p.terms.price_per_credit < 0:
+                raise InvalidCommand("pricePerCredit cannot be negative")
+        case RecordUsage():
+            _product(p.product)
+            _positive(p.quantity, "quantity")
+            _text(p.user_id, "userId")
+            if len(p.dimensions) > DIMENSIONS_MAX:
+                raise InvalidCommand(f"at most {DIMENSIONS_MAX} dimensions")
+            for name, value in p.dimensions.items():
+                _text(name, "dimension name")
+                _text(value, "dimension value")
+        case Expire():
+            if p.as_of > at:
+                raise InvalidCommand("nothing can be expired ahead of time")
+        case TransferCredits():
+            _positive(p.amount, "amount")
+            if p.from_team_id == p.to_team_id:
+                raise InvalidCommand("a transfer needs two different owners")
+        case RefundLot() | CreditBack():
+            _text(p.reason, "reason")
+        case AdjustCredits():
+            if p.amount == 0:
+                raise InvalidCommand("an adjustment cannot be zero")
+            if not p.reason.strip():
+                raise InvalidCommand("an adjustment needs a reason")
+            _text(p.reason, "reason")
+        case PlaceHold():
+            _positive(p.amount, "amount")
+            if p.expires_at <= at:
+                raise InvalidCommand("a hold must expire in the future")
+            if p.product is not None:
+                _product(p.product)
+            if p.cap is not None and p.cap < p.amount:
+                raise InvalidCommand("a hold's cap cannot be below its amount")
+            _text(p.user_id, "userId")
+            _text(p.run_id, "runId")
+        case CaptureHold():
+            if (p.amount is None) == (p.quantity is None):
+                raise InvalidCommand("capture either an amount of credits or a quantity, not both")
+            if p.amount is not None and p.amount < 0:
+                raise InvalidCommand("amount cannot be negative")
+            if p.quantity is not None and p.quantity < 0:
+                raise InvalidCommand("quantity cannot be negative")
+        case IssueQuote():
+            _product(p.product)
+            _positive(p.quantity, "quantity")
+            if p.expires_at <= at:
+                raise InvalidCommand("a quote must expire in the future")
+        case SetSpendingPolicy():
+            if p.product is not None:
+                _product(p.product)
+            if p.credit_limit < 0:
+                raise InvalidCommand("creditLimit cannot be negative")
+            if p.at_zero is not AtZero.CREDIT_LIMIT and p.credit_limit != 0:
+                raise InvalidCommand("creditLimit applies only to the CREDIT_LIMIT policy")
+        case SetTeamBudget():
+            if p.amount is not None and p.amount < 0:
+                raise InvalidCommand("a budget cannot be negative")
+        case SetMemberLimits():
+            if not p.user_id:
+                raise InvalidCommand("userId is required")
+            _text(p.user_id, "userId")
+            if p.cap is not None and p.cap < 0:
+                raise InvalidCommand("a cap cannot be negative")
+        case SetRate():
+            _product(p.product)
+            prices = {"creditsPerUnit": p.credits_per_unit, "overagePrice": p.overage_price_per_unit,
+                      "costPerUnit": p.cost_per_unit}  # fmt: skip
+            for name, price in prices.items():
+                if price is not None and price < 0:
+                    raise InvalidCommand(f"{name} cannot be negative")
+            if len(p.currency) != 3 or not p.currency.isalpha():
+                raise InvalidCommand("currency must be a three-letter code")
+        case ReleaseHold() | ResetLots():
+            pass
+
+
+def _positive(value: Decimal | int, name: str) -> None:
+    if value <= 0:
+        raise InvalidCommand(f"{name} must be positive")
+
+
+def _product(product: str) -> None:
+    if not product or len(product) > PRODUCT_KEY_LENGTH_MAX:
+        raise InvalidCommand(f"product must be 1 to {PRODUCT_KEY_LENGTH_MAX} characters")
+
+
+def _text(value: str | None, name: str) -> None:
+    if value is not None and len(value) > TEXT_LENGTH_MAX:
+        raise InvalidCommand(f"{name} must be at most {TEXT_LENGTH_MAX} characters")
 
 
 # --- wire format -------------------------------------------------------------------------------
 
 
-def _time(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _parse_time(value: Any) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
-
-
 def payload_to_dict(payload: Payload) -> dict[str, Any]:
-    if isinstance(payload, GrantCredits):
-        return {
-            "type": payload.type,
-            "amount": payload.amount,
-            "kind": payload.kind.value,
-            "priority": payload.priority,
-            "effective_at": _time(payload.effective_at),
-            "expires_at": _time(payload.expires_at),
-        }
-    if isinstance(payload, ExpireLots):
-        return {"type": payload.type, "as_of": payload.as_of.isoformat()}
-    return {
-        "type": payload.type,
-        "product": payload.product,
-        "quantity": str(payload.quantity),
-        "occurred_at": _time(payload.occurred_at),
-    }
+    data: dict[str, Any] = codec.to_json(payload)
+    return data
 
 
 def payload_from_dict(data: Mapping[str, Any]) -> Payload:
-    kind = data["type"]
-    if kind == "grant_credits":
-        return GrantCredits(
-            amount=MicroCredits(int(data["amount"])),
-            kind=LotKind(data["kind"]),
-            priority=data["priority"],
-            effective_at=_parse_time(data["effective_at"]),
-            expires_at=_parse_time(data["expires_at"]),
-        )
-    if kind == "record_usage":
-        return RecordUsage(
-            product=data["product"],
-            quantity=Decimal(data["quantity"]),
-            occurred_at=_parse_time(data["occurred_at"]),
-        )
-    if kind == "expire_lots":
-        return ExpireLots(as_of=datetime.fromisoformat(data["as_of"]))
-    raise InvalidCommand(f"unknown command type {kind!r}")
+    cls = PAYLOAD_TYPES.get(data.get("type", ""))
+    if cls is None:
+        raise InvalidCommand(f"unknown command type {data.get('type')!r}")
+    return codec.from_json(cls, data)
 
 
 def fingerprint(payload: Payload) -> str:

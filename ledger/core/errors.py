@@ -4,6 +4,11 @@
     ├── InvalidCommand          INVALID_INPUT: the command cannot be applied as written
     ├── UnknownProduct          UNKNOWN_PRODUCT: no rate for the product on the org's rate card
     ├── InsufficientCredits     INSUFFICIENT_CREDITS: the org blocks at zero and cannot cover it
+    ├── CapExceeded             CAP_EXCEEDED: a team budget, user cap or hold cap would be broken
+    ├── NotFound                NOT_FOUND: the lot, hold, quote or transaction named does not exist
+    ├── HoldClosed              HOLD_CLOSED: the hold was finished, released or has expired
+    ├── QuoteUnusable           QUOTE_UNUSABLE: the quote expired, was used, or is for another product
+    ├── NotReversible           NOT_REVERSIBLE: not refundable, or already refunded / credited back
     └── IdempotencyConflict     IDEMPOTENCY_CONFLICT: the key was used before with another payload
 
 A rejection is a result, not a crash: the worker stores it under the command's idempotency key so a
@@ -35,3 +40,23 @@ class InsufficientCredits(LedgerError):
 
 class IdempotencyConflict(LedgerError):
     code = "IDEMPOTENCY_CONFLICT"
+
+
+class CapExceeded(LedgerError):
+    code = "CAP_EXCEEDED"
+
+
+class NotFound(LedgerError):
+    code = "NOT_FOUND"
+
+
+class HoldClosed(LedgerError):
+    code = "HOLD_CLOSED"
+
+
+class QuoteUnusable(LedgerError):
+    code = "QUOTE_UNUSABLE"
+
+
+class NotReversible(LedgerError):
+    code = "NOT_REVERSIBLE"

@@ -13,12 +13,17 @@ from decimal import Decimal
 from typing import NewType
 
 MicroCredits = NewType("MicroCredits", int)
+ZERO = MicroCredits(0)
 
 MICRO_PER_CREDIT = 1_000_000
 CREDIT_DECIMALS = 6
 # A quantity or rate with more digits than this is refused rather than silently rounded.
 DECIMAL_DIGITS_MAX = 38
 _QUANTUM = Decimal(1).scaleb(-CREDIT_DECIMALS)
+# Money (cost of goods, overage) is kept to a millionth of the currency unit, rounded half up;
+# invoices round to the currency's minor unit once, on their lines.
+MONEY_DECIMALS = 6
+_MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_DECIMALS)
 _CONTEXT = decimal.Context(prec=80, rounding=decimal.ROUND_CEILING, traps=[decimal.InvalidOperation])
 
 
@@ -66,3 +71,7 @@ def price(quantity: Decimal, credits_per_unit: Decimal) -> MicroCredits:
     """Price a quantity at a rate, rounding up to the next micro-credit."""
     exact = _CONTEXT.multiply(quantity, credits_per_unit)
     return credits_from_decimal(exact.quantize(_QUANTUM, context=_CONTEXT))
+
+
+def round_money(value: Decimal) -> Decimal:
+    return value.quantize(_MONEY_QUANTUM, rounding=decimal.ROUND_HALF_UP, context=_CONTEXT)

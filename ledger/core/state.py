@@ -1,15 +1,22 @@
-"""An organization's ledger state as its actor holds it: lots and the rate card it prices with."""
+"""An organization's ledger state as its actor holds it: lots, holds, quotes, spending rules,
+rates, and the spend counted against budgets and caps."""
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
+from typing import TypeAlias
 from uuid import UUID
 
-from ledger.core.commands import LotKind
-from ledger.core.money import MicroCredits
+from ledger.core.commands import AtZero, LotKind, LotTerms, Period, RolloverRule
+from ledger.core.errors import NotFound
+from ledger.core.money import ZERO, MicroCredits
+
+ALL_PRODUCTS = "*"
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,14 +31,70 @@ class Lot:
     effective_at: datetime
     expires_at: datetime | None
     created_at: datetime
+    team_id: UUID | None = None  # None: the org's shared pool
+    products: frozenset[str] | None = None  # None: every product
+    rollover: RolloverRule | None = None
+    terms: LotTerms = field(default_factory=LotTerms)
+    parent_id: UUID | None = None  # the lot this one was split from by a transfer or rollover
+
+    def live_at(self, at: datetime) -> bool:
+        return self.effective_at <= at and (self.expires_at is None or at < self.expires_at)
 
     def usable_at(self, at: datetime) -> bool:
-        return self.remaining > 0 and self.effective_at <= at and (self.expires_at is None or at < self.expires_at)
+        return self.remaining > 0 and self.live_at(at)
+
+    def covers(self, product: str | None) -> bool:
+        return self.products is None or product in self.products
 
     def consumption_key(self) -> tuple[int, int, datetime, datetime, str]:
         """Priority, then soonest expiry (lots that never expire last), then oldest."""
         never = 1 if self.expires_at is None else 0
         return (self.priority, never, self.expires_at or self.created_at, self.created_at, str(self.id))
+
+
+class HoldStatus(StrEnum):
+    OPEN = "open"
+    FINISHED = "finished"  # captured with final=true
+    RELEASED = "released"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Credits reserved for a running job. `reserved` is what it still keeps others from spending;
+    `captured` what it has charged so far."""
+
+    id: UUID
+    transaction_id: UUID
+    amount: MicroCredits
+    reserved: MicroCredits
+    captured: MicroCredits
+    expires_at: datetime
+    status: HoldStatus = HoldStatus.OPEN
+    product: str | None = None
+    team_id: UUID | None = None
+    user_id: str | None = None
+    run_id: str | None = None
+    cap: MicroCredits | None = None
+
+    def open_at(self, at: datetime) -> bool:
+        return self.status is HoldStatus.OPEN and at < self.expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """A binding price for a product, usable once before it expires."""
+
+    id: UUID
+    transaction_id: UUID
+    product: str
+    quantity: Decimal
+    credits_per_unit: Decimal
+    amount: MicroCredits
+    expires_at: datetime
+    team_id: UUID | None = None
+    user_id: str | None = None
+    used_by: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,11 +103,64 @@ class Rate:
 
     product: str
     credits_per_unit: Decimal
+    overage_price_per_unit: Decimal | None = None
+    cost_per_unit: Decimal | None = None
+    currency: str = "USD"
+    effective_at: datetime | None = None  # None: the catalog's rate, in force until the org's own
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    at_zero: AtZero = AtZero.BLOCK
+    credit_limit: MicroCredits = ZERO
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    team_id: UUID
+    amount: MicroCredits
+    period: Period = Period.MONTH
+
+
+@dataclass(frozen=True, slots=True)
+class MemberLimits:
+    user_id: str
+    cap: MicroCredits | None = None
+    period: Period = Period.MONTH
+    shared_credits: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Debit:
+    """A committed usage debit, as a credit-back needs it: which lots gave what."""
+
+    transaction_id: UUID
+    product: str
+    charge: MicroCredits
+    lot_legs: tuple[tuple[UUID, MicroCredits], ...]  # (lot, amount taken), in the order taken
+    uncovered: MicroCredits  # overage or credit line
+    uncovered_account: str | None
+    occurred_at: datetime
+    team_id: UUID | None = None
+    user_id: str | None = None
+    reversed: bool = False
+
+
+# Spend counted against a limit: ("team:<id>" or "user:<id>", start of the period).
+SpendKey: TypeAlias = tuple[str, datetime]
+
+
+def team_scope(team_id: UUID) -> str:
+    return f"team:{team_id}"
+
+
+def user_scope(user_id: str) -> str:
+    return f"user:{user_id}"
 
 
 @dataclass(frozen=True, slots=True)
 class Balance:
-    total: MicroCredits
+    total: MicroCredits  # usable credits less what the credit line has drawn
     held: MicroCredits
 
     @property
@@ -56,16 +172,65 @@ class Balance:
 class OrgState:
     organization_id: UUID
     lots: tuple[Lot, ...] = ()
-    rate_card: Mapping[str, Rate] = field(default_factory=dict)
+    rate_card: Mapping[str, Rate] = field(default_factory=dict)  # the catalog's rates
+    rates: Mapping[str, tuple[Rate, ...]] = field(default_factory=dict)  # the org's versions, oldest first
+    holds: Mapping[UUID, Hold] = field(default_factory=dict)
+    quotes: Mapping[UUID, Quote] = field(default_factory=dict)
+    policies: Mapping[str, Policy] = field(default_factory=dict)  # by product, ALL_PRODUCTS for the default
+    budgets: Mapping[UUID, Budget] = field(default_factory=dict)
+    members: Mapping[str, MemberLimits] = field(default_factory=dict)
+    spend: Mapping[SpendKey, MicroCredits] = field(default_factory=dict)
+    credit_drawn: MicroCredits = ZERO
+    debits: Mapping[UUID, Debit] = field(default_factory=dict)  # preloaded for credit-backs
+    teams: frozenset[UUID] = frozenset()
 
-    def balance(self, at: datetime) -> Balance:
-        total = sum(lot.remaining for lot in self.lots if lot.usable_at(at))
-        return Balance(total=MicroCredits(total), held=MicroCredits(0))
+    def balance(self, at: datetime, team_id: UUID | None = None) -> Balance:
+        """The org's balance, or (with `team_id`) what that team's own lots and holds hold."""
+        lots = self.lots if team_id is None else tuple(lot for lot in self.lots if lot.team_id == team_id)
+        total: int = sum(lot.remaining for lot in lots if lot.usable_at(at))
+        if team_id is None:
+            total -= self.credit_drawn
+        holds = self.holds.values()
+        held = sum(h.reserved for h in holds if h.open_at(at) and (team_id is None or h.team_id == team_id))
+        return Balance(total=MicroCredits(total), held=MicroCredits(held))
+
+    def rate_at(self, product: str, at: datetime) -> Rate | None:
+        for version in reversed(self.rates.get(product, ())):
+            if version.effective_at is None or version.effective_at <= at:
+                return version
+        return self.rate_card.get(product)
+
+    def policy_for(self, product: str | None) -> Policy:
+        if product is not None and product in self.policies:
+            return self.policies[product]
+        return self.policies.get(ALL_PRODUCTS, Policy())
 
     def with_lots(self, lots: Iterable[Lot]) -> OrgState:
-        return OrgState(self.organization_id, tuple(lots), self.rate_card)
+        return replace(self, lots=tuple(lots))
 
-    def with_updated_lots(self, updated: Iterable[Lot]) -> OrgState:
-        """The same lots in the same order, with these replacing their namesakes."""
+    def with_updated_lots(self, updated: Iterable[Lot], added: Iterable[Lot] = ()) -> OrgState:
+        """The same lots in the same order, with these replacing their namesakes, then `added`."""
         by_id = {lot.id: lot for lot in updated}
-        return self.with_lots(by_id.get(lot.id, lot) for lot in self.lots)
+        return self.with_lots((*(by_id.get(lot.id, lot) for lot in self.lots), *added))
+
+
+def require_team(state: OrgState, team_id: UUID | None) -> None:
+    if team_id is not None and team_id not in state.teams:
+        raise NotFound(f"no team {team_id} in this organization")
+
+
+def period_start(at: datetime, period: Period) -> datetime:
+    """The start, in `at`'s time zone (UTC in practice), of the calendar period holding `at`."""
+    day = at.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period is Period.DAY:
+        return day
+    if period is Period.WEEK:
+        return day - timedelta(days=day.weekday())
+    return day.replace(day=1)
+
+
+def add_months(at: datetime, months: int) -> datetime:
+    """The same day and time `months` later, clamped to the month's last day (Jan 31 + 1 = Feb 28)."""
+    index = at.month - 1 + months
+    year, month = at.year + index // 12, index % 12 + 1
+    return at.replace(year=year, month=month, day=min(at.day, calendar.monthrange(year, month)[1]))

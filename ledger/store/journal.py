@@ -1,4 +1,4 @@
-"""The ledger worker's reads and writes: org states in, one batch of outcomes out.
+"""The ledger worker's journal: which idempotency keys are taken, and one batch of outcomes out.
 
 A batch is written with one statement per table (arrays unnested server-side), inside the caller's
 transaction, so a thousand commands cost a handful of round trips.
@@ -7,22 +7,17 @@ transaction, so a thousand commands cost a handful of round trips.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from uuid import UUID
 
 import asyncpg
 
-from ledger.core.apply import result_from_dict, result_to_dict
+from ledger.core import codec
 from ledger.core.batch import IdempotencyKey, Outcome, Stored
-from ledger.core.commands import LotKind, payload_to_dict
-from ledger.core.money import MicroCredits
+from ledger.core.commands import payload_to_dict
+from ledger.core.entries import result_from_dict, result_to_dict
 from ledger.core.state import Lot, OrgState
-
-_LOTS = """
-SELECT org_id, id, kind, amount, remaining, priority, effective_at, expires_at, created_at
-FROM credit_lots
-WHERE org_id = ANY($1::uuid[]) AND remaining > 0
-"""
+from ledger.store.states import settings_rows
 
 _STORED = """
 SELECT t.org_id, t.idempotency_key, t.id, t.fingerprint, t.result
@@ -42,16 +37,65 @@ FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text
           received_at)
 """
 
+# A lot's product list and rollover rule travel as JSON text: unnest cannot take arrays of arrays.
 _INSERT_LOTS = """
 INSERT INTO credit_lots
-    (org_id, id, transaction_id, kind, amount, remaining, priority, effective_at, expires_at, created_at)
-SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bigint[], $6::bigint[],
-                     $7::integer[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[])
+    (org_id, id, transaction_id, kind, amount, remaining, priority, effective_at, expires_at, created_at,
+     team_id, products, rollover, source, refundable, revenue_treatment, price_per_credit, currency, parent_id)
+SELECT org_id, id, transaction_id, kind, amount, remaining, priority, effective_at, expires_at, created_at,
+       team_id, (SELECT array_agg(p) FROM jsonb_array_elements_text(products::jsonb) AS p), rollover::jsonb,
+       source, refundable, revenue_treatment, price_per_credit, currency, parent_id
+FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::bigint[], $6::bigint[], $7::integer[],
+            $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::uuid[], $12::text[], $13::text[],
+            $14::text[], $15::boolean[], $16::text[], $17::numeric[], $18::text[], $19::uuid[])
+    AS t (org_id, id, transaction_id, kind, amount, remaining, priority, effective_at, expires_at, created_at,
+          team_id, products, rollover, source, refundable, revenue_treatment, price_per_credit, currency, parent_id)
 """
 
 _INSERT_POSTINGS = """
-INSERT INTO ledger_postings (org_id, transaction_id, leg, account, lot_id, amount)
-SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::smallint[], $4::text[], $5::uuid[], $6::bigint[])
+INSERT INTO ledger_postings (org_id, transaction_id, leg, account, lot_id, hold_id, amount)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::smallint[], $4::text[], $5::uuid[], $6::uuid[], $7::bigint[])
+"""
+
+_UPSERT_HOLDS = """
+INSERT INTO credit_holds
+    (org_id, id, transaction_id, amount, reserved, captured, cap, status, product, team_id, user_id, run_id,
+     expires_at)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[],
+                     $8::text[], $9::text[], $10::uuid[], $11::text[], $12::text[], $13::timestamptz[])
+ON CONFLICT (org_id, id) DO UPDATE
+    SET reserved = excluded.reserved, captured = excluded.captured, status = excluded.status
+"""
+
+_UPSERT_QUOTES = """
+INSERT INTO credit_quotes
+    (org_id, id, transaction_id, product, quantity, credits_per_unit, amount, expires_at, team_id, user_id, used_by)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::numeric[], $6::numeric[], $7::bigint[],
+                     $8::timestamptz[], $9::uuid[], $10::text[], $11::uuid[])
+ON CONFLICT (org_id, id) DO UPDATE SET used_by = excluded.used_by
+"""
+
+_UPSERT_SETTINGS = """
+INSERT INTO ledger_settings (org_id, kind, key, value)
+SELECT org_id, kind, key, value::jsonb FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])
+    AS t (org_id, kind, key, value)
+ON CONFLICT (org_id, kind, key) DO UPDATE SET value = excluded.value, updated_at = now()
+"""
+
+_DELETE_SETTINGS = """
+DELETE FROM ledger_settings s USING unnest($1::uuid[], $2::text[], $3::text[]) AS d (org_id, kind, key)
+WHERE s.org_id = d.org_id AND s.kind = d.kind AND s.key = d.key
+"""
+
+_UPSERT_COUNTERS = """
+INSERT INTO spend_counters (org_id, scope, period_start, spent)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::bigint[])
+ON CONFLICT (org_id, scope, period_start) DO UPDATE SET spent = excluded.spent
+"""
+
+_UPDATE_DRAWN = """
+UPDATE organizations o SET credit_drawn = d.drawn
+FROM unnest($1::uuid[], $2::bigint[]) AS d (id, drawn) WHERE o.id = d.id
 """
 
 _UPDATE_LOTS = """
@@ -59,24 +103,6 @@ UPDATE credit_lots AS l SET remaining = u.remaining
 FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS u (org_id, id, remaining)
 WHERE l.org_id = u.org_id AND l.id = u.id
 """
-
-
-async def load_states(connection: asyncpg.Connection, org_ids: Sequence[UUID]) -> dict[UUID, OrgState]:
-    lots: dict[UUID, list[Lot]] = {org: [] for org in org_ids}
-    for row in await connection.fetch(_LOTS, list(org_ids)):
-        lots[row["org_id"]].append(
-            Lot(
-                id=row["id"],
-                kind=LotKind(row["kind"]),
-                amount=MicroCredits(row["amount"]),
-                remaining=MicroCredits(row["remaining"]),
-                priority=row["priority"],
-                effective_at=row["effective_at"],
-                expires_at=row["expires_at"],
-                created_at=row["created_at"],
-            )
-        )
-    return {org: OrgState(org, tuple(org_lots)) for org, org_lots in lots.items()}
 
 
 async def load_stored(connection: asyncpg.Connection, keys: Iterable[IdempotencyKey]) -> dict[IdempotencyKey, Stored]:
@@ -89,9 +115,13 @@ async def load_stored(connection: asyncpg.Connection, keys: Iterable[Idempotency
 
 
 async def write_outcomes(
-    connection: asyncpg.Connection, outcomes: Sequence[Outcome], final_states: dict[UUID, OrgState]
+    connection: asyncpg.Connection,
+    outcomes: Sequence[Outcome],
+    initial_states: Mapping[UUID, OrgState],
+    final_states: Mapping[UUID, OrgState],
 ) -> None:
-    """Journal every new outcome of a batch; lots are written as the batch left them."""
+    """Journal every new outcome of a batch; lots, holds, quotes, rules and counters are written
+    as the batch left them (what differs from the states it started from)."""
     new = [outcome for outcome in outcomes if outcome.applied is not None]
     if not new:
         return
@@ -105,9 +135,77 @@ async def write_outcomes(
         touched.update((org, lot.id) for lot in outcome.applied.touched_lots)
     final = {(org, lot.id): lot for org, state in final_states.items() for lot in state.lots}
     await _insert_lots(connection, created, final)
-    await _insert_postings(connection, new)
     existing = sorted(touched - created.keys())
     await _update_lots(connection, [(org, lot_id, final[(org, lot_id)].remaining) for org, lot_id in existing])
+    changed = [(initial_states[org], state) for org, state in final_states.items() if state is not initial_states[org]]
+    await _write_holds(connection, changed)
+    await _write_quotes(connection, changed)
+    await _insert_postings(connection, new)
+    await _write_settings(connection, changed)
+    await _write_counters(connection, changed)
+    drawn = [(after.organization_id, after.credit_drawn) for before, after in changed
+             if before.credit_drawn != after.credit_drawn]  # fmt: skip
+    if drawn:
+        await connection.execute(_UPDATE_DRAWN, *_columns(drawn, 2))
+
+
+def _columns(rows: Sequence[Sequence[object]], width: int) -> list[list[object]]:
+    columns: list[list[object]] = [[] for _ in range(width)]
+    for row in rows:
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+    return columns
+
+
+async def _write_holds(connection: asyncpg.Connection, changed: Sequence[tuple[OrgState, OrgState]]) -> None:
+    rows = [
+        (after.organization_id, h.id, h.transaction_id, h.amount, h.reserved, h.captured, h.cap, h.status.value,
+         h.product, h.team_id, h.user_id, h.run_id, h.expires_at)
+        for before, after in changed
+        for h in after.holds.values()
+        if before.holds.get(h.id) != h
+    ]  # fmt: skip
+    if rows:
+        await connection.execute(_UPSERT_HOLDS, *_columns(rows, 13))
+
+
+async def _write_quotes(connection: asyncpg.Connection, changed: Sequence[tuple[OrgState, OrgState]]) -> None:
+    rows = [
+        (after.organization_id, q.id, q.transaction_id, q.product, q.quantity, q.credits_per_unit, q.amount,
+         q.expires_at, q.team_id, q.user_id, q.used_by)
+        for before, after in changed
+        for q in after.quotes.values()
+        if before.quotes.get(q.id) != q
+    ]  # fmt: skip
+    if rows:
+        await connection.execute(_UPSERT_QUOTES, *_columns(rows, 11))
+
+
+async def _write_settings(connection: asyncpg.Connection, changed: Sequence[tuple[OrgState, OrgState]]) -> None:
+    upserts: list[tuple[object, ...]] = []
+    deletes: list[tuple[object, ...]] = []
+    for before, after in changed:
+        old, new = settings_rows(before), settings_rows(after)
+        org = after.organization_id
+        upserts += [
+            (org, kind, key, json.dumps(value)) for (kind, key), value in new.items() if old.get((kind, key)) != value
+        ]
+        deletes += [(org, kind, key) for kind, key in old.keys() - new.keys()]
+    if deletes:
+        await connection.execute(_DELETE_SETTINGS, *_columns(deletes, 3))
+    if upserts:
+        await connection.execute(_UPSERT_SETTINGS, *_columns(upserts, 4))
+
+
+async def _write_counters(connection: asyncpg.Connection, changed: Sequence[tuple[OrgState, OrgState]]) -> None:
+    rows = [
+        (after.organization_id, scope, start, spent)
+        for before, after in changed
+        for (scope, start), spent in after.spend.items()
+        if before.spend.get((scope, start)) != spent
+    ]
+    if rows:
+        await connection.execute(_UPSERT_COUNTERS, *_columns(rows, 4))
 
 
 async def _insert_transactions(connection: asyncpg.Connection, new: Sequence[Outcome]) -> None:
@@ -136,12 +234,16 @@ async def _insert_lots(
 ) -> None:
     if not created:
         return
-    columns: list[list[object]] = [[] for _ in range(10)]
+    columns: list[list[object]] = [[] for _ in range(19)]
     for (org, lot_id), transaction_id in created.items():
         lot = final[(org, lot_id)]
         row = (
             org, lot.id, transaction_id, lot.kind.value, lot.amount, lot.remaining, lot.priority,
-            lot.effective_at, lot.expires_at, lot.created_at,
+            lot.effective_at, lot.expires_at, lot.created_at, lot.team_id,
+            None if lot.products is None else json.dumps(sorted(lot.products)),
+            None if lot.rollover is None else json.dumps(codec.to_json(lot.rollover)),
+            lot.terms.source.value, lot.terms.refundable, lot.terms.revenue_treatment.value,
+            lot.terms.price_per_credit, lot.terms.currency, lot.parent_id,
         )  # fmt: skip
         for column, value in zip(columns, row, strict=True):
             column.append(value)
@@ -149,12 +251,12 @@ async def _insert_lots(
 
 
 async def _insert_postings(connection: asyncpg.Connection, new: Sequence[Outcome]) -> None:
-    columns: list[list[object]] = [[] for _ in range(6)]
+    columns: list[list[object]] = [[] for _ in range(7)]
     for outcome in new:
         assert outcome.applied is not None
         org = outcome.command.organization_id
         for leg, posting in enumerate(outcome.applied.postings):
-            row = (org, outcome.transaction_id, leg, posting.account, posting.lot_id, posting.amount)
+            row = (org, outcome.transaction_id, leg, posting.account, posting.lot_id, posting.hold_id, posting.amount)
             for column, value in zip(columns, row, strict=True):
                 column.append(value)
     if columns[0]:

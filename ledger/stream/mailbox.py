@@ -23,8 +23,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ledger import constants
-from ledger.core.apply import Result, result_from_dict, result_to_dict
 from ledger.core.commands import Command, encode
+from ledger.core.entries import Result, result_from_dict, result_to_dict
 from ledger.core.errors import LedgerError
 from ledger.stream import keys
 from ledger.stream.pubsub import PubSubHub

@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -28,10 +28,10 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ledger import constants
 from ledger.core.batch import Outcome, apply_batch
-from ledger.core.commands import Command, RecordUsage, decode
+from ledger.core.commands import Command, decode
 from ledger.core.state import OrgState
 from ledger.store import journal
-from ledger.store.catalog import rates_for
+from ledger.store.states import load_states
 from ledger.stream import keys
 from ledger.stream.leases import Leases
 from ledger.stream.mailbox import Reply, encode_reply
@@ -168,15 +168,11 @@ class LedgerWorker:
         await self._after_commit(entries, outcomes, final)
 
     async def _commit(self, commands: list[Command]) -> tuple[list[Outcome], dict[UUID, OrgState]]:
-        org_ids = sorted({command.organization_id for command in commands})
-        products = {c.payload.product for c in commands if isinstance(c.payload, RecordUsage)}
         async with self.pool.acquire() as connection, connection.transaction():
-            states = await journal.load_states(connection, org_ids)
-            rate_card = await rates_for(connection, products)
-            states = {org: replace(state, rate_card=rate_card) for org, state in states.items()}
+            states = await load_states(connection, commands)
             stored = await journal.load_stored(connection, [(c.organization_id, c.idempotency_key) for c in commands])
             outcomes, final = apply_batch(states, commands, stored)
-            await journal.write_outcomes(connection, outcomes, final)
+            await journal.write_outcomes(connection, outcomes, states, final)
         return outcomes, final
 
     async def _after_commit(

@@ -1,0 +1,283 @@
+"""Lots' lives: granted, moved between owners, ended by expiry or reset (into breakage or the
+rollover bank), refunded, credited back, corrected. Every change is postings, never an edit."""
+
+from __future__ import annotations
+
+import heapq
+import uuid
+from dataclasses import replace
+from datetime import datetime
+from uuid import UUID
+
+from ledger.core.change import Change
+from ledger.core.commands import (
+    DEFAULT_PRIORITY,
+    AdjustCredits,
+    Command,
+    CreditBack,
+    Expire,
+    GrantCredits,
+    LotKind,
+    LotSource,
+    Period,
+    RefundLot,
+    ResetLots,
+    TransferCredits,
+)
+from ledger.core.entries import (
+    ADJUSTMENT_ACCOUNT,
+    BREAKAGE_ACCOUNT,
+    CREDIT_LINE_ACCOUNT,
+    ISSUANCE_ACCOUNT,
+    OVERAGE_ACCOUNT,
+    REFUND_ACCOUNT,
+    USAGE_ACCOUNT,
+    Applied,
+)
+from ledger.core.errors import InsufficientCredits, NotFound, NotReversible
+from ledger.core.money import MicroCredits, format_credits, round_money
+from ledger.core.spending import expire_hold
+from ledger.core.state import HoldStatus, Lot, OrgState, add_months, period_start, require_team, team_scope, user_scope
+
+_NAMESPACE = UUID("5f0c1a52-8d7e-4b8f-9a51-3e2f0d6c9b10")
+
+
+def _lot_id(command: Command, tag: str) -> UUID:
+    """Lot ids derive from the command, so applying it again yields the same lots."""
+    return uuid.uuid5(_NAMESPACE, f"{command.envelope.command_id}:{tag}")
+
+
+def grant(state: OrgState, command: Command, request: GrantCredits) -> Applied:
+    require_team(state, request.team_id)
+    at = command.at
+    lot = Lot(
+        id=_lot_id(command, "0"),
+        kind=request.kind,
+        amount=request.amount,
+        remaining=request.amount,
+        priority=DEFAULT_PRIORITY[request.kind] if request.priority is None else request.priority,
+        effective_at=request.effective_at or at,
+        expires_at=request.expires_at,
+        created_at=at,
+        team_id=request.team_id,
+        products=request.products,
+        rollover=request.rollover,
+        terms=request.terms,
+    )
+    change = Change(state)
+    _issue(change, lot)
+    return change.applied(at, details={"lot_id": str(lot.id)})
+
+
+def _issue(change: Change, lot: Lot) -> None:
+    """New credits: issued into the lot, which first repays what the org drew on its credit line."""
+    change.post(f"{ISSUANCE_ACCOUNT}:{lot.kind.value}", -lot.amount)
+    change.add_lot(lot)
+    drawn = change.state.credit_drawn
+    if lot.team_id is None and drawn > 0:
+        repaid = min(drawn, lot.amount)
+        change.move(lot.id, -repaid)
+        change.post(CREDIT_LINE_ACCOUNT, repaid)
+        change.replace_state(credit_drawn=MicroCredits(drawn - repaid))
+
+
+def expire(state: OrgState, command: Command, request: Expire) -> Applied:
+    """End every lot and hold due by `as_of`, oldest expiry first, so that bank lots made on the
+    way (and due themselves) are ended in turn and the bank cap is judged at each period's end."""
+    change = Change(state)
+    due = [(lot.expires_at, str(lot.id), lot.id) for lot in state.lots if _due(lot, request.as_of)]
+    heapq.heapify(due)
+    while due:
+        _, _, lot_id = heapq.heappop(due)
+        lot = change.lot(lot_id)
+        assert lot is not None and lot.expires_at is not None
+        bank = _end(change, command, lot, lot.expires_at)
+        if bank is not None and _due(bank, request.as_of):
+            assert bank.expires_at is not None
+            heapq.heappush(due, (bank.expires_at, str(bank.id), bank.id))
+    for hold in state.holds.values():
+        if hold.status is HoldStatus.OPEN and hold.expires_at <= request.as_of:
+            expire_hold(change, hold)
+    return change.applied(request.as_of)
+
+
+def _due(lot: Lot, as_of: datetime) -> bool:
+    return lot.remaining > 0 and lot.expires_at is not None and lot.expires_at <= as_of
+
+
+def reset_lots(state: OrgState, command: Command, request: ResetLots) -> Applied:
+    at = command.at
+    change = Change(state)
+    for lot in state.lots:
+        if lot.kind is request.kind and lot.team_id == request.team_id and lot.usable_at(at):
+            _end(change, command, lot, at)
+    return change.applied(at)
+
+
+def _end(change: Change, command: Command, lot: Lot, ended_at: datetime) -> Lot | None:
+    """End a lot: what is left goes to its rollover bank up to the cap, the rest is breakage."""
+    rest = lot.remaining
+    banked = 0
+    bank: Lot | None = None
+    if lot.rollover is not None:
+        in_bank = sum(
+            other.remaining
+            for other in change.lots()
+            if other.kind is LotKind.ROLLOVER and other.team_id == lot.team_id and other.usable_at(ended_at)
+        )
+        banked = max(0, min(rest, lot.rollover.cap - in_bank))
+    change.move(lot.id, -rest)
+    if banked:
+        bank = Lot(
+            id=_lot_id(command, f"bank:{lot.id}"),
+            kind=LotKind.ROLLOVER,
+            amount=MicroCredits(banked),
+            remaining=MicroCredits(banked),
+            priority=DEFAULT_PRIORITY[LotKind.ROLLOVER],
+            effective_at=ended_at,
+            expires_at=add_months(ended_at, lot.rollover.cycles) if lot.rollover else None,
+            created_at=ended_at,
+            team_id=lot.team_id,
+            products=lot.products,
+            terms=replace(lot.terms, source=LotSource.ROLLOVER),
+            parent_id=lot.id,
+        )
+        change.add_lot(bank)
+    change.post(f"{BREAKAGE_ACCOUNT}:{lot.kind.value}", rest - banked)
+    return bank
+
+
+def transfer(state: OrgState, command: Command, request: TransferCredits) -> Applied:
+    """Split the source's lots (in consumption order) into new lots owned by the destination."""
+    require_team(state, request.from_team_id)
+    require_team(state, request.to_team_id)
+    at = command.at
+    source = sorted(
+        (lot for lot in state.lots if lot.team_id == request.from_team_id and lot.usable_at(at)),
+        key=Lot.consumption_key,
+    )
+    held = state.balance(at).held if request.from_team_id is None else 0
+    movable = sum(lot.remaining for lot in source) - held
+    if request.amount > movable:
+        raise InsufficientCredits(f"{format_credits(max(movable, 0))} credits can be moved")
+    change = Change(state)
+    left: int = request.amount
+    for index, lot in enumerate(source):
+        if left == 0:
+            break
+        part = min(lot.remaining, left)
+        left -= part
+        change.move(lot.id, -part)
+        change.add_lot(
+            replace(
+                lot,
+                id=_lot_id(command, f"transfer:{index}"),
+                amount=MicroCredits(part),
+                remaining=MicroCredits(part),
+                team_id=request.to_team_id,
+                parent_id=lot.id,
+            )
+        )
+    return change.applied(at)
+
+
+def refund_lot(state: OrgState, command: Command, request: RefundLot) -> Applied:
+    lot = next((lot for lot in state.lots if lot.id == request.lot_id), None)
+    if lot is None:
+        raise NotFound(f"no lot {request.lot_id}")
+    if not lot.terms.refundable:
+        raise NotReversible("the lot is not refundable")
+    if lot.remaining == 0:
+        raise NotReversible("nothing is left in the lot to refund")
+    change = Change(state)
+    change.move(lot.id, -lot.remaining)
+    change.post(f"{REFUND_ACCOUNT}:{lot.kind.value}", lot.remaining)
+    details = {"lot_id": str(lot.id), "credits_refunded": format_credits(lot.remaining)}
+    if lot.terms.price_per_credit is not None:
+        value = lot.terms.price_per_credit * lot.remaining / 1_000_000
+        details["amount_refunded"] = str(round_money(value))
+        details["currency"] = lot.terms.currency or ""
+    return change.applied(command.at, details=details)
+
+
+def credit_back(state: OrgState, command: Command, request: CreditBack) -> Applied:
+    """Reverse a debit into the lots it came from, with their own expiry: credits returned to a lot
+    that has since expired are breakage at the next expiry run."""
+    debit = state.debits.get(request.transaction_id)
+    if debit is None:
+        raise NotFound(f"no usage transaction {request.transaction_id}")
+    if debit.reversed:
+        raise NotReversible("the debit was already credited back")
+    change = Change(state)
+    for lot_id, amount in debit.lot_legs:
+        change.move(lot_id, amount)
+    if debit.uncovered:
+        if debit.uncovered_account == CREDIT_LINE_ACCOUNT:
+            # Repay the line as far as it is still drawn; what later grants already repaid
+            # comes back as an adjustment lot.
+            repaid = min(debit.uncovered, change.state.credit_drawn)
+            change.post(CREDIT_LINE_ACCOUNT, repaid)
+            change.replace_state(credit_drawn=MicroCredits(change.state.credit_drawn - repaid))
+            if debit.uncovered > repaid:
+                _issue(change, _adjustment_lot(command, MicroCredits(debit.uncovered - repaid), None))
+        else:
+            change.post(f"{OVERAGE_ACCOUNT}:{debit.product}", debit.uncovered)
+    change.post(f"{USAGE_ACCOUNT}:{debit.product}", -debit.charge)
+    spend = dict(change.state.spend)
+    for scope, limit_period in _limited_scopes(state, debit.team_id, debit.user_id):
+        key = (scope, period_start(debit.occurred_at, limit_period))
+        if key in spend:
+            spend[key] = MicroCredits(max(0, spend[key] - debit.charge))
+    debits = {**state.debits, debit.transaction_id: replace(debit, reversed=True)}
+    change.replace_state(spend=spend, debits=debits)
+    return change.applied(command.at, charged=-debit.charge)
+
+
+def _limited_scopes(state: OrgState, team_id: UUID | None, user_id: str | None) -> list[tuple[str, Period]]:
+    scopes: list[tuple[str, Period]] = []
+    if team_id is not None and team_id in state.budgets:
+        scopes.append((team_scope(team_id), state.budgets[team_id].period))
+    if user_id is not None and user_id in state.members:
+        scopes.append((user_scope(user_id), state.members[user_id].period))
+    return scopes
+
+
+def adjust(state: OrgState, command: Command, request: AdjustCredits) -> Applied:
+    require_team(state, request.team_id)
+    at = command.at
+    change = Change(state)
+    if request.amount > 0:
+        lot = _adjustment_lot(command, request.amount, request.team_id)
+        _issue(change, lot)
+        return change.applied(at, details={"lot_id": str(lot.id)})
+    wanted = -request.amount
+    lots = sorted(
+        (lot for lot in state.lots if lot.team_id == request.team_id and lot.usable_at(at)),
+        key=Lot.consumption_key,
+    )
+    if sum(lot.remaining for lot in lots) < wanted:
+        raise InsufficientCredits("the adjustment is larger than the credits left")
+    left = wanted
+    for lot in lots:
+        take = min(lot.remaining, left)
+        change.move(lot.id, -take)
+        left -= take
+        if left == 0:
+            break
+    change.post(ADJUSTMENT_ACCOUNT, wanted)
+    return change.applied(at)
+
+
+def _adjustment_lot(command: Command, amount: MicroCredits, team_id: UUID | None) -> Lot:
+    at = command.at
+    return Lot(
+        id=_lot_id(command, "adjustment"),
+        kind=LotKind.ADJUSTMENT,
+        amount=amount,
+        remaining=amount,
+        priority=DEFAULT_PRIORITY[LotKind.ADJUSTMENT],
+        effective_at=at,
+        expires_at=None,
+        created_at=at,
+        team_id=team_id,
+    )

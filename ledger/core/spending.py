@@ -1,0 +1,335 @@
+"""Spending: usage debits, holds and their captures, quotes. One charge path serves them all, so a
+captured hold, a quoted run and a plain usage event meet the same limits, order and policy."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from uuid import UUID
+
+from ledger.core.change import Change
+from ledger.core.commands import AtZero, CaptureHold, Command, IssueQuote, PlaceHold, RecordUsage, ReleaseHold
+from ledger.core.entries import (
+    CREDIT_LINE_ACCOUNT,
+    HOLD_ACCOUNT,
+    HOLD_OFFSET_ACCOUNT,
+    OVERAGE_ACCOUNT,
+    USAGE_ACCOUNT,
+    Applied,
+)
+from ledger.core.errors import (
+    CapExceeded,
+    HoldClosed,
+    InsufficientCredits,
+    InvalidCommand,
+    NotFound,
+    QuoteUnusable,
+    UnknownProduct,
+)
+from ledger.core.money import MicroCredits, format_credits, price, round_money
+from ledger.core.state import (
+    Hold,
+    HoldStatus,
+    Lot,
+    OrgState,
+    Quote,
+    Rate,
+    SpendKey,
+    period_start,
+    require_team,
+    team_scope,
+    user_scope,
+)
+
+_NAMESPACE = UUID("8a6d3c0e-2b1f-4e57-9c44-71d0f3a5b2e6")
+UNPRICED_PRODUCT = "hold"  # the usage account of captures by amount on a hold with no product
+
+
+@dataclass(frozen=True, slots=True)
+class Spender:
+    """Who spends, for what, and when: what decides which lots and limits apply."""
+
+    at: datetime
+    product: str | None
+    team_id: UUID | None = None
+    user_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """A price and whether the org could pay it now (the non-binding "Calculate")."""
+
+    credits: MicroCredits
+    affordable: bool
+    code: str | None = None
+    message: str | None = None
+
+
+def record_usage(state: OrgState, command: Command, usage: RecordUsage) -> Applied:
+    # Lots are judged at the time the usage happened, so late events use the credits valid then.
+    at = usage.occurred_at or command.at
+    spender = Spender(at, usage.product, usage.team_id, usage.user_id)
+    require_team(state, usage.team_id)
+    change = Change(state)
+    if usage.quote_id is None:
+        rate = _rate(state, usage.product, at)
+        amount = price(usage.quantity, rate.credits_per_unit)
+    else:
+        quote = _usable_quote(state, usage, command.at)
+        rate = replace(_rate(state, usage.product, at), credits_per_unit=quote.credits_per_unit)
+        amount = price(usage.quantity, quote.credits_per_unit)
+        quotes = {**state.quotes, quote.id: replace(quote, used_by=command.envelope.command_id)}
+        change.replace_state(quotes=quotes)
+    uncovered = _charge(change, spender, amount, hold=None)
+    return change.applied(at, charged=amount, details=_usage_details(rate, usage.quantity, amount, uncovered))
+
+
+def estimate(state: OrgState, spender: Spender, quantity: Decimal) -> Estimate:
+    """Price `quantity` of the spender's product and say whether it could be charged now."""
+    assert spender.product is not None
+    credits = price(quantity, _rate(state, spender.product, spender.at).credits_per_unit)
+    try:
+        require_team(state, spender.team_id)
+        _charge(Change(state), spender, credits, hold=None)
+    except (InsufficientCredits, CapExceeded, NotFound) as refusal:
+        return Estimate(credits, False, refusal.code, refusal.message)
+    return Estimate(credits, True)
+
+
+def issue_quote(state: OrgState, command: Command, request: IssueQuote) -> Applied:
+    require_team(state, request.team_id)
+    rate = _rate(state, request.product, command.at)
+    spender = Spender(command.at, request.product, request.team_id, request.user_id)
+    answer = estimate(state, spender, request.quantity)
+    quote = Quote(
+        id=uuid.uuid5(_NAMESPACE, f"{command.envelope.command_id}:quote"),
+        transaction_id=command.envelope.command_id,
+        product=request.product,
+        quantity=request.quantity,
+        credits_per_unit=rate.credits_per_unit,
+        amount=answer.credits,
+        expires_at=request.expires_at,
+        team_id=request.team_id,
+        user_id=request.user_id,
+    )
+    change = Change(state)
+    change.replace_state(quotes={**state.quotes, quote.id: quote})
+    details = {"quote_id": str(quote.id), "credits": str(answer.credits), "affordable": str(answer.affordable).lower()}
+    return change.applied(command.at, details=details)
+
+
+def place_hold(state: OrgState, command: Command, request: PlaceHold) -> Applied:
+    require_team(state, request.team_id)
+    if request.product is not None:
+        _rate(state, request.product, command.at)  # an unknown product fails now, not at capture
+    change = Change(state)
+    free = _free(state, command.at, exclude=None)
+    policy = state.policy_for(request.product)
+    headroom = {
+        AtZero.BLOCK: 0,
+        AtZero.CREDIT_LIMIT: policy.credit_limit - state.credit_drawn,
+        AtZero.OVERAGE: request.amount,
+    }[policy.at_zero]
+    if request.amount > free + headroom:
+        raise InsufficientCredits(f"{format_credits(free)} credits available; the hold needs more")
+    hold = Hold(
+        id=uuid.uuid5(_NAMESPACE, f"{command.envelope.command_id}:hold"),
+        transaction_id=command.envelope.command_id,
+        amount=request.amount,
+        reserved=request.amount,
+        captured=MicroCredits(0),
+        expires_at=request.expires_at,
+        product=request.product,
+        team_id=request.team_id,
+        user_id=request.user_id,
+        run_id=request.run_id,
+        cap=request.cap,
+    )
+    change.post(HOLD_ACCOUNT, hold.amount, hold_id=hold.id)
+    change.post(HOLD_OFFSET_ACCOUNT, -hold.amount)
+    change.replace_state(holds={**state.holds, hold.id: hold})
+    return change.applied(command.at, details={"hold_id": str(hold.id)})
+
+
+def capture_hold(state: OrgState, command: Command, request: CaptureHold) -> Applied:
+    at = command.at
+    hold = _open_hold(state, request.hold_id, at)
+    details: dict[str, str] = {"hold_id": str(hold.id)}
+    if request.quantity is not None:
+        if hold.product is None:
+            raise InvalidCommand("this hold has no product: capture an amount of credits")
+        rate = _rate(state, hold.product, at)
+        amount = price(request.quantity, rate.credits_per_unit)
+    else:
+        assert request.amount is not None
+        rate, amount = None, request.amount
+    if hold.cap is not None and hold.captured + amount > hold.cap:
+        raise CapExceeded(f"the hold's cap of {format_credits(hold.cap)} credits would be exceeded")
+    change = Change(state)
+    uncovered = MicroCredits(0)
+    if amount > 0:
+        uncovered = _charge(change, Spender(at, hold.product, hold.team_id, hold.user_id), amount, hold=hold)
+    released = min(amount, hold.reserved)
+    rest = hold.reserved - released if request.final else 0
+    change.post(HOLD_ACCOUNT, -(released + rest), hold_id=hold.id)
+    change.post(HOLD_OFFSET_ACCOUNT, released + rest)
+    captured = replace(
+        hold,
+        reserved=MicroCredits(hold.reserved - released - rest),
+        captured=MicroCredits(hold.captured + amount),
+        status=HoldStatus.FINISHED if request.final else HoldStatus.OPEN,
+    )
+    change.replace_state(holds={**change.state.holds, hold.id: captured})
+    if rate is not None and request.quantity is not None:
+        details |= _usage_details(rate, request.quantity, amount, uncovered)
+    elif uncovered:
+        details["overage_credits"] = format_credits(uncovered)
+    return change.applied(at, charged=amount, details=details)
+
+
+def release_hold(state: OrgState, command: Command, request: ReleaseHold) -> Applied:
+    hold = _open_hold(state, request.hold_id, command.at)
+    change = Change(state)
+    change.post(HOLD_ACCOUNT, -hold.reserved, hold_id=hold.id)
+    change.post(HOLD_OFFSET_ACCOUNT, hold.reserved)
+    released = replace(hold, reserved=MicroCredits(0), status=HoldStatus.RELEASED)
+    change.replace_state(holds={**state.holds, hold.id: released})
+    return change.applied(command.at, details={"hold_id": str(hold.id)})
+
+
+def expire_hold(change: Change, hold: Hold) -> None:
+    """Release an expired hold's reservation (called by expiry)."""
+    change.post(HOLD_ACCOUNT, -hold.reserved, hold_id=hold.id)
+    change.post(HOLD_OFFSET_ACCOUNT, hold.reserved)
+    expired = replace(hold, reserved=MicroCredits(0), status=HoldStatus.EXPIRED)
+    change.replace_state(holds={**change.state.holds, hold.id: expired})
+
+
+# --- the charge path ---------------------------------------------------------------------------
+
+
+def _charge(change: Change, spender: Spender, amount: MicroCredits, hold: Hold | None) -> MicroCredits:
+    """Debit `amount` for `spender`: check budgets and caps, take from the lots it may use in
+    consumption order, and settle any shortfall by the product's at-zero policy. Returns the part
+    no lot covered (overage or credit line)."""
+    state = change.state
+    spend = _counted_spend(state, spender, amount)
+    lots = _spendable_lots(state, spender)
+    # Holds fence credits org-wide: only what no other open hold reserves can be taken.
+    coverable = min(amount, max(_free(state, spender.at, exclude=hold), 0))
+    left = coverable
+    for lot in lots:
+        if left == 0:
+            break
+        take = min(lot.remaining, left)
+        change.move(lot.id, -take)
+        left -= take
+    shortfall = MicroCredits(amount - (coverable - left))
+    product = spender.product or UNPRICED_PRODUCT
+    if shortfall:
+        policy = state.policy_for(spender.product)
+        if policy.at_zero is AtZero.OVERAGE:
+            change.post(f"{OVERAGE_ACCOUNT}:{product}", -shortfall)
+        elif policy.at_zero is AtZero.CREDIT_LIMIT and state.credit_drawn + shortfall <= policy.credit_limit:
+            change.post(CREDIT_LINE_ACCOUNT, -shortfall)
+            change.replace_state(credit_drawn=MicroCredits(state.credit_drawn + shortfall))
+        else:
+            raise InsufficientCredits(f"short by {format_credits(shortfall)} credits")
+    change.post(f"{USAGE_ACCOUNT}:{product}", amount)
+    if spend:
+        change.replace_state(spend={**change.state.spend, **spend})
+    return shortfall
+
+
+def _spendable_lots(state: OrgState, spender: Spender) -> list[Lot]:
+    """The lots this spender may draw on, in the order to draw them: the team's own lots first,
+    then the org's shared pool unless the member's shared-credit toggle is off."""
+    limits = state.members.get(spender.user_id) if spender.user_id is not None else None
+    shared = limits is None or limits.shared_credits
+    owners: list[UUID | None] = [spender.team_id] if spender.team_id is not None else []
+    if shared:
+        owners.append(None)
+    rank: dict[UUID | None, int] = {owner: index for index, owner in enumerate(owners)}
+    lots = [
+        lot for lot in state.lots if lot.team_id in rank and lot.usable_at(spender.at) and lot.covers(spender.product)
+    ]
+    return sorted(lots, key=lambda lot: (rank[lot.team_id], lot.consumption_key()))
+
+
+def _free(state: OrgState, at: datetime, exclude: Hold | None) -> int:
+    """Usable credits not reserved by open holds (other than `exclude`, which may spend its own)."""
+    usable = sum(lot.remaining for lot in state.lots if lot.usable_at(at))
+    held = sum(h.reserved for h in state.holds.values() if h.open_at(at) and (exclude is None or h.id != exclude.id))
+    return usable - held
+
+
+def _counted_spend(state: OrgState, spender: Spender, amount: MicroCredits) -> dict[SpendKey, MicroCredits]:
+    """New spend counters for the spender's team budget and user cap, or CapExceeded."""
+    counted: dict[SpendKey, MicroCredits] = {}
+    budget = state.budgets.get(spender.team_id) if spender.team_id is not None else None
+    if budget is not None:
+        key = (team_scope(budget.team_id), period_start(spender.at, budget.period))
+        spent = state.spend.get(key, 0) + amount
+        if spent > budget.amount:
+            raise CapExceeded(f"the team's {budget.period.value}ly budget of {format_credits(budget.amount)} credits")
+        counted[key] = MicroCredits(spent)
+    limits = state.members.get(spender.user_id) if spender.user_id is not None else None
+    if limits is not None and limits.cap is not None:
+        key = (user_scope(limits.user_id), period_start(spender.at, limits.period))
+        spent = state.spend.get(key, 0) + amount
+        if spent > limits.cap:
+            raise CapExceeded(f"the user's {limits.period.value}ly cap of {format_credits(limits.cap)} credits")
+        counted[key] = MicroCredits(spent)
+    return counted
+
+
+# --- lookups -----------------------------------------------------------------------------------
+
+
+def _rate(state: OrgState, product: str, at: datetime) -> Rate:
+    rate = state.rate_at(product, at)
+    if rate is None:
+        raise UnknownProduct(f"no rate for product {product!r}")
+    return rate
+
+
+def _open_hold(state: OrgState, hold_id: UUID, at: datetime) -> Hold:
+    hold = state.holds.get(hold_id)
+    if hold is None:
+        raise NotFound(f"no hold {hold_id}")
+    if not hold.open_at(at):
+        status = HoldStatus.EXPIRED if hold.status is HoldStatus.OPEN else hold.status
+        raise HoldClosed(f"hold {hold_id} is {status.value}")
+    return hold
+
+
+def _usable_quote(state: OrgState, usage: RecordUsage, at: datetime) -> Quote:
+    assert usage.quote_id is not None
+    quote = state.quotes.get(usage.quote_id)
+    if quote is None:
+        raise NotFound(f"no quote {usage.quote_id}")
+    if quote.used_by is not None:
+        raise QuoteUnusable("the quote was already used")
+    if at >= quote.expires_at:
+        raise QuoteUnusable("the quote has expired")
+    if quote.product != usage.product:
+        raise QuoteUnusable(f"the quote is for {quote.product!r}")
+    return quote
+
+
+def _usage_details(rate: Rate, quantity: Decimal, amount: MicroCredits, uncovered: MicroCredits) -> dict[str, str]:
+    """Cost of goods and overage money, for margins and invoices."""
+    details: dict[str, str] = {"credits_per_unit": str(rate.credits_per_unit)}
+    if rate.cost_per_unit is not None:
+        details["cost"] = str(round_money(quantity * rate.cost_per_unit))
+        details["currency"] = rate.currency
+    if uncovered:
+        details["overage_credits"] = format_credits(uncovered)
+        if rate.overage_price_per_unit is not None and amount:
+            # The uncovered share of the event's quantity, at the SKU's overage price.
+            units = quantity * Decimal(uncovered) / Decimal(amount)
+            details["overage_amount"] = str(round_money(units * rate.overage_price_per_unit))
+            details["currency"] = rate.currency
+    return details
