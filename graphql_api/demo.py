@@ -37,7 +37,16 @@ def example_catalog() -> dict[str, Any]:
 
 
 def catalog_products(catalog: dict[str, Any]) -> list[Product]:
-    return [Product(p["key"], p["name"], p["unit"], Decimal(p["credits_per_unit"])) for p in catalog["products"]]
+    def money(value: str | None) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+    return [
+        Product(
+            p["key"], p["name"], p["unit"], Decimal(p["credits_per_unit"]),
+            overage_price_per_unit=money(p.get("overage_price_per_unit")), cost_per_unit=money(p.get("cost_per_unit")),
+        )
+        for p in catalog["products"]
+    ]  # fmt: skip
 
 
 async def _call(client: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> dict[str, Any]:

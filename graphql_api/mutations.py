@@ -1,11 +1,11 @@
-"""Mutations: validate at the edge, then hand the ledger a command and (optionally) wait for it."""
+"""Mutations for organizations, teams, grants and usage: validate at the edge, then hand the
+ledger a command and (optionally) wait for it."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
-from uuid import UUID
 
 import asyncpg
 import strawberry
@@ -14,15 +14,27 @@ from graphql_api.context import Info
 from graphql_api.errors import ApiError, invalid
 from graphql_api.ids import parse_id
 from graphql_api.scalars import Credits, Quantity
-from graphql_api.types import Ack, CommandOutcome, Organization, load_organization
-from ledger import constants
-from ledger.core.commands import Command, Envelope, GrantCredits, LotKind, Payload, RecordUsage, validate
-from ledger.core.errors import IdempotencyConflict, UnknownProduct
+from graphql_api.submit import aware, submit
+from graphql_api.types import Ack, CommandOutcome, Organization, Team, load_organization
+from ledger.core.commands import (
+    GrantCredits,
+    LotKind,
+    LotSource,
+    LotTerms,
+    RecordUsage,
+    RevenueTreatment,
+    RolloverRule,
+)
+from ledger.core.errors import UnknownProduct
 from ledger.core.money import MicroCredits
 from ledger.store import catalog
 from ledger.store.organizations import create_organization, organizations_by_ids
+from ledger.store.teams import create_team, team
 
 NAME_LENGTH_MAX = 200
+
+strawberry.enum(LotSource, name="LotSource", description="Where a lot's credits came from.")
+strawberry.enum(RevenueTreatment, name="RevenueTreatment", description="How finance recognizes a lot's revenue.")
 
 
 @strawberry.input(description="A new organization.")
@@ -34,6 +46,19 @@ class CreateOrganizationInput:
     )
 
 
+@strawberry.input(description="A new team (workspace) in an organization.")
+class CreateTeamInput:
+    organization_id: strawberry.ID
+    name: str = strawberry.field(description="Display name, 1 to 200 characters.")
+    id: strawberry.ID | None = strawberry.field(default=None, description="Choose the id to make creation idempotent.")
+
+
+@strawberry.input(description="Unused credits roll into a bank lot when this lot ends (ACT3's rollover bank).")
+class RolloverInput:
+    cap: Credits = strawberry.field(description="Most the bank may hold, e.g. 66000 on Creator.")
+    cycles: int = strawberry.field(description="Calendar months a banked amount lasts, e.g. 6.")
+
+
 @strawberry.input(description="Credits to add as a new lot.")
 class GrantCreditsInput:
     organization_id: strawberry.ID
@@ -43,7 +68,21 @@ class GrantCreditsInput:
     priority: int | None = strawberry.field(default=None, description="Lower is consumed first; defaults by kind.")
     effective_at: datetime | None = strawberry.field(default=None, description="When it becomes usable (default now).")
     expires_at: datetime | None = strawberry.field(default=None, description="When it expires (default never).")
+    team_id: strawberry.ID | None = strawberry.field(default=None, description="Give it to a team, not the pool.")
+    products: list[str] | None = strawberry.field(default=None, description="Only these products (default all).")
+    rollover: RolloverInput | None = strawberry.field(default=None, description="Bank what is left when it ends.")
+    source: LotSource = LotSource.MANUAL
+    refundable: bool = False
+    revenue_treatment: RevenueTreatment = RevenueTreatment.DEFERRED
+    price_per_credit: Quantity | None = strawberry.field(default=None, description="Cost basis: money per credit.")
+    currency: str | None = None
     ack: Ack = Ack.APPLIED
+
+
+@strawberry.input(description="A dimension of a usage event, e.g. model = gpt-4o.")
+class DimensionInput:
+    name: str
+    value: str
 
 
 @strawberry.input(description="One usage event, priced through the rate card and debited from the lots.")
@@ -53,36 +92,20 @@ class RecordUsageInput:
     quantity: Quantity = strawberry.field(description="Positive quantity in the product's unit.")
     idempotency_key: str = strawberry.field(description="Your unique id for this event; a retry charges once.")
     occurred_at: datetime | None = strawberry.field(default=None, description="When it happened (default now).")
+    team_id: strawberry.ID | None = strawberry.field(default=None, description="The team using it: its lots first.")
+    user_id: str | None = strawberry.field(default=None, description="Your id of the user; their cap applies.")
+    quote_id: strawberry.ID | None = strawberry.field(default=None, description="Charge a binding quote's price.")
+    dimensions: list[DimensionInput] = strawberry.field(default_factory=list, description="For usage reports.")
     ack: Ack = Ack.APPLIED
 
 
-async def _submit(info: Info, organization_id: UUID, key: str, payload: Payload, ack: Ack) -> CommandOutcome:
-    await load_organization(info, organization_id)
-    command = Command(
-        Envelope(
-            command_id=uuid.uuid4(),
-            organization_id=organization_id,
-            idempotency_key=key,
-            received_at=datetime.now(UTC),
-            reply_to=info.context.resources.mailbox.reply_channel if ack is Ack.APPLIED else None,
-        ),
-        payload,
-    )
-    validate(command)
-    mailbox = info.context.resources.mailbox
-    if ack is Ack.QUEUED:
-        await mailbox.send([command])
-        return CommandOutcome.queued(command.envelope.command_id)
-    (reply,) = await mailbox.send_and_wait([command], constants.apply_wait_timeout_ms)
-    if reply.result.code == IdempotencyConflict.code:
-        raise IdempotencyConflict(reply.result.message or "idempotency key reused with another payload")
-    return CommandOutcome.from_reply(reply)
+def optional_id(value: strawberry.ID | None, what: str) -> uuid.UUID | None:
+    return None if value is None else parse_id(value, what)
 
 
-def _aware(value: datetime | None, field: str) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise invalid(f"{field} needs a time zone offset, e.g. 2026-01-01T00:00:00Z")
-    return value
+async def require_product(info: Info, product: str) -> None:
+    if product not in await catalog.rates_for(info.context.resources.pool, [product]):
+        raise UnknownProduct(f"no rate for product {product!r}")
 
 
 @strawberry.type
@@ -104,27 +127,61 @@ class Mutation:
                 ) from None
             return Organization.from_domain(existing)
 
-    @strawberry.mutation(description="Grant credits to an organization as a new credit lot.")
+    @strawberry.mutation(description="Create a team in an organization.")
+    async def create_team(self, info: Info, input: CreateTeamInput) -> Team:
+        name = input.name.strip()
+        if not 1 <= len(name) <= NAME_LENGTH_MAX:
+            raise invalid(f"name must be 1 to {NAME_LENGTH_MAX} characters")
+        organization_id = parse_id(input.organization_id, "organizationId")
+        await load_organization(info, organization_id)
+        team_id = parse_id(input.id, "id") if input.id is not None else uuid.uuid4()
+        pool = info.context.resources.pool
+        created = await create_team(pool, organization_id, team_id, name)
+        if created is not None:
+            return Team.from_domain(created)
+        existing = await team(pool, organization_id, team_id)
+        if existing is None or existing.name != name:
+            raise ApiError("IDEMPOTENCY_CONFLICT", "a team with this id exists with another name")
+        return Team.from_domain(existing)
+
+    @strawberry.mutation(description="Grant credits to an organization (or one of its teams) as a new credit lot.")
     async def grant_credits(self, info: Info, input: GrantCreditsInput) -> CommandOutcome:
         payload = GrantCredits(
             amount=MicroCredits(input.amount),
             kind=input.kind,
             priority=input.priority,
-            effective_at=_aware(input.effective_at, "effectiveAt"),
-            expires_at=_aware(input.expires_at, "expiresAt"),
+            effective_at=aware(input.effective_at, "effectiveAt"),
+            expires_at=aware(input.expires_at, "expiresAt"),
+            team_id=optional_id(input.team_id, "teamId"),
+            products=None if input.products is None else frozenset(input.products),
+            rollover=None
+            if input.rollover is None
+            else RolloverRule(MicroCredits(input.rollover.cap), input.rollover.cycles),
+            terms=LotTerms(
+                source=input.source,
+                refundable=input.refundable,
+                revenue_treatment=input.revenue_treatment,
+                price_per_credit=None if input.price_per_credit is None else Decimal(input.price_per_credit),
+                currency=input.currency,
+            ),
         )
         organization_id = parse_id(input.organization_id, "organizationId")
-        return await _submit(info, organization_id, input.idempotency_key, payload, input.ack)
+        return await submit(info, organization_id, input.idempotency_key, payload, input.ack)
 
     @strawberry.mutation(description="Record one usage event: priced, then debited in consumption order.")
     async def record_usage(self, info: Info, input: RecordUsageInput) -> CommandOutcome:
         organization_id = parse_id(input.organization_id, "organizationId")
-        quantity = Decimal(input.quantity)
-        if quantity <= 0:
-            raise invalid("quantity must be positive")
-        if input.product not in await catalog.rates_for(info.context.resources.pool, [input.product]):
-            raise UnknownProduct(f"no rate for product {input.product!r}")
+        await require_product(info, input.product)
+        dimensions = {d.name: d.value for d in input.dimensions}
+        if len(dimensions) != len(input.dimensions):
+            raise invalid("dimension names must be unique")
         payload = RecordUsage(
-            product=input.product, quantity=quantity, occurred_at=_aware(input.occurred_at, "occurredAt")
+            product=input.product,
+            quantity=Decimal(input.quantity),
+            occurred_at=aware(input.occurred_at, "occurredAt"),
+            team_id=optional_id(input.team_id, "teamId"),
+            user_id=input.user_id,
+            quote_id=optional_id(input.quote_id, "quoteId"),
+            dimensions=dimensions,
         )
-        return await _submit(info, organization_id, input.idempotency_key, payload, input.ack)
+        return await submit(info, organization_id, input.idempotency_key, payload, input.ack)

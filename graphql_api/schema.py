@@ -6,7 +6,9 @@ import strawberry
 from graphql import GraphQLSchema
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
 
+from graphql_api.credit_mutations import CreditMutations
 from graphql_api.errors import ErrorCodes
 from graphql_api.mutations import Mutation
 from graphql_api.queries import Query
@@ -21,7 +23,7 @@ query_tokens_max = 5_000
 def build_schema() -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
-        mutation=Mutation,
+        mutation=merge_types("Mutation", (Mutation, CreditMutations)),
         subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=[

@@ -15,7 +15,10 @@ from ledger.core.commands import LotKind
 from ledger.core.entries import Status
 from ledger.core.state import Balance as DomainBalance
 from ledger.store.catalog import Product as DomainProduct
+from ledger.store.lots import HoldView, LotView, holds_of, lots_of
 from ledger.store.organizations import Organization as DomainOrganization
+from ledger.store.teams import Team as DomainTeam
+from ledger.store.teams import teams_by_orgs
 from ledger.stream.mailbox import Reply
 
 # The domain enum is the GraphQL enum: registering it here keeps one name for both.
@@ -46,15 +49,109 @@ class Balance:
         return cls(total=Credits(balance.total), held=Credits(balance.held), available=Credits(balance.available))
 
 
+@strawberry.type(description="A team (workspace) of an organization; it can own credit lots and have a budget.")
+class Team:
+    id: strawberry.ID
+    name: str
+    created_at: datetime
+
+    @classmethod
+    def from_domain(cls, team: DomainTeam) -> Team:
+        return cls(id=strawberry.ID(str(team.id)), name=team.name, created_at=team.created_at)
+
+
+@strawberry.type(description="A credit lot: one grant of credits, spent in consumption order.")
+class CreditLot:
+    id: strawberry.ID
+    kind: LotKind
+    amount: Credits = strawberry.field(description="Credits granted into the lot.")
+    remaining: Credits = strawberry.field(description="Credits left.")
+    priority: int = strawberry.field(description="Lower is consumed first.")
+    effective_at: datetime
+    expires_at: datetime | None
+    team_id: strawberry.ID | None = strawberry.field(description="The owning team; null for the org's shared pool.")
+    products: list[str] | None = strawberry.field(description="The products it pays for; null for all.")
+    refundable: bool
+    source: str = strawberry.field(
+        description="subscription, payment, promotion, referral, manual, rollover, transfer."
+    )
+    parent_id: strawberry.ID | None = strawberry.field(description="The lot it was moved or rolled over from.")
+
+    @classmethod
+    def from_domain(cls, lot: LotView) -> CreditLot:
+        return cls(
+            id=strawberry.ID(str(lot.id)),
+            kind=lot.kind,
+            amount=Credits(lot.amount),
+            remaining=Credits(lot.remaining),
+            priority=lot.priority,
+            effective_at=lot.effective_at,
+            expires_at=lot.expires_at,
+            team_id=_id(lot.team_id),
+            products=lot.products,
+            refundable=lot.refundable,
+            source=lot.source,
+            parent_id=_id(lot.parent_id),
+        )
+
+
+@strawberry.type(description="Credits reserved for a running job; captured as it goes, the rest released.")
+class CreditHold:
+    id: strawberry.ID
+    amount: Credits = strawberry.field(description="Credits reserved when placed.")
+    reserved: Credits = strawberry.field(description="Credits it still keeps others from spending.")
+    captured: Credits = strawberry.field(description="Credits charged against it so far.")
+    status: str = strawberry.field(description="open, finished, released or expired.")
+    expires_at: datetime
+    product: str | None
+    team_id: strawberry.ID | None
+    user_id: str | None
+    run_id: str | None
+
+    @classmethod
+    def from_domain(cls, hold: HoldView) -> CreditHold:
+        return cls(
+            id=strawberry.ID(str(hold.id)),
+            amount=Credits(hold.amount),
+            reserved=Credits(hold.reserved),
+            captured=Credits(hold.captured),
+            status=hold.status,
+            expires_at=hold.expires_at,
+            product=hold.product,
+            team_id=_id(hold.team_id),
+            user_id=hold.user_id,
+            run_id=hold.run_id,
+        )
+
+
+def _id(value: UUID | None) -> strawberry.ID | None:
+    return None if value is None else strawberry.ID(str(value))
+
+
 @strawberry.type(description="A customer account: the owner of credits and the unit of the ledger.")
 class Organization:
     id: strawberry.ID = strawberry.field(description="The organization's id (a UUID).")
     name: str = strawberry.field(description="Display name.")
     created_at: datetime = strawberry.field(description="When it was created.")
 
-    @strawberry.field(description="The committed balance, computed from its credit lots.")
+    @strawberry.field(description="The committed balance, computed from its credit lots and open holds.")
     async def balance(self, info: Info) -> Balance:
         return Balance.from_domain(await info.context.loaders.balance.load(UUID(self.id)))
+
+    @strawberry.field(description="Its credit lots, usable ones in consumption order; spent and ended ones on request.")
+    async def lots(self, info: Info, include_spent: bool = False) -> list[CreditLot]:
+        found = await lots_of(info.context.resources.pool, UUID(self.id), include_spent)
+        return [CreditLot.from_domain(lot) for lot in found]
+
+    @strawberry.field(description="Its holds: open ones, or all with includeClosed.")
+    async def holds(self, info: Info, include_closed: bool = False) -> list[CreditHold]:
+        found = await holds_of(info.context.resources.pool, UUID(self.id), include_closed)
+        return [CreditHold.from_domain(hold) for hold in found]
+
+    @strawberry.field(description="Its teams.")
+    async def teams(self, info: Info) -> list[Team]:
+        found = await teams_by_orgs(info.context.resources.pool, [UUID(self.id)])
+        return [Team.from_domain(team) for team in found[UUID(self.id)]]
 
     @classmethod
     def from_domain(cls, organization: DomainOrganization) -> Organization:
@@ -81,6 +178,12 @@ class Rejection:
     message: str = strawberry.field(description="Human-readable explanation.")
 
 
+@strawberry.type(description="A fact about a command's result, e.g. overageAmount or cost.")
+class ResultDetail:
+    name: str
+    value: str
+
+
 @strawberry.type(description="The outcome of a ledger mutation.")
 class CommandOutcome:
     command_id: strawberry.ID = strawberry.field(description="The id given to this request's command.")
@@ -93,6 +196,30 @@ class CommandOutcome:
     balance_after: Credits | None = strawberry.field(
         description="The balance right after this command; null while queued."
     )
+    details: list[ResultDetail] = strawberry.field(
+        description=(
+            "Command-specific facts: lot_id, hold_id, quote_id, credits, affordable, overage_credits, "
+            "overage_amount, cost, currency, credits_per_unit, credits_refunded, amount_refunded."
+        )
+    )
+
+    def detail(self, name: str) -> str | None:
+        return next((d.value for d in self.details if d.name == name), None)
+
+    @strawberry.field(description="The lot this command created (grants, positive adjustments).")
+    def lot_id(self) -> strawberry.ID | None:
+        value = self.detail("lot_id")
+        return None if value is None else strawberry.ID(value)
+
+    @strawberry.field(description="The hold this command placed or acted on.")
+    def hold_id(self) -> strawberry.ID | None:
+        value = self.detail("hold_id")
+        return None if value is None else strawberry.ID(value)
+
+    @strawberry.field(description="The binding quote this command issued.")
+    def quote_id(self) -> strawberry.ID | None:
+        value = self.detail("quote_id")
+        return None if value is None else strawberry.ID(value)
 
     @classmethod
     def queued(cls, command_id: UUID) -> CommandOutcome:
@@ -103,6 +230,7 @@ class CommandOutcome:
             rejection=None,
             credits_charged=None,
             balance_after=None,
+            details=[],
         )
 
     @classmethod
@@ -116,6 +244,7 @@ class CommandOutcome:
             rejection=None if accepted else Rejection(code=result.code or "", message=result.message or ""),
             credits_charged=Credits(result.credits_charged),
             balance_after=Credits(result.balance_after),
+            details=[ResultDetail(name=name, value=value) for name, value in sorted(result.details.items())],
         )
 
 

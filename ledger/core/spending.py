@@ -116,7 +116,11 @@ def issue_quote(state: OrgState, command: Command, request: IssueQuote) -> Appli
     )
     change = Change(state)
     change.replace_state(quotes={**state.quotes, quote.id: quote})
-    details = {"quote_id": str(quote.id), "credits": str(answer.credits), "affordable": str(answer.affordable).lower()}
+    details = {
+        "quote_id": str(quote.id),
+        "credits": format_credits(answer.credits),
+        "affordable": str(answer.affordable).lower(),
+    }
     return change.applied(command.at, details=details)
 
 
