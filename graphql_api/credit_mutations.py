@@ -9,6 +9,7 @@ from decimal import Decimal
 import strawberry
 
 from graphql_api.context import Info
+from graphql_api.errors import invalid
 from graphql_api.ids import parse_id
 from graphql_api.mutations import optional_id, require_product
 from graphql_api.scalars import Credits, Quantity
@@ -28,6 +29,7 @@ from ledger.core.commands import (
     RefundLot,
     ReleaseHold,
     ResetLots,
+    SetKindPriorities,
     SetMemberLimits,
     SetRate,
     SetSpendingPolicy,
@@ -184,6 +186,20 @@ class SetRateInput:
     ack: Ack = Ack.APPLIED
 
 
+@strawberry.input(description="A lot kind and the priority its new lots get (lower is consumed first).")
+class KindPriorityInput:
+    kind: LotKind
+    priority: int
+
+
+@strawberry.input(description="The org's consumption order: default priorities per lot kind.")
+class SetKindPrioritiesInput:
+    organization_id: strawberry.ID
+    priorities: list[KindPriorityInput]
+    idempotency_key: str
+    ack: Ack = Ack.APPLIED
+
+
 def _decimal(value: Quantity | None) -> Decimal | None:
     return None if value is None else Decimal(value)
 
@@ -300,4 +316,12 @@ class CreditMutations:
             cost_per_unit=_decimal(input.cost_per_unit),
             currency=input.currency,
         )
+        return await _send(info, input.organization_id, input.idempotency_key, payload, input.ack)
+
+    @strawberry.mutation(description="Set the org's own default priority per lot kind, for lots granted from now on.")
+    async def set_kind_priorities(self, info: Info, input: SetKindPrioritiesInput) -> CommandOutcome:
+        priorities = {entry.kind: entry.priority for entry in input.priorities}
+        if len(priorities) != len(input.priorities):
+            raise invalid("name each kind once")
+        payload = SetKindPriorities(priorities)
         return await _send(info, input.organization_id, input.idempotency_key, payload, input.ack)

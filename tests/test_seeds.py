@@ -212,3 +212,14 @@ async def test_negative_credit_limit_is_repaid_by_the_next_grant(service: Servic
     assert (await org.accepted("recordUsage", product="sms.message", quantity="40"))["balanceAfter"] == "-30"
     await org.rejected("recordUsage", "INSUFFICIENT_CREDITS", product="sms.message", quantity="25")
     assert (await org.accepted("grantCredits", amount="100"))["balanceAfter"] == "70"
+
+
+async def test_an_org_overrides_the_consumption_order(service: Service) -> None:
+    """Per-org order: this org spends purchased credits before its base credits."""
+    org = await Ledger.create(service, "Reordered")
+    await org.accepted("setKindPriorities", priorities=[{"kind": "PURCHASED", "priority": 150}])
+    base = (await org.accepted("grantCredits", amount="10"))["lotId"]
+    purchased = (await org.accepted("grantCredits", amount="10", kind="PURCHASED"))["lotId"]
+    await org.accepted("recordUsage", product="sms.message", quantity="4")
+    lots = await org.lots()
+    assert (lots[base]["remaining"], lots[purchased]["remaining"], lots[purchased]["priority"]) == ("10", "6", 150)

@@ -24,6 +24,7 @@ from ledger.core.commands import (
     RefundLot,
     ReleaseHold,
     ResetLots,
+    SetKindPriorities,
     SetMemberLimits,
     SetRate,
     SetSpendingPolicy,
@@ -50,6 +51,7 @@ _HANDLERS: dict[type, Callable[[OrgState, Command, Any], Applied]] = {
     SetSpendingPolicy: rules.set_spending_policy,
     SetTeamBudget: rules.set_team_budget,
     SetMemberLimits: rules.set_member_limits,
+    SetKindPriorities: rules.set_kind_priorities,
     SetRate: rules.set_rate,
 }
 

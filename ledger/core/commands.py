@@ -26,6 +26,7 @@ PRODUCT_KEY_LENGTH_MAX = 100
 TEXT_LENGTH_MAX = 500
 DIMENSIONS_MAX = 16
 ROLLOVER_CYCLES_MAX = 120
+PRIORITY_MIN, PRIORITY_MAX = 0, 1_000_000
 
 
 class LotKind(StrEnum):
@@ -284,6 +285,15 @@ class SetMemberLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class SetKindPriorities:
+    """The org's own default priority per lot kind, for lots granted from now on (lower goes first);
+    kinds not named keep the house defaults."""
+
+    priorities: Mapping[LotKind, int]
+    type: str = field(default="set_kind_priorities", init=False)
+
+
+@dataclass(frozen=True, slots=True)
 class SetRate:
     """A version of the org's own rate for a product, from `effective_at` on (overrides the catalog)."""
 
@@ -312,6 +322,7 @@ Payload: TypeAlias = (
     | SetSpendingPolicy
     | SetTeamBudget
     | SetMemberLimits
+    | SetKindPriorities
     | SetRate
 )
 
@@ -319,7 +330,8 @@ PAYLOAD_TYPES: Mapping[str, type[Payload]] = {
     cls.__dataclass_fields__["type"].default: cls  # type: ignore[misc]
     for cls in (
         GrantCredits, RecordUsage, Expire, ResetLots, TransferCredits, RefundLot, CreditBack, AdjustCredits,
-        PlaceHold, CaptureHold, ReleaseHold, IssueQuote, SetSpendingPolicy, SetTeamBudget, SetMemberLimits, SetRate,
+        PlaceHold, CaptureHold, ReleaseHold, IssueQuote, SetSpendingPolicy, SetTeamBudget, SetMemberLimits,
+        SetKindPriorities, SetRate,
     )
 }  # fmt: skip
 
@@ -439,6 +451,11 @@ def validate(command: Command) -> None:
                     raise InvalidCommand(f"{name} cannot be negative")
             if len(p.currency) != 3 or not p.currency.isalpha():
                 raise InvalidCommand("currency must be a three-letter code")
+        case SetKindPriorities():
+            if not p.priorities:
+                raise InvalidCommand("name at least one kind")
+            if any(not PRIORITY_MIN <= value <= PRIORITY_MAX for value in p.priorities.values()):
+                raise InvalidCommand(f"priorities run from {PRIORITY_MIN} to {PRIORITY_MAX}")
         case ReleaseHold() | ResetLots():
             pass
 

@@ -4,7 +4,14 @@ debits may do. They go through the actor like everything else, so its state is n
 from __future__ import annotations
 
 from ledger.core.change import Change
-from ledger.core.commands import Command, SetMemberLimits, SetRate, SetSpendingPolicy, SetTeamBudget
+from ledger.core.commands import (
+    Command,
+    SetKindPriorities,
+    SetMemberLimits,
+    SetRate,
+    SetSpendingPolicy,
+    SetTeamBudget,
+)
 from ledger.core.entries import Applied
 from ledger.core.state import ALL_PRODUCTS, Budget, MemberLimits, OrgState, Policy, Rate, require_team
 
@@ -25,6 +32,10 @@ def set_team_budget(state: OrgState, command: Command, request: SetTeamBudget) -
 def set_member_limits(state: OrgState, command: Command, request: SetMemberLimits) -> Applied:
     limits = MemberLimits(request.user_id, request.cap, request.period, request.shared_credits)
     return _with(state, command, members={**state.members, request.user_id: limits})
+
+
+def set_kind_priorities(state: OrgState, command: Command, request: SetKindPriorities) -> Applied:
+    return _with(state, command, kind_priorities={**state.kind_priorities, **request.priorities})
 
 
 def set_rate(state: OrgState, command: Command, request: SetRate) -> Applied:

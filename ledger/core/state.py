@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import TypeAlias
 from uuid import UUID
 
-from ledger.core.commands import AtZero, LotKind, LotTerms, Period, RolloverRule
+from ledger.core.commands import DEFAULT_PRIORITY, AtZero, LotKind, LotTerms, Period, RolloverRule
 from ledger.core.errors import NotFound
 from ledger.core.money import ZERO, MicroCredits
 
@@ -183,6 +183,10 @@ class OrgState:
     credit_drawn: MicroCredits = ZERO
     debits: Mapping[UUID, Debit] = field(default_factory=dict)  # preloaded for credit-backs
     teams: frozenset[UUID] = frozenset()
+    kind_priorities: Mapping[LotKind, int] = field(default_factory=dict)  # the org's own defaults
+
+    def priority_of(self, kind: LotKind) -> int:
+        return self.kind_priorities.get(kind, DEFAULT_PRIORITY[kind])
 
     def balance(self, at: datetime, team_id: UUID | None = None) -> Balance:
         """The org's balance, or (with `team_id`) what that team's own lots and holds hold."""

@@ -208,7 +208,7 @@ def _lot(row: asyncpg.Record) -> Lot:
 
 async def _load_settings(connection: asyncpg.Connection, org_ids: list[UUID]) -> dict[UUID, dict[str, Any]]:
     found: dict[UUID, dict[str, Any]] = {
-        org: {"policies": {}, "budgets": {}, "members": {}, "rates": {}} for org in org_ids
+        org: {"policies": {}, "budgets": {}, "members": {}, "rates": {}, "kind_priorities": {}} for org in org_ids
     }
     versions: dict[UUID, dict[str, list[Rate]]] = {org: {} for org in org_ids}
     for row in await connection.fetch(_SETTINGS, org_ids):
@@ -220,6 +220,8 @@ async def _load_settings(connection: asyncpg.Connection, org_ids: list[UUID]) ->
             found[org]["budgets"][budget.team_id] = budget
         elif kind == "member":
             found[org]["members"][key] = codec.from_json(MemberLimits, value)
+        elif kind == "priority":
+            found[org]["kind_priorities"][LotKind(key)] = int(value)
         else:
             rate = codec.from_json(Rate, value)
             versions[org].setdefault(rate.product, []).append(rate)
@@ -245,6 +247,8 @@ def settings_rows(state: OrgState) -> dict[tuple[str, str], Any]:
         rows[("budget", str(team_id))] = codec.to_json(budget)
     for user_id, limits in state.members.items():
         rows[("member", user_id)] = codec.to_json(limits)
+    for lot_kind, priority in state.kind_priorities.items():
+        rows[("priority", lot_kind.value)] = priority
     for product, versions in state.rates.items():
         for rate in versions:
             assert rate.effective_at is not None

@@ -78,10 +78,10 @@ CREATE TABLE credit_quotes (
 
 -- Spending rules and the org's rate versions, each the latest value its command set.
 -- kind: 'policy' (key: product or '*'), 'budget' (key: team id), 'member' (key: user id),
--- 'rate' (key: product '@' effective time). The journal holds the commands that set them.
+-- 'rate' (key: product '@' effective time), 'priority' (key: lot kind; value: the priority). The journal holds the commands that set them.
 CREATE TABLE ledger_settings (
     org_id      uuid        NOT NULL REFERENCES organizations (id),
-    kind        text        NOT NULL CHECK (kind IN ('policy', 'budget', 'member', 'rate')),
+    kind        text        NOT NULL CHECK (kind IN ('policy', 'budget', 'member', 'rate', 'priority')),
     key         text        NOT NULL,
     value       jsonb       NOT NULL,
     updated_at  timestamptz NOT NULL DEFAULT now(),
