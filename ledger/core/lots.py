@@ -65,16 +65,22 @@ def grant(state: OrgState, command: Command, request: GrantCredits) -> Applied:
         terms=request.terms,
     )
     change = Change(state)
-    _issue(change, lot)
+    _issue(change, lot, at)
     return change.applied(at, details={"lot_id": str(lot.id)})
 
 
-def _issue(change: Change, lot: Lot) -> None:
-    """New credits: issued into the lot, which first repays what the org drew on its credit line."""
+def _issue(change: Change, lot: Lot, at: datetime) -> None:
+    """New credits: issued into the lot, which first repays what the org drew on its credit line
+    if it could have paid for that usage: a pool lot for every product, usable now. (A lot that
+    starts later repays nothing; the line stays drawn until a usable grant comes.)"""
     change.post(f"{ISSUANCE_ACCOUNT}:{lot.kind.value}", -lot.amount)
     change.add_lot(lot)
+    _repay_credit_line(change, lot, at)
+
+
+def _repay_credit_line(change: Change, lot: Lot, at: datetime) -> None:
     drawn = change.state.credit_drawn
-    if lot.team_id is None and drawn > 0:
+    if drawn > 0 and lot.team_id is None and lot.products is None and lot.usable_at(at):
         repaid = min(drawn, lot.amount)
         change.move(lot.id, -repaid)
         change.post(CREDIT_LINE_ACCOUNT, repaid)
@@ -210,6 +216,8 @@ def credit_back(state: OrgState, command: Command, request: CreditBack) -> Appli
         raise NotReversible("the debit was already credited back")
     change = Change(state)
     for lot_id, amount in debit.lot_legs:
+        if change.lot(lot_id) is None:
+            raise NotFound(f"lot {lot_id} of the debit is not loaded")
         change.move(lot_id, amount)
     if debit.uncovered:
         if debit.uncovered_account == CREDIT_LINE_ACCOUNT:
@@ -219,7 +227,8 @@ def credit_back(state: OrgState, command: Command, request: CreditBack) -> Appli
             change.post(CREDIT_LINE_ACCOUNT, repaid)
             change.replace_state(credit_drawn=MicroCredits(change.state.credit_drawn - repaid))
             if debit.uncovered > repaid:
-                _issue(change, _adjustment_lot(command, MicroCredits(debit.uncovered - repaid), None))
+                # Funded by the reversal itself, not by new issuance: later grants paid this part.
+                change.add_lot(_adjustment_lot(command, MicroCredits(debit.uncovered - repaid), None))
         else:
             change.post(f"{OVERAGE_ACCOUNT}:{debit.product}", debit.uncovered)
     change.post(f"{USAGE_ACCOUNT}:{debit.product}", -debit.charge)
@@ -248,7 +257,7 @@ def adjust(state: OrgState, command: Command, request: AdjustCredits) -> Applied
     change = Change(state)
     if request.amount > 0:
         lot = _adjustment_lot(command, request.amount, request.team_id)
-        _issue(change, lot)
+        _issue(change, lot, at)
         return change.applied(at, details={"lot_id": str(lot.id)})
     wanted = -request.amount
     lots = sorted(

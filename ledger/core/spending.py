@@ -129,7 +129,8 @@ def place_hold(state: OrgState, command: Command, request: PlaceHold) -> Applied
     if request.product is not None:
         _rate(state, request.product, command.at)  # an unknown product fails now, not at capture
     change = Change(state)
-    free = _free(state, command.at, exclude=None)
+    spender = Spender(command.at, request.product, request.team_id, request.user_id)
+    free = _free_for(state, spender, exclude=None)
     policy = state.policy_for(request.product)
     headroom = {
         AtZero.BLOCK: 0,
@@ -220,17 +221,16 @@ def _charge(change: Change, spender: Spender, amount: MicroCredits, hold: Hold |
     no lot covered (overage or credit line)."""
     state = change.state
     spend = _counted_spend(state, spender, amount)
-    lots = _spendable_lots(state, spender)
-    # Holds fence credits org-wide: only what no other open hold reserves can be taken.
-    coverable = min(amount, max(_free(state, spender.at, exclude=hold), 0))
-    left = coverable
-    for lot in lots:
+    reserved = _reserved_by_lot(state, spender.at, exclude=hold)
+    left: int = amount
+    for lot in _spendable_lots(state, spender):
         if left == 0:
             break
-        take = min(lot.remaining, left)
-        change.move(lot.id, -take)
-        left -= take
-    shortfall = MicroCredits(amount - (coverable - left))
+        take = min(lot.remaining - reserved.get(lot.id, 0), left)
+        if take > 0:
+            change.move(lot.id, -take)
+            left -= take
+    shortfall = MicroCredits(left)
     product = spender.product or UNPRICED_PRODUCT
     if shortfall:
         policy = state.policy_for(spender.product)
@@ -262,11 +262,29 @@ def _spendable_lots(state: OrgState, spender: Spender) -> list[Lot]:
     return sorted(lots, key=lambda lot: (rank[lot.team_id], lot.consumption_key()))
 
 
-def _free(state: OrgState, at: datetime, exclude: Hold | None) -> int:
-    """Usable credits not reserved by open holds (other than `exclude`, which may spend its own)."""
-    usable = sum(lot.remaining for lot in state.lots if lot.usable_at(at))
-    held = sum(h.reserved for h in state.holds.values() if h.open_at(at) and (exclude is None or h.id != exclude.id))
-    return usable - held
+def _reserved_by_lot(state: OrgState, at: datetime, exclude: Hold | None) -> dict[UUID, int]:
+    """Where open holds' reservations sit: each hold, soonest to lapse first, fenced on the lots its
+    own spender could draw on, in that spender's order. A hold's capture may spend its own fence
+    (`exclude`); nobody else may."""
+    reserved: dict[UUID, int] = {}
+    others = (h for h in state.holds.values() if exclude is None or h.id != exclude.id)
+    holds = sorted((h for h in others if h.open_at(at) and h.reserved > 0), key=lambda h: (h.expires_at, str(h.id)))
+    for hold in holds:
+        need: int = hold.reserved
+        for lot in _spendable_lots(state, Spender(at, hold.product, hold.team_id, hold.user_id)):
+            if need == 0:
+                break
+            fenced = min(lot.remaining - reserved.get(lot.id, 0), need)
+            if fenced > 0:
+                reserved[lot.id] = reserved.get(lot.id, 0) + fenced
+                need -= fenced
+    return reserved
+
+
+def _free_for(state: OrgState, spender: Spender, exclude: Hold | None) -> int:
+    """What this spender could take now: its spendable lots less other holds' fences on them."""
+    reserved = _reserved_by_lot(state, spender.at, exclude)
+    return sum(lot.remaining - reserved.get(lot.id, 0) for lot in _spendable_lots(state, spender))
 
 
 def _counted_spend(state: OrgState, spender: Spender, amount: MicroCredits) -> dict[SpendKey, MicroCredits]:
@@ -320,6 +338,10 @@ def _usable_quote(state: OrgState, usage: RecordUsage, at: datetime) -> Quote:
         raise QuoteUnusable("the quote has expired")
     if quote.product != usage.product:
         raise QuoteUnusable(f"the quote is for {quote.product!r}")
+    if usage.quantity > quote.quantity:
+        raise QuoteUnusable(f"the quote covers at most {quote.quantity} units")
+    if (quote.team_id, quote.user_id) != (usage.team_id, usage.user_id) and quote.team_id is not None:
+        raise QuoteUnusable("the quote was issued for another team")
     return quote
 
 
