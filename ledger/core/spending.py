@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
@@ -146,6 +146,7 @@ def place_hold(state: OrgState, command: Command, request: PlaceHold) -> Applied
         reserved=request.amount,
         captured=MicroCredits(0),
         expires_at=request.expires_at,
+        placed_at=_after_open_holds(state, command.at),
         product=request.product,
         team_id=request.team_id,
         user_id=request.user_id,
@@ -263,12 +264,12 @@ def _spendable_lots(state: OrgState, spender: Spender) -> list[Lot]:
 
 
 def _reserved_by_lot(state: OrgState, at: datetime, exclude: Hold | None) -> dict[UUID, int]:
-    """Where open holds' reservations sit: each hold, soonest to lapse first, fenced on the lots its
+    """Where open holds' reservations sit: each hold, oldest first, fenced on the lots its
     own spender could draw on, in that spender's order. A hold's capture may spend its own fence
     (`exclude`); nobody else may."""
     reserved: dict[UUID, int] = {}
     others = (h for h in state.holds.values() if exclude is None or h.id != exclude.id)
-    holds = sorted((h for h in others if h.open_at(at) and h.reserved > 0), key=lambda h: (h.expires_at, str(h.id)))
+    holds = sorted((h for h in others if h.open_at(at) and h.reserved > 0), key=lambda h: (h.placed_at, str(h.id)))
     for hold in holds:
         need: int = hold.reserved
         for lot in _spendable_lots(state, Spender(at, hold.product, hold.team_id, hold.user_id)):
@@ -279,6 +280,13 @@ def _reserved_by_lot(state: OrgState, at: datetime, exclude: Hold | None) -> dic
                 reserved[lot.id] = reserved.get(lot.id, 0) + fenced
                 need -= fenced
     return reserved
+
+
+def _after_open_holds(state: OrgState, at: datetime) -> datetime:
+    """`at`, or just after the newest open hold: placement order must be strict even when two
+    holds arrive in the same microsecond, since it decides whose fence comes first."""
+    newest = max((h.placed_at for h in state.holds.values() if h.status is HoldStatus.OPEN), default=None)
+    return at if newest is None or at > newest else newest + timedelta(microseconds=1)
 
 
 def _free_for(state: OrgState, spender: Spender, exclude: Hold | None) -> int:

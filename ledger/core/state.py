@@ -70,6 +70,7 @@ class Hold:
     reserved: MicroCredits
     captured: MicroCredits
     expires_at: datetime
+    placed_at: datetime  # fences are laid oldest first, so a new hold never unsettles an older one
     status: HoldStatus = HoldStatus.OPEN
     product: str | None = None
     team_id: UUID | None = None

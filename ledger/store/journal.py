@@ -60,9 +60,10 @@ SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::smallint[], $4::text[], $5::uui
 _UPSERT_HOLDS = """
 INSERT INTO credit_holds
     (org_id, id, transaction_id, amount, reserved, captured, cap, status, product, team_id, user_id, run_id,
-     expires_at)
+     expires_at, placed_at)
 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[],
-                     $8::text[], $9::text[], $10::uuid[], $11::text[], $12::text[], $13::timestamptz[])
+                     $8::text[], $9::text[], $10::uuid[], $11::text[], $12::text[], $13::timestamptz[],
+                     $14::timestamptz[])
 ON CONFLICT (org_id, id) DO UPDATE
     SET reserved = excluded.reserved, captured = excluded.captured, status = excluded.status
 """
@@ -160,13 +161,13 @@ def _columns(rows: Sequence[Sequence[object]], width: int) -> list[list[object]]
 async def _write_holds(connection: asyncpg.Connection, changed: Sequence[tuple[OrgState, OrgState]]) -> None:
     rows = [
         (after.organization_id, h.id, h.transaction_id, h.amount, h.reserved, h.captured, h.cap, h.status.value,
-         h.product, h.team_id, h.user_id, h.run_id, h.expires_at)
+         h.product, h.team_id, h.user_id, h.run_id, h.expires_at, h.placed_at)
         for before, after in changed
         for h in after.holds.values()
         if before.holds.get(h.id) != h
     ]  # fmt: skip
     if rows:
-        await connection.execute(_UPSERT_HOLDS, *_columns(rows, 13))
+        await connection.execute(_UPSERT_HOLDS, *_columns(rows, 14))
 
 
 async def _write_quotes(connection: asyncpg.Connection, changed: Sequence[tuple[OrgState, OrgState]]) -> None:

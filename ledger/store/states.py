@@ -56,8 +56,8 @@ FROM credit_lots
 WHERE org_id = ANY($1::uuid[]) AND (remaining > 0 OR id = ANY($2::uuid[]))
 """
 _HOLDS = """
-SELECT org_id, id, transaction_id, amount, reserved, captured, expires_at, status, product, team_id, user_id,
-       run_id, cap
+SELECT org_id, id, transaction_id, amount, reserved, captured, expires_at, placed_at, status, product, team_id,
+       user_id, run_id, cap
 FROM credit_holds
 WHERE org_id = ANY($1::uuid[]) AND (status = 'open' OR id = ANY($2::uuid[]))
 """

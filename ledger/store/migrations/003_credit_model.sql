@@ -51,6 +51,7 @@ CREATE TABLE credit_holds (
     user_id         text,
     run_id          text,
     expires_at      timestamptz NOT NULL,
+    placed_at       timestamptz NOT NULL,
     PRIMARY KEY (org_id, id),
     FOREIGN KEY (org_id, transaction_id) REFERENCES ledger_transactions (org_id, id),
     FOREIGN KEY (org_id, team_id) REFERENCES teams (org_id, id),
