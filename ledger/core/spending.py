@@ -264,12 +264,13 @@ def _spendable_lots(state: OrgState, spender: Spender) -> list[Lot]:
 
 
 def _reserved_by_lot(state: OrgState, at: datetime, exclude: Hold | None) -> dict[UUID, int]:
-    """Where open holds' reservations sit: each hold, oldest first, fenced on the lots its
-    own spender could draw on, in that spender's order. A hold's capture may spend its own fence
-    (`exclude`); nobody else may."""
+    """Where open holds' reservations sit, less the fence of `exclude` (a capturing hold may spend
+    its own). Every open hold, oldest first, is fenced on the lots its own spender could draw on,
+    in that spender's order; the capturing hold keeps its place in that order, so its capture never
+    lets a younger hold's fence slide onto the credits it reserved."""
     reserved: dict[UUID, int] = {}
-    others = (h for h in state.holds.values() if exclude is None or h.id != exclude.id)
-    holds = sorted((h for h in others if h.open_at(at) and h.reserved > 0), key=lambda h: (h.placed_at, str(h.id)))
+    own: dict[UUID, int] = {}
+    holds = sorted((h for h in state.holds.values() if h.open_at(at) and h.reserved > 0), key=_placement)
     for hold in holds:
         need: int = hold.reserved
         for lot in _spendable_lots(state, Spender(at, hold.product, hold.team_id, hold.user_id)):
@@ -279,7 +280,13 @@ def _reserved_by_lot(state: OrgState, at: datetime, exclude: Hold | None) -> dic
             if fenced > 0:
                 reserved[lot.id] = reserved.get(lot.id, 0) + fenced
                 need -= fenced
-    return reserved
+                if exclude is not None and hold.id == exclude.id:
+                    own[lot.id] = own.get(lot.id, 0) + fenced
+    return {lot_id: amount - own.get(lot_id, 0) for lot_id, amount in reserved.items()}
+
+
+def _placement(hold: Hold) -> tuple[datetime, str]:
+    return (hold.placed_at, str(hold.id))
 
 
 def _after_open_holds(state: OrgState, at: datetime) -> datetime:
