@@ -70,12 +70,16 @@ _COUNTERS = """
 SELECT org_id, scope, period_start, spent FROM spend_counters
 WHERE org_id = ANY($1::uuid[]) AND period_start >= $2
 """
+# A capture's team and user are its hold's.
 _DEBITS = """
 SELECT t.org_id, t.id, t.payload, t.received_at,
+       coalesce(t.payload->>'team_id', h.team_id::text) AS team_id,
+       coalesce(t.payload->>'user_id', h.user_id) AS user_id,
        EXISTS (SELECT 1 FROM ledger_transactions c
                WHERE c.org_id = t.org_id AND c.command_type = 'credit_back' AND c.status = 'accepted'
                  AND c.payload->>'transaction_id' = t.id::text) AS reversed
 FROM ledger_transactions t
+LEFT JOIN credit_holds h ON h.org_id = t.org_id AND h.id::text = t.payload->>'hold_id'
 WHERE t.org_id = ANY($1::uuid[]) AND t.id = ANY($2::uuid[]) AND t.status = 'accepted'
   AND t.command_type IN ('record_usage', 'capture_hold')
 """
@@ -284,8 +288,8 @@ async def _load_debits(
             uncovered=MicroCredits(uncovered),
             uncovered_account=uncovered_account,
             occurred_at=datetime.fromisoformat(occurred) if occurred else row["received_at"],
-            team_id=UUID(payload["team_id"]) if payload.get("team_id") else None,
-            user_id=payload.get("user_id"),
+            team_id=UUID(row["team_id"]) if row["team_id"] else None,
+            user_id=row["user_id"],
             reversed=row["reversed"],
         )
     return debits
