@@ -17,7 +17,7 @@ from ledger.runtime.settings import Settings
 from ledger.store.balances import balances_by_orgs
 from ledger.stream import keys
 from ledger.stream.mailbox import Mailbox
-from ledger.stream.worker import LedgerWorker
+from ledger.stream.worker import DEAD_LETTER_STREAM, LedgerWorker
 
 
 async def test_redelivered_entries_apply_exactly_once(
@@ -56,3 +56,33 @@ async def test_redelivered_entries_apply_exactly_once(
     partition = keys.partition_of(org, settings.partition_count)
     pending = await redis_client.xpending(keys.stream(partition), keys.CONSUMER_GROUP)
     assert pending["pending"] == 0
+
+
+async def test_a_command_for_an_unknown_organization_is_dead_lettered_not_fatal(
+    settings: Settings, pool: asyncpg.Pool, redis_client: redis.Redis, catalog: dict[str, Any]
+) -> None:
+    org, ghost = uuid.uuid4(), uuid.uuid4()
+    await pool.execute("INSERT INTO organizations (id, name) VALUES ($1, 'Real')", org)
+    mailbox = Mailbox(redis_client, settings.partition_count)
+    now = datetime.now(UTC)
+    grant = GrantCredits(MicroCredits(5_000_000))
+    await mailbox.send([
+        Command(Envelope(uuid.uuid4(), ghost, "grant", now), grant),
+        Command(Envelope(uuid.uuid4(), org, "grant", now), grant),
+    ])  # fmt: skip
+
+    worker = LedgerWorker(pool, redis_client, settings.partition_count)
+    await worker._maintain_leases()
+    handled = 0
+    for _ in range(20):  # the first turns may read nothing while the group is being created
+        handled += await worker.turn()
+        if handled >= 2:
+            break
+    assert handled == 2
+
+    assert (await balances_by_orgs(pool, [org], datetime.now(UTC)))[org].total == 5_000_000
+    assert await pool.fetchval("SELECT count(*) FROM ledger_transactions") == 1
+    (dead,) = await redis_client.xrange(DEAD_LETTER_STREAM)
+    assert int(dead[1][b"partition"]) == keys.partition_of(ghost, settings.partition_count)
+    for partition in {keys.partition_of(o, settings.partition_count) for o in (org, ghost)}:
+        assert (await redis_client.xpending(keys.stream(partition), keys.CONSUMER_GROUP))["pending"] == 0

@@ -90,6 +90,14 @@ ORDER BY org_id, transaction_id, leg
 """
 
 
+class UnknownOrganizations(LookupError):
+    """Commands name organizations that do not exist: they can never apply."""
+
+    def __init__(self, organization_ids: frozenset[UUID]) -> None:
+        super().__init__(f"commands name unknown organizations: {sorted(organization_ids)}")
+        self.organization_ids = organization_ids
+
+
 @dataclass
 class _References:
     lots: set[UUID] = field(default_factory=set)
@@ -132,9 +140,9 @@ async def load_states(connection: asyncpg.Connection, commands: Sequence[Command
     refs = _references(commands)
     states = {row["id"]: OrgState(row["id"], credit_drawn=row["credit_drawn"])
               for row in await connection.fetch(_ORGANIZATIONS, org_ids)}  # fmt: skip
-    missing = set(org_ids) - states.keys()
+    missing = frozenset(org_ids) - states.keys()
     if missing:
-        raise LookupError(f"commands name unknown organizations: {sorted(missing)}")
+        raise UnknownOrganizations(missing)
 
     debits = await _load_debits(connection, org_ids, refs.debits) if refs.debits else {}
     for debit in (d for org_debits in debits.values() for d in org_debits.values()):

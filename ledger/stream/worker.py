@@ -29,9 +29,10 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from ledger import constants
 from ledger.core.batch import Outcome, apply_batch
 from ledger.core.commands import Command, decode
+from ledger.core.entries import Result, Status
 from ledger.core.state import OrgState
 from ledger.store import journal
-from ledger.store.states import load_states
+from ledger.store.states import UnknownOrganizations, load_states
 from ledger.stream import keys
 from ledger.stream.leases import Leases
 from ledger.stream.mailbox import Reply, encode_reply
@@ -64,7 +65,8 @@ _TRANSIENT = (
 class Entry:
     partition: int
     entry_id: bytes
-    command: Command | None  # None: unreadable, sent to the dead-letter stream
+    command: Command | None  # None: sent to the dead-letter stream
+    refused: Command | None = None  # a readable command that can never apply (its caller is told)
 
 
 class LedgerWorker:
@@ -164,7 +166,13 @@ class LedgerWorker:
 
     async def _process(self, entries: Sequence[Entry]) -> None:
         commands = [entry.command for entry in entries if entry.command is not None]
-        outcomes, final = await self._commit(commands) if commands else ([], {})
+        try:
+            outcomes, final = await self._commit(commands) if commands else ([], {})
+        except UnknownOrganizations as unknown:
+            # A poison entry must not stop the partition: set it aside and commit the rest.
+            log.error("%s: dead-lettering commands for %s", self.worker_id, unknown)
+            await self._process([_refuse(entry, unknown.organization_ids) for entry in entries])
+            return
         await self._after_commit(entries, outcomes, final)
 
     async def _commit(self, commands: list[Command]) -> tuple[list[Outcome], dict[UUID, OrgState]]:
@@ -186,6 +194,10 @@ class LedgerWorker:
             for entry in entries:
                 if entry.command is None:
                     pipe.xadd(DEAD_LETTER_STREAM, {"partition": entry.partition, "entry": entry.entry_id})
+                if entry.refused is not None and entry.refused.envelope.reply_to:
+                    command_id = entry.refused.envelope.command_id
+                    refusal = Result(Status.REJECTED, code="NOT_FOUND", message="organization not found")
+                    pipe.publish(entry.refused.envelope.reply_to, encode_reply(Reply(command_id, command_id, refusal)))
             for partition, entry_ids in by_partition.items():
                 stream = keys.stream(partition)
                 pipe.xack(stream, keys.CONSUMER_GROUP, *entry_ids)
@@ -200,6 +212,13 @@ class LedgerWorker:
                 pipe.set(keys.balance_snapshot(org_id), reading)
                 pipe.publish(keys.meter_channel(org_id), reading)
             await pipe.execute()
+
+
+def _refuse(entry: Entry, organization_ids: frozenset[UUID]) -> Entry:
+    command = entry.command
+    if command is None or command.organization_id not in organization_ids:
+        return entry
+    return Entry(entry.partition, entry.entry_id, command=None, refused=command)
 
 
 def _decode(fields: dict[bytes, bytes] | None) -> Command | None:
