@@ -19,7 +19,6 @@ from ledger.core.commands import (
     GrantCredits,
     LotKind,
     LotSource,
-    Period,
     RefundLot,
     ResetLots,
     TransferCredits,
@@ -36,8 +35,8 @@ from ledger.core.entries import (
 )
 from ledger.core.errors import InsufficientCredits, NotFound, NotReversible
 from ledger.core.money import MicroCredits, format_credits, round_money
-from ledger.core.spending import expire_hold
-from ledger.core.state import HoldStatus, Lot, OrgState, add_months, period_start, require_team, team_scope, user_scope
+from ledger.core.spending import Spender, expire_hold, spend_limits
+from ledger.core.state import HoldStatus, Lot, OrgState, add_months, require_team
 
 _NAMESPACE = UUID("5f0c1a52-8d7e-4b8f-9a51-3e2f0d6c9b10")
 
@@ -233,22 +232,13 @@ def credit_back(state: OrgState, command: Command, request: CreditBack) -> Appli
             change.post(f"{OVERAGE_ACCOUNT}:{debit.product}", debit.uncovered)
     change.post(f"{USAGE_ACCOUNT}:{debit.product}", -debit.charge)
     spend = dict(change.state.spend)
-    for scope, limit_period in _limited_scopes(state, debit.team_id, debit.user_id):
-        key = (scope, period_start(debit.occurred_at, limit_period))
+    spender = Spender(debit.occurred_at, debit.product, debit.team_id, debit.user_id)
+    for key, _, _ in spend_limits(state, spender):
         if key in spend:
             spend[key] = MicroCredits(max(0, spend[key] - debit.charge))
     debits = {**state.debits, debit.transaction_id: replace(debit, reversed=True)}
     change.replace_state(spend=spend, debits=debits)
     return change.applied(command.at, charged=-debit.charge)
-
-
-def _limited_scopes(state: OrgState, team_id: UUID | None, user_id: str | None) -> list[tuple[str, Period]]:
-    scopes: list[tuple[str, Period]] = []
-    if team_id is not None and team_id in state.budgets:
-        scopes.append((team_scope(team_id), state.budgets[team_id].period))
-    if user_id is not None and user_id in state.members:
-        scopes.append((user_scope(user_id), state.members[user_id].period))
-    return scopes
 
 
 def adjust(state: OrgState, command: Command, request: AdjustCredits) -> Applied:

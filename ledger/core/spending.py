@@ -302,22 +302,28 @@ def _free_for(state: OrgState, spender: Spender, exclude: Hold | None) -> int:
     return sum(lot.remaining - reserved.get(lot.id, 0) for lot in _spendable_lots(state, spender))
 
 
-def _counted_spend(state: OrgState, spender: Spender, amount: MicroCredits) -> dict[SpendKey, MicroCredits]:
-    """New spend counters for the spender's team budget and user cap, or CapExceeded."""
-    counted: dict[SpendKey, MicroCredits] = {}
+def spend_limits(state: OrgState, spender: Spender) -> list[tuple[SpendKey, MicroCredits, str]]:
+    """The counters a spender's debits count against, with each one's limit and name: the team's
+    budget and the user's cap, in the period holding the debit's time."""
+    limits: list[tuple[SpendKey, MicroCredits, str]] = []
     budget = state.budgets.get(spender.team_id) if spender.team_id is not None else None
     if budget is not None:
         key = (team_scope(budget.team_id), period_start(spender.at, budget.period))
+        limits.append((key, budget.amount, f"the team's {budget.period.value}ly budget"))
+    member = state.members.get(spender.user_id) if spender.user_id is not None else None
+    if member is not None and member.cap is not None:
+        key = (user_scope(member.user_id), period_start(spender.at, member.period))
+        limits.append((key, member.cap, f"the user's {member.period.value}ly cap"))
+    return limits
+
+
+def _counted_spend(state: OrgState, spender: Spender, amount: MicroCredits) -> dict[SpendKey, MicroCredits]:
+    """New spend counters for the spender's team budget and user cap, or CapExceeded."""
+    counted: dict[SpendKey, MicroCredits] = {}
+    for key, limit, name in spend_limits(state, spender):
         spent = state.spend.get(key, 0) + amount
-        if spent > budget.amount:
-            raise CapExceeded(f"the team's {budget.period.value}ly budget of {format_credits(budget.amount)} credits")
-        counted[key] = MicroCredits(spent)
-    limits = state.members.get(spender.user_id) if spender.user_id is not None else None
-    if limits is not None and limits.cap is not None:
-        key = (user_scope(limits.user_id), period_start(spender.at, limits.period))
-        spent = state.spend.get(key, 0) + amount
-        if spent > limits.cap:
-            raise CapExceeded(f"the user's {limits.period.value}ly cap of {format_credits(limits.cap)} credits")
+        if spent > limit:
+            raise CapExceeded(f"{name} of {format_credits(limit)} credits")
         counted[key] = MicroCredits(spent)
     return counted
 

@@ -186,6 +186,8 @@ async def _write_settings(connection: asyncpg.Connection, changed: Sequence[tupl
     upserts: list[tuple[object, ...]] = []
     deletes: list[tuple[object, ...]] = []
     for before, after in changed:
+        if not _rules_changed(before, after):
+            continue  # most batches only spend: their rule mappings are the very same objects
         old, new = settings_rows(before), settings_rows(after)
         org = after.organization_id
         upserts += [
@@ -196,6 +198,13 @@ async def _write_settings(connection: asyncpg.Connection, changed: Sequence[tupl
         await connection.execute(_DELETE_SETTINGS, *_columns(deletes, 3))
     if upserts:
         await connection.execute(_UPSERT_SETTINGS, *_columns(upserts, 4))
+
+
+def _rules_changed(before: OrgState, after: OrgState) -> bool:
+    return any(getattr(before, name) is not getattr(after, name) for name in _RULE_FIELDS)
+
+
+_RULE_FIELDS = ("policies", "budgets", "members", "rates", "kind_priorities")
 
 
 async def _write_counters(connection: asyncpg.Connection, changed: Sequence[tuple[OrgState, OrgState]]) -> None:
