@@ -14,8 +14,9 @@ from graphql_api.context import Info
 from graphql_api.errors import ApiError, invalid
 from graphql_api.ids import parse_id
 from graphql_api.scalars import Credits, Quantity
-from graphql_api.submit import aware, submit
+from graphql_api.submit import aware, submit, submit_many
 from graphql_api.types import Ack, CommandOutcome, Organization, Team, load_organization
+from ledger import constants
 from ledger.core.commands import (
     GrantCredits,
     LotKind,
@@ -86,7 +87,7 @@ class DimensionInput:
 
 
 @strawberry.input(description="One usage event, priced through the rate card and debited from the lots.")
-class RecordUsageInput:
+class UsageEventInput:
     organization_id: strawberry.ID
     product: str = strawberry.field(description="The product key on the rate card.")
     quantity: Quantity = strawberry.field(description="Positive quantity in the product's unit.")
@@ -96,7 +97,17 @@ class RecordUsageInput:
     user_id: str | None = strawberry.field(default=None, description="Your id of the user; their cap applies.")
     quote_id: strawberry.ID | None = strawberry.field(default=None, description="Charge a binding quote's price.")
     dimensions: list[DimensionInput] = strawberry.field(default_factory=list, description="For usage reports.")
+
+
+@strawberry.input(description="One usage event, priced through the rate card and debited from the lots.")
+class RecordUsageInput(UsageEventInput):
     ack: Ack = Ack.APPLIED
+
+
+@strawberry.input(description=f"Up to {constants.usage_batch_max} usage events, for one or many organizations.")
+class RecordUsageBatchInput:
+    events: list[UsageEventInput] = strawberry.field(description="Applied in this order within each organization.")
+    ack: Ack = strawberry.field(default=Ack.QUEUED, description="QUEUED (default) answers once all are durably queued.")
 
 
 def optional_id(value: strawberry.ID | None, what: str) -> uuid.UUID | None:
@@ -104,8 +115,28 @@ def optional_id(value: strawberry.ID | None, what: str) -> uuid.UUID | None:
 
 
 async def require_product(info: Info, product: str) -> None:
-    if product not in await catalog.rates_for(info.context.resources.pool, [product]):
-        raise UnknownProduct(f"no rate for product {product!r}")
+    await require_products(info, {product})
+
+
+async def require_products(info: Info, products: set[str]) -> None:
+    missing = products - (await catalog.rates_for(info.context.resources.pool, products)).keys()
+    if missing:
+        raise UnknownProduct(f"no rate for product {min(missing)!r}")
+
+
+def usage_payload(event: UsageEventInput) -> RecordUsage:
+    dimensions = {d.name: d.value for d in event.dimensions}
+    if len(dimensions) != len(event.dimensions):
+        raise invalid("dimension names must be unique")
+    return RecordUsage(
+        product=event.product,
+        quantity=Decimal(event.quantity),
+        occurred_at=aware(event.occurred_at, "occurredAt"),
+        team_id=optional_id(event.team_id, "teamId"),
+        user_id=event.user_id,
+        quote_id=optional_id(event.quote_id, "quoteId"),
+        dimensions=dimensions,
+    )
 
 
 @strawberry.type
@@ -172,16 +203,20 @@ class Mutation:
     async def record_usage(self, info: Info, input: RecordUsageInput) -> CommandOutcome:
         organization_id = parse_id(input.organization_id, "organizationId")
         await require_product(info, input.product)
-        dimensions = {d.name: d.value for d in input.dimensions}
-        if len(dimensions) != len(input.dimensions):
-            raise invalid("dimension names must be unique")
-        payload = RecordUsage(
-            product=input.product,
-            quantity=Decimal(input.quantity),
-            occurred_at=aware(input.occurred_at, "occurredAt"),
-            team_id=optional_id(input.team_id, "teamId"),
-            user_id=input.user_id,
-            quote_id=optional_id(input.quote_id, "quoteId"),
-            dimensions=dimensions,
+        return await submit(info, organization_id, input.idempotency_key, usage_payload(input), input.ack)
+
+    @strawberry.mutation(
+        description=(
+            "Record many usage events in one request, each with its own idempotency key. All are checked "
+            "first: one bad event rejects the request and queues nothing."
         )
-        return await submit(info, organization_id, input.idempotency_key, payload, input.ack)
+    )
+    async def record_usage_batch(self, info: Info, input: RecordUsageBatchInput) -> list[CommandOutcome]:
+        if not 1 <= len(input.events) <= constants.usage_batch_max:
+            raise invalid(f"events must hold 1 to {constants.usage_batch_max} usage events")
+        await require_products(info, {event.product for event in input.events})
+        items = [
+            (parse_id(event.organization_id, "organizationId"), event.idempotency_key, usage_payload(event))
+            for event in input.events
+        ]
+        return await submit_many(info, items, input.ack)

@@ -4,38 +4,45 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
 from graphql_api.context import Info
-from graphql_api.errors import invalid
-from graphql_api.types import Ack, CommandOutcome, load_organization
+from graphql_api.errors import invalid, not_found
+from graphql_api.types import Ack, CommandOutcome
 from ledger import constants
 from ledger.core.commands import Command, Envelope, Payload, validate
 from ledger.core.errors import IdempotencyConflict
 
 
 async def submit(info: Info, organization_id: UUID, key: str, payload: Payload, ack: Ack) -> CommandOutcome:
-    await load_organization(info, organization_id)
+    (outcome,) = await submit_many(info, [(organization_id, key, payload)], ack)
+    return outcome
+
+
+async def submit_many(info: Info, items: Sequence[tuple[UUID, str, Payload]], ack: Ack) -> list[CommandOutcome]:
+    """Validate every command, then queue them all (and with APPLIED wait for every result)."""
+    organizations = await info.context.loaders.organization.load_many(sorted({org for org, _, _ in items}))
+    if any(organization is None for organization in organizations):
+        raise not_found("organization")
     mailbox = info.context.resources.mailbox
-    command = Command(
-        Envelope(
-            command_id=uuid.uuid4(),
-            organization_id=organization_id,
-            idempotency_key=key,
-            received_at=datetime.now(UTC),
-            reply_to=mailbox.reply_channel if ack is Ack.APPLIED else None,
-        ),
-        payload,
-    )
-    validate(command)
+    received_at = datetime.now(UTC)
+    reply_to = mailbox.reply_channel if ack is Ack.APPLIED else None
+    commands = [
+        Command(Envelope(uuid.uuid4(), organization_id, key, received_at, reply_to), payload)
+        for organization_id, key, payload in items
+    ]
+    for command in commands:
+        validate(command)
     if ack is Ack.QUEUED:
-        await mailbox.send([command])
-        return CommandOutcome.queued(command.envelope.command_id)
-    (reply,) = await mailbox.send_and_wait([command], constants.apply_wait_timeout_ms)
-    if reply.result.code == IdempotencyConflict.code:
-        raise IdempotencyConflict(reply.result.message or "idempotency key reused with another payload")
-    return CommandOutcome.from_reply(reply)
+        await mailbox.send(commands)
+        return [CommandOutcome.queued(command.envelope.command_id) for command in commands]
+    replies = await mailbox.send_and_wait(commands, constants.apply_wait_timeout_ms)
+    if len(replies) == 1 and replies[0].result.code == IdempotencyConflict.code:
+        # A single request reused a key: that is the request's error, not a ledger decision.
+        raise IdempotencyConflict(replies[0].result.message or "idempotency key reused with another payload")
+    return [CommandOutcome.from_reply(reply) for reply in replies]
 
 
 def aware(value: datetime | None, field: str) -> datetime | None:

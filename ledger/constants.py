@@ -12,6 +12,7 @@ lease_renew_interval_ms = 1_000
 
 # Callers.
 apply_wait_timeout_ms = 5_000
+usage_batch_max = 1_000
 
 # Servers.
 server_start_timeout_s = 60

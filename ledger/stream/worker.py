@@ -34,6 +34,7 @@ from ledger.core.state import OrgState
 from ledger.store import journal
 from ledger.store.states import UnknownOrganizations, load_states
 from ledger.stream import keys
+from ledger.stream.failpoints import failpoint
 from ledger.stream.leases import Leases
 from ledger.stream.mailbox import Reply, encode_reply
 
@@ -165,6 +166,7 @@ class LedgerWorker:
         return entries
 
     async def _process(self, entries: Sequence[Entry]) -> None:
+        failpoint("before_apply")
         commands = [entry.command for entry in entries if entry.command is not None]
         try:
             outcomes, final = await self._commit(commands) if commands else ([], {})
@@ -181,6 +183,8 @@ class LedgerWorker:
             stored = await journal.load_stored(connection, [(c.organization_id, c.idempotency_key) for c in commands])
             outcomes, final = apply_batch(states, commands, stored)
             await journal.write_outcomes(connection, outcomes, states, final)
+            failpoint("in_transaction")
+        failpoint("after_commit")
         return outcomes, final
 
     async def _after_commit(
