@@ -7,8 +7,10 @@ import asyncio
 import contextlib
 import os
 import socket
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +22,13 @@ import uvicorn
 
 from graphql_api.app import create_app
 from graphql_api.demo import catalog_products, example_catalog
+from ledger.core.commands import Command, Envelope, Expire
+from ledger.core.state import HoldStatus
 from ledger.runtime.servers import apply_migrations, servers
 from ledger.runtime.settings import Settings
 from ledger.store.catalog import upsert_products
 from ledger.store.pool import create_pool
+from ledger.store.states import load_states
 from ledger.store.verify import verify
 from ledger.stream.worker import LedgerWorker
 
@@ -124,8 +129,25 @@ async def service(
         yield Service(app_settings, url, client, worker)
     server.should_exit = True
     await serving
-    # Whatever a test did through the service, the journal must still account for every credit.
+    # Whatever a test did through the service, the journal must still account for every credit,
+    # and what the worker kept warm must be what a fresh load from PostgreSQL gives.
     assert await verify(pool) == []
+    await assert_warm_states_match_the_database(pool, worker)
+
+
+async def assert_warm_states_match_the_database(pool: asyncpg.Pool, worker: LedgerWorker) -> None:
+    now = datetime.now(UTC)
+    warm = dict(worker.warm._states)
+    probes = [Command(Envelope(uuid.uuid4(), org, "probe", now), Expire(now)) for org in warm]
+    async with pool.acquire() as connection:
+        fresh = await load_states(connection, probes)
+    for org, state in warm.items():
+        loaded = fresh[org]
+        assert {lot.id: lot for lot in state.lots} == {lot.id: lot for lot in loaded.lots}, org
+        assert {i: h for i, h in state.holds.items() if h.status is HoldStatus.OPEN} == loaded.holds, org
+        for name in ("policies", "budgets", "members", "rates", "kind_priorities", "credit_drawn", "teams"):
+            assert getattr(state, name) == getattr(loaded, name), (org, name)
+        assert {k: v for k, v in state.spend.items() if k in loaded.spend} == loaded.spend, org
 
 
 def repository_root() -> Path:

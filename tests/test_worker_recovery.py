@@ -40,9 +40,9 @@ async def test_redelivered_entries_apply_exactly_once(
     await doomed._maintain_leases()
     entries = await doomed._read()
     assert len(entries) == len(commands)
-    await doomed._commit([entry.command for entry in entries if entry.command])
-    # The worker dies here: committed, never acknowledged. Its leases lapse.
-    await redis_client.delete(*(keys.lease(p) for p in range(settings.partition_count)))
+    await doomed._commit([entry.command for entry in entries if entry.command], {entry.partition for entry in entries})
+    # The worker dies here: committed, never acknowledged. Its leases and its heartbeat lapse.
+    await redis_client.delete(*(keys.lease(p) for p in range(settings.partition_count)), keys.WORKER_REGISTRY)
 
     heir = LedgerWorker(pool, redis_client, settings.partition_count)
     handled = await heir.turn()

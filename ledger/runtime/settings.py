@@ -20,6 +20,7 @@ class Settings:
     port: int = 8000
     partition_count: int = constants.partition_count_default
     ledger_workers: int = 1
+    lease_ttl_ms: int = constants.lease_ttl_ms
     graphiql: bool = True
     # Tests trade durability for speed on their throwaway servers; nothing else should.
     embedded_durable: bool = True
@@ -35,6 +36,7 @@ class Settings:
             port=int(env.get("CREDIT_LEDGER_PORT", "8000")),
             partition_count=int(env.get("CREDIT_LEDGER_PARTITIONS", str(constants.partition_count_default))),
             ledger_workers=int(env.get("CREDIT_LEDGER_WORKERS", "1")),
+            lease_ttl_ms=int(env.get("CREDIT_LEDGER_LEASE_TTL_MS", str(constants.lease_ttl_ms))),
             graphiql=env.get("CREDIT_LEDGER_GRAPHIQL", "true").lower() in {"1", "true", "yes"},
         )
 
@@ -51,5 +53,6 @@ class Settings:
             "CREDIT_LEDGER_PORT": str(self.port),
             "CREDIT_LEDGER_PARTITIONS": str(self.partition_count),
             "CREDIT_LEDGER_WORKERS": str(self.ledger_workers),
+            "CREDIT_LEDGER_LEASE_TTL_MS": str(self.lease_ttl_ms),
             "CREDIT_LEDGER_GRAPHIQL": "true" if self.graphiql else "false",
         }

@@ -7,6 +7,8 @@ import zlib
 from uuid import UUID
 
 CONSUMER_GROUP = "ledger"
+# Live ledger workers, scored by their last heartbeat (Redis time, ms).
+WORKER_REGISTRY = "ledger:workers"
 
 
 def partition_of(org_id: UUID, partition_count: int) -> int:

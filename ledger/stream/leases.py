@@ -1,14 +1,25 @@
-"""Partition leases: a worker applies a partition only while it holds that partition's lease.
+"""Partition leases: who should apply each partition, shared fairly among the live workers.
 
-A lease is a Redis key with a time-to-live, renewed while the worker lives; when a worker dies its
-leases lapse and another worker takes the partitions over, claiming their pending entries.
+A lease is a Redis key with a time-to-live, renewed while its worker lives. Workers also heartbeat
+in a registry, so each knows how many are alive and keeps its fair share, ceil(partitions / workers):
+a worker above it releases the surplus, one below it takes free partitions. When a worker joins,
+the others shed partitions to it within a renewal or two; when one dies, its leases lapse and the
+others take them over.
+
+A lease is advisory: Redis may lose it, or a worker may stall past its TTL without knowing. What
+makes a stale owner harmless is the fencing token checked at commit (`ledger.store.fences`). The
+lease keeps that rare, and `valid` lets a worker stop reading a partition as soon as it cannot be
+sure its lease still stands.
 """
 
 from __future__ import annotations
 
+import math
+import random
+import time
+
 import redis.asyncio as redis
 
-from ledger import constants
 from ledger.stream import keys
 
 _RENEW = """
@@ -25,36 +36,91 @@ end
 return 0
 """
 
+# Redis's clock, not ours, decides who is alive: workers on other hosts may disagree on the time.
+_HEARTBEAT = """
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+redis.call('ZADD', KEYS[1], now_ms, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms - tonumber(ARGV[2]))
+return redis.call('ZCARD', KEYS[1])
+"""
+
+# A renewal counts for less than the TTL, leaving room for clock drift between us and Redis.
+_VALIDITY_SHARE = 0.8
+
 
 class Leases:
-    def __init__(self, client: redis.Redis, owner: str, partition_count: int) -> None:
+    def __init__(self, client: redis.Redis, owner: str, partition_count: int, ttl_ms: int) -> None:
         self._client = client
         self._owner = owner
         self._partition_count = partition_count
+        self._ttl_ms = ttl_ms
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
-        self.held: set[int] = set()
+        self._heartbeat = client.register_script(_HEARTBEAT)
+        # Partition -> the monotonic time until which we are sure we hold its lease.
+        self._valid_until: dict[int, float] = {}
+
+    @property
+    def held(self) -> set[int]:
+        return set(self._valid_until)
+
+    def valid(self, partition: int) -> bool:
+        return time.monotonic() < self._valid_until.get(partition, 0.0)
 
     async def maintain(self) -> tuple[set[int], set[int]]:
-        """Renew what we hold and take what is free; return (gained, lost)."""
-        partitions = range(self._partition_count)
+        """Heartbeat, renew what we hold, then shed or take partitions towards our fair share;
+        return (gained, lost)."""
+        started = time.monotonic()
+        valid_until = started + self._ttl_ms / 1000 * _VALIDITY_SHARE
+        held = sorted(self._valid_until)
         async with self._client.pipeline(transaction=False) as pipe:
-            for partition in partitions:
-                if partition in self.held:
-                    await self._renew(
-                        keys=[keys.lease(partition)], args=[self._owner, constants.lease_ttl_ms], client=pipe
-                    )
-                else:
-                    pipe.set(keys.lease(partition), self._owner, nx=True, px=constants.lease_ttl_ms)
+            await self._heartbeat(keys=[keys.WORKER_REGISTRY], args=[self._owner, self._ttl_ms], client=pipe)
+            for partition in held:
+                await self._renew(keys=[keys.lease(partition)], args=[self._owner, self._ttl_ms], client=pipe)
             answers = await pipe.execute()
-        now_held = {partition for partition, answer in zip(partitions, answers, strict=True) if answer}
-        gained, lost = now_held - self.held, self.held - now_held
-        self.held = now_held
+        workers, renewed = max(1, int(answers[0])), answers[1:]
+        kept = [partition for partition, answer in zip(held, renewed, strict=True) if answer]
+        lost = set(held) - set(kept)
+
+        fair_share = math.ceil(self._partition_count / workers)
+        surplus = kept[fair_share:]
+        if surplus:
+            await self._release_partitions(surplus)
+            lost.update(surplus)
+            kept = kept[:fair_share]
+        gained = await self._take(fair_share - len(kept), exclude=set(kept))
+        self._valid_until = dict.fromkeys([*kept, *gained], valid_until)
         return gained, lost
 
-    async def release_all(self) -> None:
+    async def _take(self, wanted: int, exclude: set[int]) -> set[int]:
+        if wanted <= 0:
+            return set()
+        candidates = [p for p in range(self._partition_count) if p not in exclude]
+        owners = await self._client.mget([keys.lease(p) for p in candidates])
+        free = [p for p, owner in zip(candidates, owners, strict=True) if owner is None]
+        # In random order, so workers starting together do not all race for the same partitions.
+        chosen = random.sample(free, min(wanted, len(free)))
         async with self._client.pipeline(transaction=False) as pipe:
-            for partition in self.held:
+            for partition in chosen:
+                pipe.set(keys.lease(partition), self._owner, nx=True, px=self._ttl_ms)
+            answers = await pipe.execute()
+        return {partition for partition, answer in zip(chosen, answers, strict=True) if answer}
+
+    async def _release_partitions(self, partitions: list[int]) -> None:
+        async with self._client.pipeline(transaction=False) as pipe:
+            for partition in partitions:
                 await self._release(keys=[keys.lease(partition)], args=[self._owner], client=pipe)
             await pipe.execute()
-        self.held = set()
+
+    async def release_all(self) -> None:
+        """On a clean stop: free our partitions at once and leave the registry, so the others
+        take over without waiting for TTLs."""
+        await self._release_partitions(sorted(self._valid_until))
+        await self._client.zrem(keys.WORKER_REGISTRY, self._owner)
+        self._valid_until = {}
+
+    def forget(self, partitions: set[int]) -> None:
+        """Stop treating these as ours (fenced out at commit); their leases lapse on their own."""
+        for partition in partitions:
+            self._valid_until.pop(partition, None)

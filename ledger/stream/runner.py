@@ -20,7 +20,7 @@ async def run_ledger_worker(settings: Settings) -> None:
     pool = await create_pool(settings.database_url)
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
     try:
-        await LedgerWorker(pool, client, settings.partition_count).run(stop)
+        await LedgerWorker(pool, client, settings.partition_count, settings.lease_ttl_ms).run(stop)
     finally:
         await client.aclose()
         await pool.close()

@@ -1,10 +1,14 @@
 """The ledger worker: the actor loop that owns partitions and applies their commands.
 
-Each turn: renew leases, read a batch from the owned partitions, apply it with the pure core and
-journal it in one PostgreSQL transaction, and only after the commit acknowledge the entries, answer
+Each turn: renew leases (shedding or taking partitions towards a fair share), read a batch from the
+owned partitions, apply it with the pure core and journal it in one PostgreSQL transaction that
+first checks this worker's fencing tokens, and only after the commit acknowledge the entries, answer
 the callers, refresh balance snapshots and publish meter readings. A failure anywhere before the
 acknowledgement leaves the entries pending; they are read again and, being already journaled or
 not, applied exactly once.
+
+Organizations' states stay warm between batches (`ledger.stream.warm`): the worker is their only
+writer, so a batch of usage reads nothing but its idempotency keys and the catalog's rates.
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -28,15 +32,18 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ledger import constants
 from ledger.core.batch import Outcome, apply_batch
-from ledger.core.commands import Command, decode
+from ledger.core.commands import CaptureHold, Command, IssueQuote, PlaceHold, RecordUsage, decode
 from ledger.core.entries import Result, Status
-from ledger.core.state import OrgState
-from ledger.store import journal
+from ledger.core.state import OrgState, Rate
+from ledger.store import fences, journal
+from ledger.store.catalog import rates_for
+from ledger.store.fences import FencedOut
 from ledger.store.states import UnknownOrganizations, load_states
 from ledger.stream import keys
 from ledger.stream.failpoints import failpoint
 from ledger.stream.leases import Leases
 from ledger.stream.mailbox import Reply, encode_reply
+from ledger.stream.warm import WarmStates, event_time
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +78,28 @@ class Entry:
 
 
 class LedgerWorker:
-    def __init__(self, pool: asyncpg.Pool, client: redis.Redis, partition_count: int) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        client: redis.Redis,
+        partition_count: int,
+        lease_ttl_ms: int = constants.lease_ttl_ms,
+    ) -> None:
         self.pool = pool
         self.client = client
         self.partition_count = partition_count
         self.worker_id = f"worker-{uuid.uuid4().hex[:12]}"
-        self.leases = Leases(client, self.worker_id, partition_count)
+        self.lease_ttl_ms = lease_ttl_ms
+        self.leases = Leases(client, self.worker_id, partition_count, lease_ttl_ms)
         self._trim = client.register_script(_TRIM)
         # Per owned partition: "0" to re-read our own pending entries first, ">" for new ones.
         self._cursors: dict[int, str] = {}
+        # Per owned partition: the fencing token our commits must still hold.
+        self._tokens: dict[int, int] = {}
         self._next_lease_at = 0.0
+        self.warm = WarmStates(constants.warm_organizations_max)
+        # The catalog's rates as last read; replaced (never changed in place) when a rate changes.
+        self._rate_card: dict[str, Rate] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("%s started", self.worker_id)
@@ -112,12 +131,42 @@ class LedgerWorker:
 
     async def _maintain_leases(self) -> None:
         gained, lost = await self.leases.maintain()
-        for partition in lost:
+        self._let_go(lost)
+        if lost:
+            log.info("%s gave up partitions %s", self.worker_id, sorted(lost))
+        if gained:
+            # Bump the fences first: from here on, a previous owner cannot commit, and what it did
+            # commit is visible to the loads below.
+            self._tokens.update(await fences.claim(self.pool, gained, self.worker_id))
+            self.warm.drop_partitions(gained, self.partition_count)
+            for partition in sorted(gained):
+                await self._adopt(partition)
+            log.info("%s took partitions %s", self.worker_id, sorted(gained))
+        await self._reclaim_stranded(set(self._cursors) - gained)
+        self._next_lease_at = time.monotonic() + self.lease_ttl_ms / 1000 / constants.lease_renewals_per_ttl
+
+    def _let_go(self, partitions: set[int]) -> None:
+        for partition in partitions:
             self._cursors.pop(partition, None)
-            log.warning("%s lost the lease of partition %d", self.worker_id, partition)
-        for partition in sorted(gained):
-            await self._adopt(partition)
-        self._next_lease_at = time.monotonic() + constants.lease_renew_interval_ms / 1000
+            self._tokens.pop(partition, None)
+        self.warm.drop_partitions(partitions, self.partition_count)
+
+    async def _reclaim_stranded(self, partitions: set[int]) -> None:
+        """Entries a fenced-out worker read after we took its partition stay pending under its
+        name: once idle for a lease's length, they are ours to apply."""
+        if not partitions:
+            return
+        ordered = sorted(partitions)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for partition in ordered:
+                pipe.xautoclaim(
+                    keys.stream(partition), keys.CONSUMER_GROUP, self.worker_id, self.lease_ttl_ms, "0-0",
+                    count=constants.batch_size_max, justid=True,
+                )  # fmt: skip
+            answers = await pipe.execute(raise_on_error=False)
+        for partition, answer in zip(ordered, answers, strict=True):
+            if isinstance(answer, (list, tuple)) and len(answer) > 1 and answer[1]:
+                self._cursors[partition] = "0"
 
     async def _adopt(self, partition: int) -> None:
         """Take a partition over: its group must exist, and entries a previous owner left pending
@@ -137,6 +186,9 @@ class LedgerWorker:
         self._cursors[partition] = "0"
 
     async def _read(self) -> list[Entry]:
+        # Read only while sure of the lease; a worker that stalled renews (or learns) first.
+        if any(not self.leases.valid(partition) for partition in self._cursors):
+            await self._maintain_leases()
         history = [p for p, cursor in self._cursors.items() if cursor == "0"]
         if history:
             entries = await self._read_group({p: "0" for p in history}, block_ms=None)
@@ -168,24 +220,61 @@ class LedgerWorker:
     async def _process(self, entries: Sequence[Entry]) -> None:
         failpoint("before_apply")
         commands = [entry.command for entry in entries if entry.command is not None]
+        partitions = {entry.partition for entry in entries}
         try:
-            outcomes, final = await self._commit(commands) if commands else ([], {})
+            outcomes, final = await self._commit(commands, partitions) if commands else ([], {})
         except UnknownOrganizations as unknown:
             # A poison entry must not stop the partition: set it aside and commit the rest.
             log.error("%s: dead-lettering commands for %s", self.worker_id, unknown)
             await self._process([_refuse(entry, unknown.organization_ids) for entry in entries])
             return
+        except FencedOut as fenced:
+            # Another worker owns these now and will apply the entries; leave them pending.
+            log.warning("%s: %s; nothing committed", self.worker_id, fenced)
+            self.leases.forget(set(fenced.partitions))
+            self._let_go(set(fenced.partitions))
+            self._reread_pending()
+            return
         await self._after_commit(entries, outcomes, final)
 
-    async def _commit(self, commands: list[Command]) -> tuple[list[Outcome], dict[UUID, OrgState]]:
-        async with self.pool.acquire() as connection, connection.transaction():
-            states = await load_states(connection, commands)
-            stored = await journal.load_stored(connection, [(c.organization_id, c.idempotency_key) for c in commands])
-            outcomes, final = apply_batch(states, commands, stored)
-            await journal.write_outcomes(connection, outcomes, states, final)
-            failpoint("in_transaction")
+    async def _commit(
+        self, commands: list[Command], partitions: set[int]
+    ) -> tuple[list[Outcome], dict[UUID, OrgState]]:
+        by_org: dict[UUID, list[Command]] = {}
+        for command in commands:
+            by_org.setdefault(command.organization_id, []).append(command)
+        warm = {org: state for org, cmds in by_org.items() if (state := self.warm.usable(org, cmds)) is not None}
+        cold = [command for command in commands if command.organization_id not in warm]
+        try:
+            async with self.pool.acquire() as connection, connection.transaction():
+                await fences.check(connection, {p: self._tokens.get(p, 0) for p in partitions})
+                states = {**warm, **(await load_states(connection, cold) if cold else {})}
+                states = await self._with_current_rates(connection, states, commands)
+                keys_ = [(c.organization_id, c.idempotency_key) for c in commands]
+                stored = await journal.load_stored(connection, keys_)
+                outcomes, final = apply_batch(states, commands, stored)
+                await journal.write_outcomes(connection, outcomes, states, final)
+                failpoint("in_transaction")
+        except BaseException:
+            # Whether it committed is unknown: what is warm may no longer match the database.
+            self.warm.drop(by_org)
+            raise
         failpoint("after_commit")
+        loaded_from = {org: min(event_time(c) for c in by_org[org]) for org in by_org.keys() - warm.keys()}
+        self.warm.keep(final, loaded_from)
         return outcomes, final
+
+    async def _with_current_rates(
+        self, connection: asyncpg.Connection, states: dict[UUID, OrgState], commands: list[Command]
+    ) -> dict[UUID, OrgState]:
+        """Give every state the catalog's current rates for what the batch prices. The catalog is
+        the one input the actor does not own, so it is read for every batch."""
+        products = _priced_products(commands, states)
+        current = await rates_for(connection, products) if products else {}
+        if any(self._rate_card.get(product) != rate for product, rate in current.items()):
+            self._rate_card = {**self._rate_card, **current}
+        card = self._rate_card
+        return {org: s if s.rate_card is card else replace(s, rate_card=card) for org, s in states.items()}
 
     async def _after_commit(
         self, entries: Sequence[Entry], outcomes: list[Outcome], final: dict[UUID, OrgState]
@@ -216,6 +305,22 @@ class LedgerWorker:
                 pipe.set(keys.balance_snapshot(org_id), reading)
                 pipe.publish(keys.meter_channel(org_id), reading)
             await pipe.execute()
+
+
+def _priced_products(commands: Sequence[Command], states: Mapping[UUID, OrgState]) -> set[str]:
+    products: set[str] = set()
+    for command in commands:
+        p = command.payload
+        match p:
+            case RecordUsage():
+                products.add(p.product)
+            case PlaceHold() | IssueQuote() if p.product is not None:
+                products.add(p.product)
+            case CaptureHold():
+                hold = states[command.organization_id].holds.get(p.hold_id)
+                if hold is not None and hold.product is not None:
+                    products.add(hold.product)
+    return products
 
 
 def _refuse(entry: Entry, organization_ids: frozenset[UUID]) -> Entry:
