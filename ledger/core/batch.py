@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from ledger.core.apply import apply
-from ledger.core.commands import Command, fingerprint
+from ledger.core.commands import Command, canonical_json, fingerprint
 from ledger.core.entries import Applied, Result, Status
 from ledger.core.errors import IdempotencyConflict
 from ledger.core.state import OrgState
@@ -38,6 +38,8 @@ class Outcome:
     applied: Applied | None
     # The command whose effect this result reports (the first with the key).
     transaction_id: UUID
+    # The payload as the journal stores it (computed once, for the fingerprint too).
+    payload_json: str
 
 
 def apply_batch(
@@ -54,16 +56,17 @@ def apply_batch(
     for command in commands:
         org = command.organization_id
         key = (org, command.idempotency_key)
-        digest = fingerprint(command.payload)
+        text = canonical_json(command.payload)
+        digest = fingerprint(command.payload, text)
         previous = seen.get(key)
         if previous is not None:
             result = previous.result if previous.fingerprint == digest else _conflict(previous)
-            outcomes.append(Outcome(command, digest, result, None, previous.command_id))
+            outcomes.append(Outcome(command, digest, result, None, previous.command_id, text))
             continue
         applied = apply(current[org], command)
         current[org] = applied.state
         seen[key] = Stored(command.envelope.command_id, digest, applied.result)
-        outcomes.append(Outcome(command, digest, applied.result, applied, command.envelope.command_id))
+        outcomes.append(Outcome(command, digest, applied.result, applied, command.envelope.command_id, text))
     return outcomes, current
 
 

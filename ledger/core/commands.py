@@ -490,10 +490,15 @@ def payload_from_dict(data: Mapping[str, Any]) -> Payload:
     return codec.from_json(cls, data)
 
 
-def fingerprint(payload: Payload) -> str:
+def canonical_json(payload: Payload) -> str:
+    """The payload as JSON text with sorted keys: what the journal stores and the fingerprint hashes."""
+    return json.dumps(payload_to_dict(payload), sort_keys=True, separators=(",", ":"))
+
+
+def fingerprint(payload: Payload, canonical: str | None = None) -> str:
     """A stable digest of what the caller asked for, to detect reuse of a key for another request."""
-    canonical = json.dumps(payload_to_dict(payload), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    text = canonical_json(payload) if canonical is None else canonical
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def encode(command: Command) -> bytes:

@@ -66,6 +66,9 @@ _TRANSIENT = (
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
     asyncpg.InterfaceError,
+    # A session the server ended (e.g. a restart) can leave asyncpg's protocol mid-state: "cannot
+    # switch to state 15; another operation (2) is in progress" (MagicStack/asyncpg#784).
+    asyncpg.InternalClientError,
 )
 
 
@@ -300,9 +303,13 @@ class LedgerWorker:
                 if reply_to:
                     reply = Reply(outcome.command.envelope.command_id, outcome.transaction_id, outcome.result)
                     pipe.publish(reply_to, encode_reply(reply))
-            for org_id in {o.command.organization_id for o in outcomes if o.applied is not None}:
-                reading = _meter_reading(final[org_id], now)
-                pipe.set(keys.balance_snapshot(org_id), reading)
+            readings = {
+                org_id: _meter_reading(final[org_id], now)
+                for org_id in {o.command.organization_id for o in outcomes if o.applied is not None}
+            }
+            if readings:
+                pipe.mset({keys.balance_snapshot(org_id): reading for org_id, reading in readings.items()})
+            for org_id, reading in readings.items():
                 pipe.publish(keys.meter_channel(org_id), reading)
             await pipe.execute()
 
