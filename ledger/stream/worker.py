@@ -133,19 +133,21 @@ class LedgerWorker:
             self._cursors[partition] = "0"
 
     async def _maintain_leases(self) -> None:
-        gained, lost = await self.leases.maintain()
+        _, lost = await self.leases.maintain()
         self._let_go(lost)
         if lost:
             log.info("%s gave up partitions %s", self.worker_id, sorted(lost))
-        if gained:
+        # Leases held but not yet adopted: just gained, or gained when a takeover step failed.
+        unadopted = self.leases.held - self._cursors.keys()
+        if unadopted:
             # Bump the fences first: from here on, a previous owner cannot commit, and what it did
             # commit is visible to the loads below.
-            self._tokens.update(await fences.claim(self.pool, gained, self.worker_id))
-            self.warm.drop_partitions(gained, self.partition_count)
-            for partition in sorted(gained):
+            self._tokens.update(await fences.claim(self.pool, unadopted, self.worker_id))
+            self.warm.drop_partitions(unadopted, self.partition_count)
+            for partition in sorted(unadopted):
                 await self._adopt(partition)
-            log.info("%s took partitions %s", self.worker_id, sorted(gained))
-        await self._reclaim_stranded(set(self._cursors) - gained)
+            log.info("%s took partitions %s", self.worker_id, sorted(unadopted))
+        await self._reclaim_stranded(set(self._cursors) - unadopted)
         self._next_lease_at = time.monotonic() + self.lease_ttl_ms / 1000 / constants.lease_renewals_per_ttl
 
     def _let_go(self, partitions: set[int]) -> None:
