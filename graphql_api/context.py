@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from uuid import UUID
 
 import asyncpg
 import redis.asyncio as redis
@@ -11,6 +12,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.types import Info as StrawberryInfo
 
+from graphql_api.known import KnownSet, known_organizations_max, known_products_max
 from graphql_api.loaders import Loaders
 from ledger.runtime.settings import Settings
 from ledger.stream.mailbox import Mailbox
@@ -26,6 +28,8 @@ class Resources:
     redis: redis.Redis
     hub: PubSubHub
     mailbox: Mailbox
+    known_organizations: KnownSet[UUID] = field(default_factory=lambda: KnownSet(known_organizations_max))
+    known_products: KnownSet[str] = field(default_factory=lambda: KnownSet(known_products_max))
 
 
 @dataclass(slots=True)

@@ -119,9 +119,14 @@ async def require_product(info: Info, product: str) -> None:
 
 
 async def require_products(info: Info, products: set[str]) -> None:
-    missing = products - (await catalog.rates_for(info.context.resources.pool, products)).keys()
-    if missing:
-        raise UnknownProduct(f"no rate for product {min(missing)!r}")
+    known = info.context.resources.known_products
+    unknown = known.unknown(products)
+    if not unknown:
+        return
+    found = (await catalog.rates_for(info.context.resources.pool, unknown)).keys()
+    known.add(found)
+    if unknown - found:
+        raise UnknownProduct(f"no rate for product {min(unknown - found)!r}")
 
 
 def usage_payload(event: UsageEventInput) -> RecordUsage:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import strawberry
 from graphql import GraphQLSchema
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from graphql_api.credit_mutations import CreditMutations
+from graphql_api.documents import DocumentCache, documents_cached_max
 from graphql_api.errors import ErrorCodes
 from graphql_api.mutations import Mutation
 from graphql_api.queries import Query
@@ -31,6 +32,9 @@ def build_schema() -> strawberry.Schema:
             lambda: QueryDepthLimiter(max_depth=query_depth_max),
             lambda: MaxAliasesLimiter(max_alias_count=query_aliases_max),
             lambda: MaxTokensLimiter(max_token_count=query_tokens_max),
+            # Clients send the same few documents with new variables: parse and validate each once.
+            DocumentCache,
+            lambda: ValidationCache(maxsize=documents_cached_max),
         ],
     )
 

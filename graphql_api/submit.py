@@ -23,10 +23,14 @@ async def submit(info: Info, organization_id: UUID, key: str, payload: Payload, 
 
 async def submit_many(info: Info, items: Sequence[tuple[UUID, str, Payload]], ack: Ack) -> list[CommandOutcome]:
     """Validate every command, then queue them all (and with APPLIED wait for every result)."""
-    organizations = await info.context.loaders.organization.load_many(sorted({org for org, _, _ in items}))
-    if any(organization is None for organization in organizations):
-        raise not_found("organization")
-    mailbox = info.context.resources.mailbox
+    resources = info.context.resources
+    unknown = sorted(resources.known_organizations.unknown(org for org, _, _ in items))
+    if unknown:
+        found = await info.context.loaders.organization.load_many(unknown)
+        if any(organization is None for organization in found):
+            raise not_found("organization")
+        resources.known_organizations.add(unknown)
+    mailbox = resources.mailbox
     received_at = datetime.now(UTC)
     reply_to = mailbox.reply_channel if ack is Ack.APPLIED else None
     commands = [

@@ -1,0 +1,38 @@
+"""Parse each distinct GraphQL document once per process.
+
+Strawberry's own `ParserCache` parses inside its hook, where a syntax error escapes the error
+handling; this cache only hands over documents that already parsed and validated cleanly, so a bad
+document always takes the ordinary path (and gets its `GRAPHQL_PARSE_FAILED` code)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+
+from graphql import DocumentNode
+from strawberry.extensions import SchemaExtension
+
+# Bounded: a public endpoint must not let distinct query texts grow memory without limit.
+documents_cached_max = 256
+
+_documents: OrderedDict[str, DocumentNode] = OrderedDict()
+
+
+class DocumentCache(SchemaExtension):
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.query is not None and context.graphql_document is None:
+            document = _documents.get(context.query)
+            if document is not None:
+                _documents.move_to_end(context.query)
+                context.graphql_document = document
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        yield
+        context = self.execution_context
+        if context.query is None or context.graphql_document is None or context.pre_execution_errors:
+            return
+        _documents[context.query] = context.graphql_document
+        while len(_documents) > documents_cached_max:
+            _documents.popitem(last=False)

@@ -1,0 +1,31 @@
+"""What this API process has already seen exist. Organizations and products are never deleted, so
+once found they need no further lookup: the hot mutations (usage) check them without a query."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+
+known_organizations_max = 100_000
+known_products_max = 10_000
+
+
+class KnownSet(Generic[K]):
+    """A bounded set, least recently confirmed dropped first."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._items: OrderedDict[K, None] = OrderedDict()
+
+    def unknown(self, items: Iterable[K]) -> set[K]:
+        return {item for item in items if item not in self._items}
+
+    def add(self, items: Iterable[K]) -> None:
+        for item in items:
+            self._items[item] = None
+            self._items.move_to_end(item)
+        while len(self._items) > self._capacity:
+            self._items.popitem(last=False)
