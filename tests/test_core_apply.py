@@ -101,7 +101,7 @@ def test_batch_applies_each_key_once_and_flags_reuse() -> None:
     assert final[ORG].balance(T0).total == credits(70)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)  # a busy CI machine must not fail a correctness test
 @given(st.lists(st.tuples(st.booleans(), st.integers(min_value=1, max_value=50)), max_size=40))
 def test_balance_never_negative_and_equals_the_postings(steps: list[tuple[bool, int]]) -> None:
     state = empty()

@@ -150,11 +150,12 @@ class EmbeddedPostgres:
             return pid if _pid_alive(pid) else None
         return None
 
-    def start(self) -> str:
+    def start(self, port: int | None = None) -> str:
+        """Start the server on `port` (a free one by default: a fault test restarts on the same)."""
         self._prepare()
         if not (self.data_dir / "PG_VERSION").exists():
             self._run("initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=trust", "--encoding=UTF8")
-        port = _free_port()
+        port = port or _free_port()
         settings = ["-c", "max_connections=200", "-c", "unix_socket_directories="]
         if not self.durable:
             settings += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
@@ -205,9 +206,10 @@ class EmbeddedRedis:
             return pid if _pid_alive(pid) else None
         return None
 
-    def start(self) -> str:
+    def start(self, port: int | None = None) -> str:
+        """Start the server on `port` (a free one by default: a fault test restarts on the same)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        port = _free_port()
+        port = port or _free_port()
         arguments = [
             str(self.binary),
             "--bind", "127.0.0.1",
