@@ -127,6 +127,7 @@ async def test_streams_are_trimmed_only_below_what_is_pending(
     for _ in range(20):
         if await worker.turn():
             break
+    await worker._settle()
     assert await redis_client.xlen(stream) == 10, "nothing at or above the oldest pending entry is trimmed"
 
     await redis_client.xack(stream, keys.CONSUMER_GROUP, *(entry_id for entry_id, _ in stuck[0][1]))
@@ -134,4 +135,5 @@ async def test_streams_are_trimmed_only_below_what_is_pending(
     for _ in range(20):
         if await worker.turn():
             break
+    await worker._settle()
     assert await redis_client.xlen(stream) == 1, "with nothing pending, everything applied is trimmed"

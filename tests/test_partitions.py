@@ -103,6 +103,7 @@ async def test_a_worker_whose_lease_was_taken_cannot_commit(
     await heir._maintain_leases()
 
     await stale._process(entries)  # wakes up and tries to commit what it read
+    assert not await stale._settle()
     partition = keys.partition_of(org, settings.partition_count)
     assert partition not in stale.leases.held and partition not in stale._tokens
     assert await pool.fetchval("SELECT count(*) FROM ledger_transactions WHERE org_id = $1", org) == 1
@@ -138,6 +139,7 @@ async def test_entries_a_fenced_out_worker_read_after_the_takeover_are_reclaimed
     )  # as its last read before it noticed
     assert len(stranded) == len(usage)
     await stale._process(stranded)
+    assert not await stale._settle()
     assert await pool.fetchval("SELECT count(*) FROM ledger_transactions WHERE org_id = $1", org) == 1
 
     await asyncio.sleep(0.35)  # idle for a lease's length: the new owner claims them

@@ -40,8 +40,15 @@ async def test_redelivered_entries_apply_exactly_once(
     await doomed._maintain_leases()
     entries = await doomed._read()
     assert len(entries) == len(commands)
-    await doomed._commit([entry.command for entry in entries if entry.command], {entry.partition for entry in entries})
-    # The worker dies here: committed, never acknowledged. Its leases and its heartbeat lapse.
+
+    async def die(*_: object) -> None:  # after the commit, before acknowledging anything
+        return None
+
+    doomed._after_commit = die  # type: ignore[method-assign]
+    await doomed._process(entries)
+    assert await doomed._settle()
+    assert await pool.fetchval("SELECT count(*) FROM ledger_transactions WHERE org_id = $1", org) == len(commands)
+    # Its leases and its heartbeat lapse.
     await redis_client.delete(*(keys.lease(p) for p in range(settings.partition_count)), keys.WORKER_REGISTRY)
 
     heir = LedgerWorker(pool, redis_client, settings.partition_count)
@@ -79,6 +86,7 @@ async def test_a_command_for_an_unknown_organization_is_dead_lettered_not_fatal(
         if handled >= 2:
             break
     assert handled == 2
+    await worker._settle()
 
     assert (await balances_by_orgs(pool, [org], datetime.now(UTC)))[org].total == 5_000_000
     assert await pool.fetchval("SELECT count(*) FROM ledger_transactions") == 1

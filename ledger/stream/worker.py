@@ -9,6 +9,11 @@ not, applied exactly once.
 
 Organizations' states stay warm between batches (`ledger.stream.warm`): the worker is their only
 writer, so a batch of usage reads nothing but its idempotency keys and the catalog's rates.
+
+Batches are pipelined: while one batch is being written and committed (PostgreSQL's work, on the
+other core), the next is read and applied in Python on top of the states the first produced. The
+second may only commit after the first did; if the first fails, both are dropped, with the warm
+states, and their entries read again. So a single hot organization keeps both cores busy.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ledger import constants
-from ledger.core.batch import Outcome, apply_batch
+from ledger.core.batch import IdempotencyKey, Outcome, Stored, apply_batch
 from ledger.core.commands import CaptureHold, Command, IssueQuote, PlaceHold, RecordUsage, decode
 from ledger.core.entries import Result, Status
 from ledger.core.state import OrgState, Rate
@@ -49,6 +54,8 @@ log = logging.getLogger(__name__)
 
 DEAD_LETTER_STREAM = "ledger:dead-letter"
 retry_delay_s = 0.5
+# Commands applied between yields to the event loop.
+_APPLY_SLICE = 100
 
 # Trim what every consumer has acknowledged: keep entries from the oldest still pending (or the
 # newest delivered when none is pending) onwards, so nothing unacknowledged is ever dropped.
@@ -103,6 +110,11 @@ class LedgerWorker:
         self.warm = WarmStates(constants.warm_organizations_max)
         # The catalog's rates as last read; replaced (never changed in place) when a rate changes.
         self._rate_card: dict[str, Rate] = {}
+        # The batch being written, its organizations, and its new idempotency keys (not yet in
+        # PostgreSQL, so the next batch must learn of them from here).
+        self._inflight: asyncio.Task[None] | None = None
+        self._inflight_orgs: set[UUID] = set()
+        self._inflight_keys: dict[IdempotencyKey, Stored] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("%s started", self.worker_id)
@@ -116,6 +128,7 @@ class LedgerWorker:
                     await asyncio.sleep(retry_delay_s)
         finally:
             with contextlib.suppress(*_TRANSIENT):
+                await self._settle()
                 await self.leases.release_all()
             log.info("%s stopped", self.worker_id)
 
@@ -126,6 +139,8 @@ class LedgerWorker:
         entries = await self._read()
         if entries:
             await self._process(entries)
+        else:
+            await self._settle()
         return len(entries)
 
     def _reread_pending(self) -> None:
@@ -133,6 +148,9 @@ class LedgerWorker:
             self._cursors[partition] = "0"
 
     async def _maintain_leases(self) -> None:
+        # Partitions change hands only between batches.
+        if not await self._settle():
+            return
         _, lost = await self.leases.maintain()
         self._let_go(lost)
         if lost:
@@ -195,7 +213,7 @@ class LedgerWorker:
         if any(not self.leases.valid(partition) for partition in self._cursors):
             await self._maintain_leases()
         history = [p for p, cursor in self._cursors.items() if cursor == "0"]
-        if history:
+        if history and await self._settle():  # pending entries include the batch in flight
             entries = await self._read_group({p: "0" for p in history}, block_ms=None)
             for partition in set(history) - {entry.partition for entry in entries}:
                 self._cursors[partition] = ">"
@@ -225,49 +243,91 @@ class LedgerWorker:
     async def _process(self, entries: Sequence[Entry]) -> None:
         failpoint("before_apply")
         commands = [entry.command for entry in entries if entry.command is not None]
-        partitions = {entry.partition for entry in entries}
         try:
-            outcomes, final = await self._commit(commands, partitions) if commands else ([], {})
+            prepared = await self._prepare(entries, commands)
         except UnknownOrganizations as unknown:
             # A poison entry must not stop the partition: set it aside and commit the rest.
             log.error("%s: dead-lettering commands for %s", self.worker_id, unknown)
             await self._process([_refuse(entry, unknown.organization_ids) for entry in entries])
             return
-        except FencedOut as fenced:
-            # Another worker owns these now and will apply the entries; leave them pending.
-            log.warning("%s: %s; nothing committed", self.worker_id, fenced)
-            self.leases.forget(set(fenced.partitions))
-            self._let_go(set(fenced.partitions))
-            self._reread_pending()
+        except _Abandoned:
             return
-        await self._after_commit(entries, outcomes, final)
+        # The previous batch must commit before this one may; if it failed, this one, built on
+        # it, is dropped too (its entries stay pending and are read again).
+        if await self._settle():
+            self._inflight = asyncio.create_task(self._write(prepared))
+            self._inflight_orgs = set(prepared.final)
+            self._inflight_keys = {
+                (o.command.organization_id, o.command.idempotency_key): Stored(
+                    o.transaction_id, o.fingerprint, o.result
+                )
+                for o in prepared.outcomes
+                if o.applied is not None
+            }
 
-    async def _commit(
-        self, commands: list[Command], partitions: set[int]
-    ) -> tuple[list[Outcome], dict[UUID, OrgState]]:
+    async def _prepare(self, entries: Sequence[Entry], commands: list[Command]) -> _Prepared:
+        """Read what the batch needs and apply it, starting from warm states (the batch in flight
+        included); the states it ends with are kept warm at once, for the next batch."""
         by_org: dict[UUID, list[Command]] = {}
         for command in commands:
             by_org.setdefault(command.organization_id, []).append(command)
         warm = {org: state for org, cmds in by_org.items() if (state := self.warm.usable(org, cmds)) is not None}
         cold = [command for command in commands if command.organization_id not in warm]
+        # A fresh load must see the batch in flight committed.
+        if any(c.organization_id in self._inflight_orgs for c in cold) and not await self._settle():
+            raise _Abandoned
         try:
-            async with self.pool.acquire() as connection, connection.transaction():
-                await fences.check(connection, {p: self._tokens.get(p, 0) for p in partitions})
+            async with self.pool.acquire() as connection:
                 states = {**warm, **(await load_states(connection, cold) if cold else {})}
                 states = await self._with_current_rates(connection, states, commands)
-                keys_ = [(c.organization_id, c.idempotency_key) for c in commands]
-                stored = await journal.load_stored(connection, keys_)
-                outcomes, final = apply_batch(states, commands, stored)
-                await journal.write_outcomes(connection, outcomes, states, final)
-                failpoint("in_transaction")
+                stored = await journal.load_stored(
+                    connection, [(c.organization_id, c.idempotency_key) for c in commands]
+                )
+            outcomes, final = await _apply_in_slices(states, commands, {**stored, **self._inflight_keys})
         except BaseException:
-            # Whether it committed is unknown: what is warm may no longer match the database.
             self.warm.drop(by_org)
             raise
-        failpoint("after_commit")
         loaded_from = {org: min(event_time(c) for c in by_org[org]) for org in by_org.keys() - warm.keys()}
         self.warm.keep(final, loaded_from)
-        return outcomes, final
+        return _Prepared(entries, {entry.partition for entry in entries}, states, outcomes, final)
+
+    async def _write(self, prepared: _Prepared) -> None:
+        """Journal a prepared batch in one transaction that first checks our fencing tokens; then
+        acknowledge and answer."""
+        if prepared.outcomes:
+            async with self.pool.acquire() as connection, connection.transaction():
+                await fences.check(connection, {p: self._tokens.get(p, 0) for p in prepared.partitions})
+                await journal.write_outcomes(connection, prepared.outcomes, prepared.initial, prepared.final)
+                failpoint("in_transaction")
+            failpoint("after_commit")
+        await self._after_commit(prepared.entries, prepared.outcomes, prepared.final)
+
+    async def _settle(self) -> bool:
+        """Wait for the batch in flight. True if it committed (or there was none); False if it was
+        fenced out. Any other failure is raised; either way, what is warm may have run ahead of the
+        database, so it is dropped and the pending entries are read again."""
+        task, self._inflight = self._inflight, None
+        if task is None:
+            return True
+        try:
+            await task
+        except FencedOut as fenced:
+            # Another worker owns these now and will apply the entries; leave them pending.
+            log.warning("%s: %s; nothing committed", self.worker_id, fenced)
+            self.leases.forget(set(fenced.partitions))
+            self._let_go(set(fenced.partitions))
+            self._abandon()
+            return False
+        except BaseException:
+            self._abandon()
+            raise
+        finally:
+            self._inflight_orgs, self._inflight_keys = set(), {}
+        return True
+
+    def _abandon(self) -> None:
+        self.warm.clear()
+        self._reread_pending()
 
     async def _with_current_rates(
         self, connection: asyncpg.Connection, states: dict[UUID, OrgState], commands: list[Command]
@@ -314,6 +374,42 @@ class LedgerWorker:
             for org_id, reading in readings.items():
                 pipe.publish(keys.meter_channel(org_id), reading)
             await pipe.execute()
+
+
+class _Abandoned(Exception):
+    """The batch in flight failed while the next one was being prepared: drop the next one too."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    entries: Sequence[Entry]
+    partitions: set[int]
+    initial: dict[UUID, OrgState]
+    outcomes: list[Outcome]
+    final: dict[UUID, OrgState]
+
+
+async def _apply_in_slices(
+    states: dict[UUID, OrgState], commands: list[Command], stored: dict[IdempotencyKey, Stored]
+) -> tuple[list[Outcome], dict[UUID, OrgState]]:
+    """`apply_batch`, a slice at a time, yielding to the event loop in between so the batch in
+    flight can make progress with PostgreSQL meanwhile."""
+    outcomes: list[Outcome] = []
+    current = states
+    seen = dict(stored)
+    for start in range(0, len(commands), _APPLY_SLICE):
+        if start:
+            await asyncio.sleep(0)
+        sliced, current = apply_batch(current, commands[start : start + _APPLY_SLICE], seen)
+        for o in sliced:
+            if o.applied is not None:
+                seen[(o.command.organization_id, o.command.idempotency_key)] = _stored(o)
+        outcomes += sliced
+    return outcomes, {**states, **current}
+
+
+def _stored(outcome: Outcome) -> Stored:
+    return Stored(outcome.transaction_id, outcome.fingerprint, outcome.result)
 
 
 def _priced_products(commands: Sequence[Command], states: Mapping[UUID, OrgState]) -> set[str]:
