@@ -57,3 +57,29 @@ async def test_unbalanced_postings_are_refused(pool: asyncpg.Pool) -> None:
             await connection.execute("UPDATE ledger_postings SET amount = 6 WHERE leg = 1")
         with pytest.raises(asyncpg.RestrictViolationError, match="append-only"):
             await connection.execute("DELETE FROM ledger_transactions")
+
+
+async def test_journal_references_are_checked_per_statement(pool: asyncpg.Pool) -> None:
+    org = uuid.uuid4()
+    await pool.execute("INSERT INTO organizations (id, name) VALUES ($1, 'x')", org)
+    async with pool.acquire() as connection:
+        with pytest.raises(asyncpg.ForeignKeyViolationError, match="unknown organization"):
+            await _transaction(connection, uuid.uuid4())
+        with pytest.raises(asyncpg.ForeignKeyViolationError, match="unknown transaction"):
+            await connection.execute(
+                """INSERT INTO ledger_postings (org_id, transaction_id, leg, account, amount)
+                   VALUES ($1, $2, 0, 'issuance:base', -1), ($1, $2, 1, 'usage:x', 1)""",
+                org,
+                uuid.uuid4(),
+            )
+        for column, account, reference in [("lot_id", "lot", "lot"), ("hold_id", "hold", "hold")]:
+            async with connection.transaction():
+                transaction_id = await _transaction(connection, org)
+                with pytest.raises(asyncpg.ForeignKeyViolationError, match=f"unknown {reference}"):
+                    await connection.execute(
+                        f"""INSERT INTO ledger_postings (org_id, transaction_id, leg, account, {column}, amount)
+                            VALUES ($1, $2, 0, '{account}', $3, -1), ($1, $2, 1, 'usage:x', NULL, 1)""",
+                        org,
+                        transaction_id,
+                        uuid.uuid4(),
+                    )
