@@ -24,6 +24,7 @@ import json
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -54,6 +55,8 @@ log = logging.getLogger(__name__)
 
 DEAD_LETTER_STREAM = "ledger:dead-letter"
 retry_delay_s = 0.5
+# Entries a read asks of each partition, at the least.
+_READ_SHARE_MIN = 16
 # Commands applied between yields to the event loop.
 _APPLY_SLICE = 100
 
@@ -223,10 +226,19 @@ class LedgerWorker:
         if not live:
             await asyncio.sleep(constants.read_block_ms / 1000)
             return []
-        return await self._read_group({p: ">" for p in live}, block_ms=constants.read_block_ms)
+        share = max(_READ_SHARE_MIN, constants.batch_size_max // len(live))
+        entries = await self._read_group({p: ">" for p in live}, block_ms=constants.read_block_ms, count=share)
+        # Partitions that filled their share have more waiting: a hot organization's partition
+        # fills the rest of the batch, rather than trickling in a share at a time.
+        counts = Counter(entry.partition for entry in entries)
+        full = [partition for partition, count in counts.items() if count == share]
+        room = constants.batch_size_max - len(entries)
+        if full and room >= len(full):
+            entries += await self._read_group({p: ">" for p in full}, block_ms=None, count=room // len(full))
+        return entries
 
-    async def _read_group(self, cursors: dict[int, str], block_ms: int | None) -> list[Entry]:
-        count = max(16, constants.batch_size_max // len(cursors))
+    async def _read_group(self, cursors: dict[int, str], block_ms: int | None, count: int | None = None) -> list[Entry]:
+        count = count or max(_READ_SHARE_MIN, constants.batch_size_max // len(cursors))
         answer = await self.client.xreadgroup(
             keys.CONSUMER_GROUP,
             self.worker_id,
