@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import strawberry
 from graphql import GraphQLSchema
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter, ValidationCache
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
@@ -21,6 +27,14 @@ query_aliases_max = 30
 query_tokens_max = 5_000
 
 
+# The limiters' rules, built once: a limiter made per request makes new rule classes, and the
+# validation cache, keyed by the rules, would never hit.
+_LIMIT_RULES = [
+    *QueryDepthLimiter(max_depth=query_depth_max).validation_rules,
+    *MaxAliasesLimiter(max_alias_count=query_aliases_max).validation_rules,
+]
+
+
 def build_schema() -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
@@ -29,8 +43,7 @@ def build_schema() -> strawberry.Schema:
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=[
             ErrorCodes,
-            lambda: QueryDepthLimiter(max_depth=query_depth_max),
-            lambda: MaxAliasesLimiter(max_alias_count=query_aliases_max),
+            lambda: AddValidationRules(_LIMIT_RULES),
             lambda: MaxTokensLimiter(max_token_count=query_tokens_max),
             # Clients send the same few documents with new variables: parse and validate each once.
             DocumentCache,

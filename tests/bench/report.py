@@ -1,0 +1,155 @@
+"""Targets, ratios, the results JSON and the markdown table."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+NAMES = {
+    "B1": "B1 pgbench UPDATE, 10k rows, 8 clients",
+    "B2": "B2 pgbench UPDATE, one row, 8 clients",
+    "B3": "B3 pipelined XADD, one process",
+    "M1": "M1 usage debits applied (Zipf over 10k orgs)",
+    "M2": "M2 usage debits applied (one org)",
+    "M3": "M3 recordUsageBatch accepted (QUEUED)",
+    "M4": "M4 balance query p99 at half M1 load",
+    "M5": "M5 QUEUED ack to meter push, p99",
+    "M6": "M6 recordUsage APPLIED p99 at 500/s",
+}
+BASELINES = ("B1", "B2", "B3")
+
+
+@dataclass(frozen=True)
+class Target:
+    metric: str
+    at_least: bool  # a floor (throughput) or a ceiling (latency)
+    bound: float
+    of: str | None = None  # the bound is `bound` times this metric's value; else absolute
+
+    @property
+    def key(self) -> str:
+        sign = ">=" if self.at_least else "<="
+        return f"{self.metric} {sign} {f'{self.bound:g} x {self.of}' if self.of else f'{self.bound:g}'}"
+
+
+TARGETS = (
+    Target("M1", True, 1.0, "B1"),
+    Target("M1", True, 15_000),
+    Target("M2", True, 3.0, "B2"),
+    Target("M2", True, 0.8, "M1"),
+    Target("M3", True, 25_000),
+    Target("M3", True, 0.3, "B3"),
+    Target("M4", False, 5.0),
+    Target("M5", False, 50.0),
+    Target("M6", False, 15.0),
+)
+
+
+def _value(metrics: dict[str, Any], name: str) -> float | None:
+    value = metrics.get(name, {}).get("value")
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+def evaluate(metrics: dict[str, Any]) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    ratios: dict[str, float] = {}
+    for target in TARGETS:
+        value, other = _value(metrics, target.metric), _value(metrics, target.of) if target.of else None
+        if target.of and value is not None and other:
+            ratios[f"{target.metric}/{target.of}"] = round(value / other, 3)
+    verdicts = []
+    for target in TARGETS:
+        value = _value(metrics, target.metric)
+        bound: float | None = target.bound
+        if target.of:
+            other = _value(metrics, target.of)
+            bound = None if other is None else target.bound * other
+        met = None if value is None or bound is None else (value >= bound if target.at_least else value <= bound)
+        verdicts.append({"target": target.key, "metric": target.metric, "value": value, "bound": bound, "met": met})
+    return ratios, verdicts
+
+
+def _git(*arguments: str) -> str:
+    try:
+        root = Path(__file__).resolve().parents[2]
+        return subprocess.run(["git", *arguments], capture_output=True, text=True, check=True, cwd=root).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def cpu_busy_fraction(seconds: float = 1.0) -> float | None:
+    """How busy all cores were over `seconds` (from /proc/stat): another load skews every figure."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        return sum(fields), fields[3] + fields[4]  # all, idle + iowait
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    return round(1 - (idle1 - idle0) / max(1, total1 - total0), 3)
+
+
+def machine_info() -> dict[str, Any]:
+    return {
+        "cpu_count": os.cpu_count(),
+        "load_average_1_5_15": [round(value, 2) for value in os.getloadavg()],
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_dirty": _git("status", "--porcelain") not in ("", "unknown"),
+    }
+
+
+def _format(metric: str, metrics: dict[str, Any]) -> str:
+    entry = metrics.get(metric)
+    if entry is None:
+        return "not run"
+    if "error" in entry:
+        return "failed"
+    value = _value(metrics, metric)
+    if value is None:
+        return "n/a"
+    unit = str(entry.get("unit", ""))
+    if unit.startswith("ms"):
+        return f"{value:.2f} ms"
+    return f"{value:,.0f} {unit}"
+
+
+def _target_text(target: Target) -> str:
+    sign = "≥" if target.at_least else "≤"
+    if target.of:
+        return f"{sign} {target.bound:g} x {target.of}"
+    return f"{sign} {target.bound:,.0f}/s" if target.at_least else f"{sign} {target.bound:g} ms"
+
+
+def markdown_table(metrics: dict[str, Any], ratios: dict[str, float], verdicts: list[dict[str, Any]]) -> str:
+    lines = ["| metric | value | target | ratio | met? |", "| --- | --- | --- | --- | --- |"]
+    for name in BASELINES:
+        if name in metrics:
+            lines.append(f"| {NAMES[name]} | {_format(name, metrics)} | baseline | | |")
+    for target, verdict in zip(TARGETS, verdicts, strict=True):
+        if target.metric not in metrics:
+            continue
+        ratio = ratios.get(f"{target.metric}/{target.of}") if target.of else None
+        ratio_text = f"{ratio:.2f} x {target.of}" if ratio is not None else ""
+        met = {True: "yes", False: "**no**", None: "-"}[verdict["met"]]
+        lines.append(
+            f"| {NAMES[target.metric]} | {_format(target.metric, metrics)} | {_target_text(target)} "
+            f"| {ratio_text} | {met} |"
+        )
+    return "\n".join(lines)
+
+
+def write_results(path: Path, document: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2, sort_keys=False, default=str) + "\n")
