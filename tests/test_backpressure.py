@@ -131,9 +131,23 @@ async def test_streams_are_trimmed_only_below_what_is_pending(
     assert await redis_client.xlen(stream) == 10, "nothing at or above the oldest pending entry is trimmed"
 
     await redis_client.xack(stream, keys.CONSUMER_GROUP, *(entry_id for entry_id, _ in stuck[0][1]))
+    worker._next_trim_at.clear()  # streams are trimmed at most once a second: let a second pass
     await mailbox.send([usage("last")])
     for _ in range(20):
         if await worker.turn():
             break
     await worker._settle()
     assert await redis_client.xlen(stream) == 1, "with nothing pending, everything applied is trimmed"
+
+
+async def test_the_mailbox_reloads_its_script_after_redis_forgets_it(
+    settings: Settings, pool: asyncpg.Pool, redis_client: redis.Redis
+) -> None:
+    org = uuid.uuid4()
+    mailbox = Mailbox(redis_client, settings.partition_count)
+    stream = keys.stream(keys.partition_of(org, settings.partition_count))
+    command = Command(Envelope(uuid.uuid4(), org, "k", datetime.now(UTC)), RecordUsage("sms.message", Decimal(1)))
+    await mailbox.send([command])
+    await redis_client.script_flush()  # as after a restart: scripts are not persisted
+    await mailbox.send([command, command])
+    assert await redis_client.xlen(stream) == 3

@@ -12,14 +12,17 @@ Every error here is retryable under the same idempotency key: the ledger applies
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 import redis.asyncio as redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ledger import constants
@@ -79,7 +82,7 @@ class Mailbox:
         self._client = client
         self._hub = hub
         self._partition_count = partition_count
-        self._append = client.register_script(_APPEND)
+        self._append_sha = hashlib.sha1(_APPEND.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
         self.instance_id = uuid.uuid4().hex
         self.reply_channel = keys.reply_channel(self.instance_id)
         self._waiting: dict[UUID, asyncio.Future[Reply]] = {}
@@ -99,18 +102,32 @@ class Mailbox:
 
         With several commands a partial failure is possible; each is idempotent, so the caller
         retries the whole request."""
+        encoded = [
+            (keys.stream(keys.partition_of(command.organization_id, self._partition_count)), encode(command))
+            for command in commands
+        ]
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for command in commands:
-                    partition = keys.partition_of(command.organization_id, self._partition_count)
-                    await self._append(
-                        keys=[keys.stream(partition)], args=[constants.stream_length_max, encode(command)], client=pipe
-                    )
-                appended = await pipe.execute()
+            appended = await self._append_all(encoded)
+            if any(isinstance(answer, NoScriptError) for answer in appended):
+                # Redis restarted and forgot the script: nothing was appended; load it and resend.
+                await self._client.script_load(_APPEND)
+                appended = await self._append_all(encoded)
         except (RedisConnectionError, RedisTimeoutError, OSError) as error:
             raise Unavailable("the command queue is unavailable; retry with the same idempotency key") from error
+        if errors := [answer for answer in appended if isinstance(answer, Exception)]:
+            raise errors[0]
         if not all(appended):
             raise Overloaded("the ledger is behind; retry with the same idempotency key shortly")
+
+    async def _append_all(self, encoded: list[tuple[str, bytes]]) -> list[Any]:
+        # EVALSHA straight away: redis-py's Script in a pipeline first asks SCRIPT EXISTS, one
+        # more round trip for every request.
+        async with self._client.pipeline(transaction=False) as pipe:
+            for stream, command in encoded:
+                limit = str(constants.stream_length_max)
+                pipe.evalsha(self._append_sha, 1, stream, limit, command)  # type: ignore[arg-type]  # bytes are fine
+            answers: list[Any] = await pipe.execute(raise_on_error=False)
+        return answers
 
     async def send_and_wait(self, commands: Sequence[Command], timeout_ms: int) -> list[Reply]:
         loop = asyncio.get_running_loop()

@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 
 DEAD_LETTER_STREAM = "ledger:dead-letter"
 retry_delay_s = 0.5
+_TRIM_INTERVAL_S = 1.0
 # Entries a read asks of each partition, at the least.
 _READ_SHARE_MIN = 16
 # Commands applied between yields to the event loop.
@@ -105,6 +106,7 @@ class LedgerWorker:
         self.lease_ttl_ms = lease_ttl_ms
         self.leases = Leases(client, self.worker_id, partition_count, lease_ttl_ms)
         self._trim = client.register_script(_TRIM)
+        self._next_trim_at: dict[int, float] = {}
         # Per owned partition: "0" to re-read our own pending entries first, ">" for new ones.
         self._cursors: dict[int, str] = {}
         # Per owned partition: the fencing token our commits must still hold.
@@ -371,7 +373,11 @@ class LedgerWorker:
             for partition, entry_ids in by_partition.items():
                 stream = keys.stream(partition)
                 pipe.xack(stream, keys.CONSUMER_GROUP, *entry_ids)
-                await self._trim(keys=[stream], args=[keys.CONSUMER_GROUP, entry_ids[-1]], client=pipe)
+                if time.monotonic() >= self._next_trim_at.get(partition, 0.0):
+                    # Now and then, not every batch: a script in a pipeline costs redis-py an extra
+                    # round trip (SCRIPT EXISTS), and a stream may run a second long untrimmed.
+                    self._next_trim_at[partition] = time.monotonic() + _TRIM_INTERVAL_S
+                    await self._trim(keys=[stream], args=[keys.CONSUMER_GROUP, entry_ids[-1]], client=pipe)
             for outcome in outcomes:
                 reply_to = outcome.command.envelope.reply_to
                 if reply_to:
