@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import time
@@ -33,7 +34,7 @@ from uuid import UUID
 import asyncpg
 import redis.asyncio as redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ledger import constants
@@ -55,7 +56,6 @@ log = logging.getLogger(__name__)
 
 DEAD_LETTER_STREAM = "ledger:dead-letter"
 retry_delay_s = 0.5
-_TRIM_INTERVAL_S = 1.0
 # Entries a read asks of each partition, at the least.
 _READ_SHARE_MIN = 16
 # Commands applied between yields to the event loop.
@@ -105,8 +105,8 @@ class LedgerWorker:
         self.worker_id = f"worker-{uuid.uuid4().hex[:12]}"
         self.lease_ttl_ms = lease_ttl_ms
         self.leases = Leases(client, self.worker_id, partition_count, lease_ttl_ms)
-        self._trim = client.register_script(_TRIM)
-        self._next_trim_at: dict[int, float] = {}
+        # EVALSHA straight away: redis-py's Script in a pipeline first asks SCRIPT EXISTS.
+        self._trim_sha = hashlib.sha1(_TRIM.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
         # Per owned partition: "0" to re-read our own pending entries first, ">" for new ones.
         self._cursors: dict[int, str] = {}
         # Per owned partition: the fencing token our commits must still hold.
@@ -373,11 +373,7 @@ class LedgerWorker:
             for partition, entry_ids in by_partition.items():
                 stream = keys.stream(partition)
                 pipe.xack(stream, keys.CONSUMER_GROUP, *entry_ids)
-                if time.monotonic() >= self._next_trim_at.get(partition, 0.0):
-                    # Now and then, not every batch: a script in a pipeline costs redis-py an extra
-                    # round trip (SCRIPT EXISTS), and a stream may run a second long untrimmed.
-                    self._next_trim_at[partition] = time.monotonic() + _TRIM_INTERVAL_S
-                    await self._trim(keys=[stream], args=[keys.CONSUMER_GROUP, entry_ids[-1]], client=pipe)
+                pipe.evalsha(self._trim_sha, 1, stream, keys.CONSUMER_GROUP, entry_ids[-1])  # type: ignore[arg-type]
             for outcome in outcomes:
                 reply_to = outcome.command.envelope.reply_to
                 if reply_to:
@@ -391,7 +387,12 @@ class LedgerWorker:
                 pipe.mset({keys.balance_snapshot(org_id): reading for org_id, reading in readings.items()})
             for org_id, reading in readings.items():
                 pipe.publish(keys.meter_channel(org_id), reading)
-            await pipe.execute()
+            answers = await pipe.execute(raise_on_error=False)
+        if any(isinstance(answer, NoScriptError) for answer in answers):
+            # Redis restarted and forgot the trim script; trimming can wait for the next batch.
+            await self.client.script_load(_TRIM)
+        elif errors := [answer for answer in answers if isinstance(answer, Exception)]:
+            raise errors[0]
 
 
 class _Abandoned(Exception):
