@@ -41,9 +41,9 @@ from ledger import constants
 from ledger.core.batch import IdempotencyKey, Outcome, Stored, apply_batch
 from ledger.core.commands import CaptureHold, Command, IssueQuote, PlaceHold, RecordUsage, decode
 from ledger.core.entries import Result, Status
-from ledger.core.state import OrgState, Rate
+from ledger.core.state import OrgState
 from ledger.store import fences, journal
-from ledger.store.catalog import rates_for
+from ledger.store.catalog_rates import CatalogRates
 from ledger.store.fences import FencedOut
 from ledger.store.states import UnknownOrganizations, load_states
 from ledger.stream import keys
@@ -113,8 +113,7 @@ class LedgerWorker:
         self._tokens: dict[int, int] = {}
         self._next_lease_at = 0.0
         self.warm = WarmStates(constants.warm_organizations_max)
-        # The catalog's rates as last read; replaced (never changed in place) when a rate changes.
-        self._rate_card: dict[str, Rate] = {}
+        self.rates = CatalogRates(pool)
         # The batch being written, its organizations, and its new idempotency keys (not yet in
         # PostgreSQL, so the next batch must learn of them from here).
         self._inflight: asyncio.Task[None] | None = None
@@ -123,6 +122,7 @@ class LedgerWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("%s started", self.worker_id)
+        self.rates.start()
         try:
             while not stop.is_set():
                 try:
@@ -135,6 +135,7 @@ class LedgerWorker:
             with contextlib.suppress(*_TRANSIENT):
                 await self._settle()
                 await self.leases.release_all()
+            await self.rates.close()
             log.info("%s stopped", self.worker_id)
 
     async def turn(self) -> int:
@@ -346,13 +347,9 @@ class LedgerWorker:
     async def _with_current_rates(
         self, connection: asyncpg.Connection, states: dict[UUID, OrgState], commands: list[Command]
     ) -> dict[UUID, OrgState]:
-        """Give every state the catalog's current rates for what the batch prices. The catalog is
-        the one input the actor does not own, so it is read for every batch."""
-        products = _priced_products(commands, states)
-        current = await rates_for(connection, products) if products else {}
-        if any(self._rate_card.get(product) != rate for product, rate in current.items()):
-            self._rate_card = {**self._rate_card, **current}
-        card = self._rate_card
+        """Give every state the catalog's current rates for what the batch prices (the catalog is
+        the one input the actor does not own)."""
+        card = await self.rates.current(connection, _priced_products(commands, states))
         return {org: s if s.rate_card is card else replace(s, rate_card=card) for org, s in states.items()}
 
     async def _after_commit(

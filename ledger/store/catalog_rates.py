@@ -1,0 +1,78 @@
+"""The catalog's rates as a ledger worker last read them, kept current by LISTEN/NOTIFY.
+
+A change to a product (migration 006) drops its cached rate, so the next batch that prices it reads
+it again; a batch applied in the moment between the change's commit and its notification still
+prices at the old rate, as if it had come a moment earlier. Without a live listener (not yet
+connected, or its connection lost) every batch reads the rates it prices, and what was cached is
+dropped when listening resumes, since changes may have gone unheard meanwhile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Collection, Mapping
+
+import asyncpg
+
+from ledger.core.state import Rate
+from ledger.store.catalog import rates_for
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "credit_ledger_catalog"
+_RECONNECT_INTERVAL_S = 1.0
+
+
+class CatalogRates:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._listener: asyncpg.Connection | None = None
+        self._next_attempt = 0.0
+        # Off until `start`: the listener holds a pooled connection for the worker's whole life.
+        self._enabled = False
+        # Replaced, never changed in place: states share it, and identity says "unchanged".
+        self.card: Mapping[str, Rate] = {}
+
+    async def current(self, connection: asyncpg.Connection, products: Collection[str]) -> Mapping[str, Rate]:
+        """The rates of `products` (and whatever else is cached), reading only what is not."""
+        await self._listen()
+        wanted = set(products) if self._listener is None else set(products) - self.card.keys()
+        if wanted:
+            fresh = await rates_for(connection, wanted)
+            if any(self.card.get(product) != rate for product, rate in fresh.items()):
+                self.card = {**self.card, **fresh}
+        return self.card
+
+    def start(self) -> None:
+        self._enabled = True
+
+    async def _listen(self) -> None:
+        if not self._enabled or self._listener is not None or time.monotonic() < self._next_attempt:
+            return
+        self._next_attempt = time.monotonic() + _RECONNECT_INTERVAL_S
+        connection: asyncpg.Connection = await self._pool.acquire()
+        try:
+            await connection.add_listener(CHANNEL, self._changed)
+        except BaseException:
+            await self._pool.release(connection)
+            raise
+        connection.add_termination_listener(self._lost)
+        self.card = {}
+        self._listener = connection
+
+    def _changed(self, _connection: object, _pid: int, _channel: str, product: str) -> None:
+        self.card = {key: rate for key, rate in self.card.items() if key != product}
+
+    def _lost(self, _connection: object) -> None:
+        log.warning("catalog listener lost; reading rates every batch until it is back")
+        self._listener = None
+
+    async def close(self) -> None:
+        self._enabled = False
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib.suppress(Exception):
+                await listener.remove_listener(CHANNEL, self._changed)
+            await self._pool.release(listener)
