@@ -73,6 +73,7 @@ class CatalogRates:
         self._enabled = False
         listener, self._listener = self._listener, None
         if listener is not None:
+            listener.remove_termination_listener(self._lost)  # a closing pool is no lost listener
             with contextlib.suppress(Exception):
                 await listener.remove_listener(CHANNEL, self._changed)
             await self._pool.release(listener)
