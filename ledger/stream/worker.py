@@ -273,9 +273,7 @@ class LedgerWorker:
             self._inflight = asyncio.create_task(self._write(prepared))
             self._inflight_orgs = set(prepared.final)
             self._inflight_keys = {
-                (o.command.organization_id, o.command.idempotency_key): Stored(
-                    o.transaction_id, o.fingerprint, o.result
-                )
+                (o.command.organization_id, o.command.idempotency_key): _stored(o)
                 for o in prepared.outcomes
                 if o.applied is not None
             }
