@@ -12,32 +12,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-import asyncpg
 from graphql import GraphQLError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from strawberry.extensions import SchemaExtension
 
 from ledger.core.errors import LedgerError
+from ledger.runtime.outages import OUTAGES
 
 log = logging.getLogger(__name__)
 
-# A backing service is down, restarting or unreachable. Not QueryCanceledError (a statement
-# timeout): that is an OperatorInterventionError too, but says nothing about the server's health.
-_OUTAGES = (
-    asyncpg.PostgresConnectionError,  # also ConnectionDoesNotExistError: lost in mid-query
-    asyncpg.InterfaceError,  # the connection was already closed
-    asyncpg.CannotConnectNowError,  # starting up or shutting down
-    asyncpg.AdminShutdownError,  # our session ended by a server shutdown
-    asyncpg.CrashShutdownError,
-    # A session ended by the server can leave asyncpg's protocol mid-state: "cannot switch to
-    # state N; another operation (2) is in progress" (MagicStack/asyncpg#784, #1069). The pool
-    # drops that connection.
-    asyncpg.InternalClientError,
-    OSError,  # ConnectionRefusedError and other socket failures, and TimeoutError
-    RedisConnectionError,  # also BusyLoadingError: Redis still reading its AOF
-    RedisTimeoutError,
-)
 UNAVAILABLE_MESSAGE = "a backing service is unavailable; retry with the same idempotency key"
 
 
@@ -60,7 +42,7 @@ def _classify(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     if isinstance(original, (ApiError, LedgerError)):
         return _with_code(error, original.code, original.message)
-    if isinstance(original, _OUTAGES):
+    if isinstance(original, OUTAGES):
         log.warning("backing service unavailable in %s: %r", error.path, original)
         return _with_code(error, "UNAVAILABLE", UNAVAILABLE_MESSAGE, keep_original=False)
     if error.path is None:

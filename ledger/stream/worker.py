@@ -33,15 +33,14 @@ from uuid import UUID
 
 import asyncpg
 import redis.asyncio as redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ledger import constants
 from ledger.core.batch import IdempotencyKey, Outcome, Stored, apply_batch
 from ledger.core.commands import CaptureHold, Command, IssueQuote, PlaceHold, RecordUsage, decode
 from ledger.core.entries import Result, Status
 from ledger.core.state import OrgState
+from ledger.runtime.outages import OUTAGES
 from ledger.store import fences, journal
 from ledger.store.catalog_rates import CatalogRates
 from ledger.store.fences import FencedOut
@@ -69,18 +68,6 @@ local floor = ARGV[2]
 if pending[1] > 0 then floor = pending[2] end
 return redis.call('XTRIM', KEYS[1], 'MINID', floor)
 """
-
-_TRANSIENT = (
-    RedisConnectionError,
-    RedisTimeoutError,
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.InterfaceError,
-    # A session the server ended (e.g. a restart) can leave asyncpg's protocol mid-state: "cannot
-    # switch to state 15; another operation (2) is in progress" (MagicStack/asyncpg#784).
-    asyncpg.InternalClientError,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,12 +114,12 @@ class LedgerWorker:
             while not stop.is_set():
                 try:
                     await self.turn()
-                except _TRANSIENT as error:
+                except OUTAGES as error:
                     log.warning("%s: transient failure (%s); retrying", self.worker_id, error)
                     self._reread_pending()
                     await asyncio.sleep(retry_delay_s)
         finally:
-            with contextlib.suppress(*_TRANSIENT):
+            with contextlib.suppress(*OUTAGES):
                 await self._settle()
                 await self.leases.release_all()
             await self.rates.close()
