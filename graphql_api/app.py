@@ -8,13 +8,20 @@ from collections.abc import AsyncIterator
 
 import redis.asyncio as redis
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UNSET, UnsetType
 
+from graphql_api.access.authenticate import Authenticator, Unauthenticated
+from graphql_api.access.middleware import Authentication
+from graphql_api.access.principal import ANONYMOUS
+from graphql_api.access.tokens import token_secret
 from graphql_api.context import Context, Resources
 from graphql_api.loaders import Loaders
 from graphql_api.schema import build_schema
@@ -38,7 +45,23 @@ class LedgerGraphQL(GraphQL[Context, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket | None) -> Context:
         resources = self._holder["resources"]
-        return Context(request=request, response=response, resources=resources, loaders=Loaders.create(resources.pool))
+        return Context(
+            request=request,
+            response=response,
+            resources=resources,
+            loaders=Loaders.create(resources.pool),
+            principal=request.scope.get("principal", ANONYMOUS),
+        )
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        # Browsers cannot set headers on a WebSocket: the credentials come in connection_init.
+        authorization = (context.connection_params or {}).get("authorization")
+        if isinstance(authorization, str) and authorization:
+            try:
+                context.principal = await context.resources.authenticator.authenticate(authorization)
+            except Unauthenticated:
+                raise ConnectionRejectionError({"code": "UNAUTHENTICATED"}) from None
+        return UNSET  # type: ignore[no-any-return]
 
 
 @contextlib.asynccontextmanager
@@ -50,7 +73,10 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     mailbox = Mailbox(client, settings.partition_count, hub)
     await mailbox.start()
     try:
-        yield Resources(settings=settings, pool=pool, redis=client, hub=hub, mailbox=mailbox)
+        authenticator = Authenticator(pool, await token_secret(pool, settings.token_secret))
+        yield Resources(
+            settings=settings, pool=pool, redis=client, hub=hub, mailbox=mailbox, authenticator=authenticator
+        )
     finally:
         await hub.stop()
         await client.aclose()
@@ -87,6 +113,7 @@ def create_app(settings: Settings) -> Starlette:
 
     graphql = LedgerGraphQL(holder, graphiql=settings.graphiql)
     return Starlette(
+        middleware=[Middleware(Authentication, holder=holder)],
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),

@@ -129,6 +129,11 @@ def main(argv: list[str] | None = None) -> None:
             applied = migrate_now(resolved)
             if applied:
                 log.info("applied migrations %s", applied)
+            if arguments.role in {"serve", "api"}:
+                from graphql_api.access.bootstrap import bootstrap_admin_key
+
+                embedded = not (settings.database_url and settings.redis_url)
+                asyncio.run(bootstrap_admin_key(resolved, embedded=embedded))
             ROLES[arguments.role](resolved)
     except KeyboardInterrupt:
         pass

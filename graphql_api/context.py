@@ -12,11 +12,16 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.types import Info as StrawberryInfo
 
+from graphql_api.access.authenticate import Authenticator
+from graphql_api.access.policy import Permission, Role
+from graphql_api.access.principal import ANONYMOUS, Principal
 from graphql_api.known import KnownSet, known_organizations_max, known_products_max
 from graphql_api.loaders import Loaders
 from ledger.runtime.settings import Settings
 from ledger.stream.mailbox import Mailbox
 from ledger.stream.pubsub import PubSubHub
+
+organization_partners_max = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +33,9 @@ class Resources:
     redis: redis.Redis
     hub: PubSubHub
     mailbox: Mailbox
+    authenticator: Authenticator
+    # An organization's partner never changes: once read, it needs no further lookup.
+    organization_partners: dict[UUID, UUID | None] = field(default_factory=dict)
     known_organizations: KnownSet[UUID] = field(default_factory=lambda: KnownSet(known_organizations_max))
     known_products: KnownSet[str] = field(default_factory=lambda: KnownSet(known_products_max))
 
@@ -38,6 +46,25 @@ class Context:
     response: Response | WebSocket | None
     resources: Resources
     loaders: Loaders
+    principal: Principal = ANONYMOUS
+    decisions: dict[tuple[Permission, UUID | None], bool] = field(default_factory=dict)
+    # graphql-transport-ws's connection_init payload, set by strawberry on a WebSocket.
+    connection_params: dict[str, object] | None = None
+
+    async def organization_partner(self, organization_id: UUID) -> UUID | bool | None:
+        partners = self.resources.organization_partners
+        if organization_id in partners:
+            return partners[organization_id]
+        organization = await self.loaders.organization.load(organization_id)
+        if organization is None:
+            return False
+        if len(partners) >= organization_partners_max:
+            partners.clear()
+        partners[organization_id] = organization.partner_id
+        return organization.partner_id
+
+    async def member_role(self, organization_id: UUID, user_id: str) -> Role | None:
+        return await self.loaders.member_role.load((organization_id, user_id))
 
 
 Info = StrawberryInfo[Context, None]

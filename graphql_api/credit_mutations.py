@@ -8,6 +8,8 @@ from decimal import Decimal
 
 import strawberry
 
+from graphql_api.access.authorize import Authorize
+from graphql_api.access.policy import Permission
 from graphql_api.context import Info
 from graphql_api.errors import invalid
 from graphql_api.ids import parse_id
@@ -210,7 +212,10 @@ async def _send(info: Info, organization_id: strawberry.ID, key: str, payload: P
 
 @strawberry.type
 class CreditMutations:
-    @strawberry.mutation(description="Reserve credits for a job; available = balance - held.")
+    @strawberry.mutation(
+        extensions=[Authorize(Permission.RECORD_USAGE)],
+        description="Reserve credits for a job; available = balance - held.",
+    )
     async def place_hold(self, info: Info, input: PlaceHoldInput) -> CommandOutcome:
         if input.product is not None:
             await require_product(info, input.product)
@@ -225,7 +230,10 @@ class CreditMutations:
         )
         return await _send(info, input.organization_id, input.idempotency_key, payload, input.ack)
 
-    @strawberry.mutation(description="Charge against a hold; several partial captures, then one final.")
+    @strawberry.mutation(
+        extensions=[Authorize(Permission.RECORD_USAGE)],
+        description="Charge against a hold; several partial captures, then one final.",
+    )
     async def capture_hold(self, info: Info, input: CaptureHoldInput) -> CommandOutcome:
         payload = CaptureHold(
             hold_id=parse_id(input.hold_id, "holdId"),
@@ -235,12 +243,17 @@ class CreditMutations:
         )
         return await _send(info, input.organization_id, input.idempotency_key, payload, input.ack)
 
-    @strawberry.mutation(description="Release a hold without charging anything more.")
+    @strawberry.mutation(
+        extensions=[Authorize(Permission.RECORD_USAGE)], description="Release a hold without charging anything more."
+    )
     async def release_hold(self, info: Info, input: ReleaseHoldInput) -> CommandOutcome:
         payload = ReleaseHold(parse_id(input.hold_id, "holdId"))
         return await _send(info, input.organization_id, input.idempotency_key, payload, input.ack)
 
-    @strawberry.mutation(description="Issue a binding quote (its id is in quoteId) for a later recordUsage.")
+    @strawberry.mutation(
+        extensions=[Authorize(Permission.RECORD_USAGE)],
+        description="Issue a binding quote (its id is in quoteId) for a later recordUsage.",
+    )
     async def issue_quote(self, info: Info, input: IssueQuoteInput) -> CommandOutcome:
         await require_product(info, input.product)
         payload = IssueQuote(
@@ -252,7 +265,10 @@ class CreditMutations:
         )
         return await _send(info, input.organization_id, input.idempotency_key, payload, input.ack)
 
-    @strawberry.mutation(description="Move credits between the pool and teams, keeping kind, priority and expiry.")
+    @strawberry.mutation(
+        extensions=[Authorize(Permission.MANAGE_CREDITS)],
+        description="Move credits between the pool and teams, keeping kind, priority and expiry.",
+    )
     async def transfer_credits(self, info: Info, input: TransferCreditsInput) -> CommandOutcome:
         payload = TransferCredits(
             amount=MicroCredits(input.amount),
@@ -261,51 +277,71 @@ class CreditMutations:
         )
         return await _send(info, input.organization_id, input.idempotency_key, payload, input.ack)
 
-    @strawberry.mutation(description="Refund what is left of a refundable lot.")
+    @strawberry.mutation(
+        extensions=[Authorize(Permission.GRANT)], description="Refund what is left of a refundable lot."
+    )
     async def refund_lot(self, info: Info, input: RefundLotInput) -> CommandOutcome:
         payload = RefundLot(parse_id(input.lot_id, "lotId"), input.reason)
         return await _send(info, input.organization_id, input.idempotency_key, payload, input.ack)
 
-    @strawberry.mutation(description="Credit a usage debit back to the lots it came from.")
+    @strawberry.mutation(
+        extensions=[Authorize(Permission.GRANT)], description="Credit a usage debit back to the lots it came from."
+    )
     async def credit_back(self, info: Info, input: CreditBackInput) -> CommandOutcome:
         payload = CreditBack(parse_id(input.transaction_id, "transactionId"), input.reason)
         return await _send(info, input.organization_id, input.idempotency_key, payload, input.ack)
 
-    @strawberry.mutation(description="A manual correction with a reason.")
+    @strawberry.mutation(extensions=[Authorize(Permission.GRANT)], description="A manual correction with a reason.")
     async def adjust_credits(self, info: Info, input: AdjustCreditsInput) -> CommandOutcome:
         payload = AdjustCredits(MicroCredits(input.amount), input.reason, optional_id(input.team_id, "teamId"))
         return await _send(info, input.organization_id, input.idempotency_key, payload, input.ack)
 
-    @strawberry.mutation(description="End the usable lots of a kind now: breakage, or the rollover bank.")
+    @strawberry.mutation(
+        extensions=[Authorize(Permission.GRANT)],
+        description="End the usable lots of a kind now: breakage, or the rollover bank.",
+    )
     async def reset_lots(self, info: Info, input: ResetLotsInput) -> CommandOutcome:
         payload = ResetLots(input.kind, optional_id(input.team_id, "teamId"))
         return await _send(info, input.organization_id, input.idempotency_key, payload, input.ack)
 
-    @strawberry.mutation(description="Run expiry for one organization now (the expiry job does it every minute).")
+    @strawberry.mutation(
+        extensions=[Authorize(Permission.GRANT)],
+        description="Run expiry for one organization now (the expiry job does it every minute).",
+    )
     async def expire_credits(self, info: Info, input: ExpireCreditsInput) -> CommandOutcome:
         payload = Expire(aware(input.as_of, "asOf") or datetime.now(UTC))
         return await _send(info, input.organization_id, input.idempotency_key, payload, input.ack)
 
-    @strawberry.mutation(description="Set what debits do at zero: BLOCK, OVERAGE or CREDIT_LIMIT.")
+    @strawberry.mutation(
+        extensions=[Authorize(Permission.GRANT)],
+        description="Set what debits do at zero: BLOCK, OVERAGE or CREDIT_LIMIT.",
+    )
     async def set_spending_policy(self, info: Info, input: SetSpendingPolicyInput) -> CommandOutcome:
         if input.product is not None:
             await require_product(info, input.product)
         payload = SetSpendingPolicy(input.at_zero, input.product, MicroCredits(input.credit_limit))
         return await _send(info, input.organization_id, input.idempotency_key, payload, input.ack)
 
-    @strawberry.mutation(description="Set or remove a team's budget per period.")
+    @strawberry.mutation(
+        extensions=[Authorize(Permission.MANAGE_CREDITS)], description="Set or remove a team's budget per period."
+    )
     async def set_team_budget(self, info: Info, input: SetTeamBudgetInput) -> CommandOutcome:
         amount = None if input.amount is None else MicroCredits(input.amount)
         payload = SetTeamBudget(parse_id(input.team_id, "teamId"), amount, input.period)
         return await _send(info, input.organization_id, input.idempotency_key, payload, input.ack)
 
-    @strawberry.mutation(description="Set a user's spend cap and shared-credit toggle.")
+    @strawberry.mutation(
+        extensions=[Authorize(Permission.MANAGE_CREDITS)],
+        description="Set a user's spend cap and shared-credit toggle.",
+    )
     async def set_member_limits(self, info: Info, input: SetMemberLimitsInput) -> CommandOutcome:
         cap = None if input.cap is None else MicroCredits(input.cap)
         payload = SetMemberLimits(input.user_id, cap, input.period, input.shared_credits)
         return await _send(info, input.organization_id, input.idempotency_key, payload, input.ack)
 
-    @strawberry.mutation(description="Give the org its own rate for a product from a date on.")
+    @strawberry.mutation(
+        extensions=[Authorize(Permission.GRANT)], description="Give the org its own rate for a product from a date on."
+    )
     async def set_rate(self, info: Info, input: SetRateInput) -> CommandOutcome:
         await require_product(info, input.product)
         payload = SetRate(
@@ -318,7 +354,10 @@ class CreditMutations:
         )
         return await _send(info, input.organization_id, input.idempotency_key, payload, input.ack)
 
-    @strawberry.mutation(description="Set the org's own default priority per lot kind, for lots granted from now on.")
+    @strawberry.mutation(
+        extensions=[Authorize(Permission.GRANT)],
+        description="Set the org's own default priority per lot kind, for lots granted from now on.",
+    )
     async def set_kind_priorities(self, info: Info, input: SetKindPrioritiesInput) -> CommandOutcome:
         priorities = {entry.kind: entry.priority for entry in input.priorities}
         if len(priorities) != len(input.priorities):

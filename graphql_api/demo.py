@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from graphql_api.access.api_keys import create_api_key, revoke_api_key
 from ledger.runtime.settings import Settings
 from ledger.store.catalog import Product, upsert_products
 from ledger.store.pool import create_pool
@@ -64,12 +65,25 @@ async def run_demo(settings: Settings) -> None:
     pool = await create_pool(settings.database_url)
     try:
         await upsert_products(pool, catalog_products(catalog))
+        # The demo acts as the platform: with the operator's admin key, or a key of its own, revoked after.
+        admin_key, demo_key = settings.admin_key, None
+        if not admin_key:
+            demo_key, admin_key = await create_api_key(pool, name="demo", scope="admin")
+        try:
+            await _run(settings, catalog, admin_key)
+        finally:
+            if demo_key is not None:
+                await revoke_api_key(pool, demo_key.id)
     finally:
         await pool.close()
+
+
+async def _run(settings: Settings, catalog: dict[str, Any], admin_key: str) -> None:
     print(f"loaded {len(catalog['products'])} products")
     base_url = f"http://{settings.host}:{settings.port}"
     randomness = random.Random(7)
-    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+    headers = {"authorization": f"Bearer {admin_key}"}
+    async with httpx.AsyncClient(base_url=base_url, timeout=10, headers=headers) as client:
         try:
             await client.get("/healthz")
         except httpx.TransportError:

@@ -10,6 +10,8 @@ from decimal import Decimal
 import asyncpg
 import strawberry
 
+from graphql_api.access.authorize import Authorize, authorize, batch_organizations, nowhere
+from graphql_api.access.policy import Permission
 from graphql_api.context import Info
 from graphql_api.errors import ApiError, invalid
 from graphql_api.ids import parse_id
@@ -146,24 +148,33 @@ def usage_payload(event: UsageEventInput) -> RecordUsage:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(description="Create an organization.")
+    @strawberry.mutation(
+        extensions=[Authorize(Permission.CREATE_ORGANIZATION, nowhere)], description="Create an organization."
+    )
     async def create_organization(self, info: Info, input: CreateOrganizationInput) -> Organization:
         name = input.name.strip()
         if not 1 <= len(name) <= NAME_LENGTH_MAX:
             raise invalid(f"name must be 1 to {NAME_LENGTH_MAX} characters")
         organization_id = parse_id(input.id, "id") if input.id is not None else uuid.uuid4()
         pool = info.context.resources.pool
+        # A partner's organizations are its sub-organizations.
+        partner_id = info.context.principal.partner_id
         try:
-            return Organization.from_domain(await create_organization(pool, organization_id, name))
+            return Organization.from_domain(await create_organization(pool, organization_id, name, partner_id))
         except asyncpg.UniqueViolationError:
             existing = (await organizations_by_ids(pool, [organization_id]))[organization_id]
-            if existing.name != name:
+            # A retry returns the organization only to whoever could read it: another tenant's id
+            # is a conflict, never a way in.
+            await authorize(info.context, Permission.READ, [organization_id])
+            if existing.name != name or existing.partner_id != partner_id:
                 raise ApiError(
                     "IDEMPOTENCY_CONFLICT", "an organization with this id exists with another name"
                 ) from None
             return Organization.from_domain(existing)
 
-    @strawberry.mutation(description="Create a team in an organization.")
+    @strawberry.mutation(
+        extensions=[Authorize(Permission.MANAGE_CREDITS)], description="Create a team in an organization."
+    )
     async def create_team(self, info: Info, input: CreateTeamInput) -> Team:
         name = input.name.strip()
         if not 1 <= len(name) <= NAME_LENGTH_MAX:
@@ -180,7 +191,10 @@ class Mutation:
             raise ApiError("IDEMPOTENCY_CONFLICT", "a team with this id exists with another name")
         return Team.from_domain(existing)
 
-    @strawberry.mutation(description="Grant credits to an organization (or one of its teams) as a new credit lot.")
+    @strawberry.mutation(
+        extensions=[Authorize(Permission.GRANT)],
+        description="Grant credits to an organization (or one of its teams) as a new credit lot.",
+    )
     async def grant_credits(self, info: Info, input: GrantCreditsInput) -> CommandOutcome:
         payload = GrantCredits(
             amount=MicroCredits(input.amount),
@@ -204,17 +218,21 @@ class Mutation:
         organization_id = parse_id(input.organization_id, "organizationId")
         return await submit(info, organization_id, input.idempotency_key, payload, input.ack)
 
-    @strawberry.mutation(description="Record one usage event: priced, then debited in consumption order.")
+    @strawberry.mutation(
+        extensions=[Authorize(Permission.RECORD_USAGE)],
+        description="Record one usage event: priced, then debited in consumption order.",
+    )
     async def record_usage(self, info: Info, input: RecordUsageInput) -> CommandOutcome:
         organization_id = parse_id(input.organization_id, "organizationId")
         await require_product(info, input.product)
         return await submit(info, organization_id, input.idempotency_key, usage_payload(input), input.ack)
 
     @strawberry.mutation(
+        extensions=[Authorize(Permission.RECORD_USAGE, batch_organizations)],
         description=(
             "Record many usage events in one request, each with its own idempotency key. All are checked "
             "first: one bad event rejects the request and queues nothing."
-        )
+        ),
     )
     async def record_usage_batch(self, info: Info, input: RecordUsageBatchInput) -> list[CommandOutcome]:
         if not 1 <= len(input.events) <= constants.usage_batch_max:

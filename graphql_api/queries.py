@@ -6,6 +6,8 @@ from decimal import Decimal
 
 import strawberry
 
+from graphql_api.access.authorize import Authorize, from_argument, nowhere
+from graphql_api.access.policy import Permission
 from graphql_api.context import Info
 from graphql_api.ids import parse_id
 from graphql_api.mutations import optional_id, require_product
@@ -27,15 +29,24 @@ class Estimate:
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="One organization by id; NOT_FOUND when there is none.")
+    @strawberry.field(
+        extensions=[Authorize(Permission.READ, from_argument("id", "id"))],
+        description="One organization by id; NOT_FOUND when there is none.",
+    )
     async def organization(self, info: Info, id: strawberry.ID) -> Organization:
         return Organization.from_domain(await load_organization(info, parse_id(id, "id")))
 
-    @strawberry.field(description="The products usage can be recorded for, with their rates.")
+    @strawberry.field(
+        extensions=[Authorize(Permission.READ_CATALOG, nowhere)],
+        description="The products usage can be recorded for, with their rates.",
+    )
     async def products(self, info: Info) -> list[Product]:
         return [Product.from_domain(product) for product in await list_products(info.context.resources.pool)]
 
-    @strawberry.field(description="Price an intended usage and say whether it is affordable; changes nothing.")
+    @strawberry.field(
+        extensions=[Authorize(Permission.READ, from_argument("organization_id", "organizationId"))],
+        description="Price an intended usage and say whether it is affordable; changes nothing.",
+    )
     async def estimate_usage(
         self,
         info: Info,

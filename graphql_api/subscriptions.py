@@ -8,6 +8,8 @@ from uuid import UUID
 
 import strawberry
 
+from graphql_api.access.authorize import Authorize, from_argument
+from graphql_api.access.policy import Permission
 from graphql_api.context import Info
 from graphql_api.ids import parse_id
 from graphql_api.types import MeterReading, load_organization
@@ -25,7 +27,8 @@ def _reading(data: dict[str, Any]) -> MeterReading:
 @strawberry.type
 class Subscription:
     @strawberry.subscription(
-        description="The organization's balance now, then again after every command the ledger applies to it."
+        extensions=[Authorize(Permission.READ, from_argument("organization_id", "organizationId"))],
+        description="The organization's balance now, then again after every command the ledger applies to it.",
     )
     async def credit_meter(self, info: Info, organization_id: strawberry.ID) -> AsyncGenerator[MeterReading, None]:
         org_id = parse_id(organization_id, "organizationId")

@@ -8,6 +8,8 @@ from uuid import UUID
 
 import strawberry
 
+from graphql_api.access.authorize import Authorize, from_source
+from graphql_api.access.policy import Permission
 from graphql_api.context import Info
 from graphql_api.errors import not_found
 from graphql_api.scalars import Credits, Quantity
@@ -134,21 +136,30 @@ class Organization:
     name: str = strawberry.field(description="Display name.")
     created_at: datetime = strawberry.field(description="When it was created.")
 
-    @strawberry.field(description="The committed balance, computed from its credit lots and open holds.")
+    @strawberry.field(
+        extensions=[Authorize(Permission.READ, from_source)],
+        description="The committed balance, computed from its credit lots and open holds.",
+    )
     async def balance(self, info: Info) -> Balance:
         return Balance.from_domain(await info.context.loaders.balance.load(UUID(self.id)))
 
-    @strawberry.field(description="Its credit lots, usable ones in consumption order; spent and ended ones on request.")
+    @strawberry.field(
+        extensions=[Authorize(Permission.READ, from_source)],
+        description="Its credit lots, usable ones in consumption order; spent and ended ones on request.",
+    )
     async def lots(self, info: Info, include_spent: bool = False) -> list[CreditLot]:
         found = await lots_of(info.context.resources.pool, UUID(self.id), include_spent)
         return [CreditLot.from_domain(lot) for lot in found]
 
-    @strawberry.field(description="Its holds: open ones, or all with includeClosed.")
+    @strawberry.field(
+        extensions=[Authorize(Permission.READ, from_source)],
+        description="Its holds: open ones, or all with includeClosed.",
+    )
     async def holds(self, info: Info, include_closed: bool = False) -> list[CreditHold]:
         found = await holds_of(info.context.resources.pool, UUID(self.id), include_closed)
         return [CreditHold.from_domain(hold) for hold in found]
 
-    @strawberry.field(description="Its teams.")
+    @strawberry.field(extensions=[Authorize(Permission.READ, from_source)], description="Its teams.")
     async def teams(self, info: Info) -> list[Team]:
         found = await teams_by_orgs(info.context.resources.pool, [UUID(self.id)])
         return [Team.from_domain(team) for team in found[UUID(self.id)]]

@@ -20,6 +20,7 @@ import pytest
 import redis.asyncio as redis
 import uvicorn
 
+from graphql_api.access.api_keys import create_api_key
 from graphql_api.app import create_app
 from graphql_api.demo import catalog_products, example_catalog
 from ledger.core.commands import Command, Envelope, Expire
@@ -35,7 +36,7 @@ from ledger.stream.worker import LedgerWorker
 # Tables the tests may write; emptied before each test.
 _TABLES = (
     "ledger_postings", "credit_holds", "credit_quotes", "credit_lots", "ledger_settings", "spend_counters",
-    "ledger_transactions", "teams", "products", "organizations",
+    "ledger_transactions", "members", "api_keys", "teams", "products", "organizations", "partners",
 )  # fmt: skip
 
 
@@ -92,9 +93,14 @@ class Service:
     url: str
     client: httpx.AsyncClient
     worker: LedgerWorker
+    # A platform admin key: what `graphql` sends unless told otherwise.
+    admin_key: str
 
-    async def graphql(self, query: str, **variables: Any) -> dict[str, Any]:
-        response = await self.client.post("/graphql", json={"query": query, "variables": variables})
+    async def graphql(self, query: str, *, credentials: str | None = None, **variables: Any) -> dict[str, Any]:
+        """Run a document as the admin, or with `credentials` (an API key or user token; "" for none)."""
+        credentials = self.admin_key if credentials is None else credentials
+        headers = {"authorization": f"Bearer {credentials}"} if credentials else {}
+        response = await self.client.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body
@@ -125,8 +131,9 @@ async def service(
     while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
         await asyncio.sleep(0.01)
     url = f"http://127.0.0.1:{port}"
+    _, admin_key = await create_api_key(pool, name="tests", scope="admin")
     async with running_worker(pool, settings) as worker, httpx.AsyncClient(base_url=url, timeout=10) as client:
-        yield Service(app_settings, url, client, worker)
+        yield Service(app_settings, url, client, worker, admin_key)
     server.should_exit = True
     await serving
     # Whatever a test did through the service, the journal must still account for every credit,

@@ -25,6 +25,7 @@ import httpx
 import pytest
 import redis.asyncio as redis
 
+from graphql_api.access.api_keys import new_key
 from ledger.core.commands import Command, Envelope, GrantCredits, RecordUsage
 from ledger.core.money import MicroCredits, format_credits, price
 from ledger.store.balances import balances_by_orgs
@@ -351,6 +352,8 @@ class Load:
         except httpx.TransportError as failure:
             self.bad.append(f"{usage.key}: no HTTP answer: {failure!r}")
             return "transport"
+        if response.status_code == 503 and response.json()["errors"][0]["extensions"] == {"code": "UNAVAILABLE"}:
+            return "UNAVAILABLE"  # authentication could not reach PostgreSQL
         if response.status_code != 200 or any(text in response.text for text in _INTERNALS):
             self.bad.append(f"{usage.key}: HTTP {response.status_code}: {response.text[:500]}")
             return "bad"
@@ -410,7 +413,12 @@ async def test_redis_crash_and_postgres_restart_under_load_lose_nothing(servers:
     env = environment(servers)
     port = _free_port()
     processes = [LedgerProcess("ledger-worker", tmp_path / f"worker-{i}.log", env) for i in range(2)]
-    api_env = env | {"CREDIT_LEDGER_PORT": str(port), "CREDIT_LEDGER_GRAPHIQL": "false"}
+    admin_key = new_key()
+    api_env = env | {
+        "CREDIT_LEDGER_PORT": str(port),
+        "CREDIT_LEDGER_GRAPHIQL": "false",
+        "CREDIT_LEDGER_ADMIN_KEY": admin_key,
+    }
     processes.append(LedgerProcess("api", tmp_path / "api.log", api_env))
     callers: list[asyncio.Task[None]] = []
     try:
@@ -420,7 +428,8 @@ async def test_redis_crash_and_postgres_restart_under_load_lose_nothing(servers:
             orgs = await create_organizations(pool, 3)
         finally:
             await pool.close()  # its connections would not survive the restart below
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+        headers = {"authorization": f"Bearer {admin_key}"}
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30, headers=headers) as http:
 
             async def ready() -> bool:
                 with contextlib.suppress(httpx.TransportError):

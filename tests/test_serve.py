@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from graphql_api.access.api_keys import new_key
 from tests.conftest import _free_port
 
 start_timeout_s = 60
@@ -33,9 +34,17 @@ def _processes_using(state_dir: Path) -> list[str]:
     return found
 
 
+# The operator's chosen admin key, stored on start-up.
+ADMIN_KEY = new_key()
+
+
 def _start(state_dir: Path, port: int) -> subprocess.Popen[bytes]:
     environment = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    environment |= {"CREDIT_LEDGER_STATE_DIR": str(state_dir), "CREDIT_LEDGER_PORT": str(port)}
+    environment |= {
+        "CREDIT_LEDGER_STATE_DIR": str(state_dir),
+        "CREDIT_LEDGER_PORT": str(port),
+        "CREDIT_LEDGER_ADMIN_KEY": ADMIN_KEY,
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "graphql_api.cli", "serve", "--log-level", "WARNING"], env=environment
     )
@@ -58,7 +67,12 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def _graphql(port: int, query: str) -> dict[str, object]:
-    response = httpx.post(f"http://127.0.0.1:{port}/graphql", json={"query": query}, timeout=10)
+    response = httpx.post(
+        f"http://127.0.0.1:{port}/graphql",
+        json={"query": query},
+        headers={"authorization": f"Bearer {ADMIN_KEY}"},
+        timeout=10,
+    )
     body: dict[str, object] = response.json()
     assert "errors" not in body, body
     return body

@@ -44,7 +44,9 @@ async def test_grant_use_and_watch_the_meter(service: Service) -> None:
     org = await create_org(service)
     ws_url = service.url.replace("http", "ws") + "/graphql"
     async with websockets.connect(ws_url, subprotocols=["graphql-transport-ws"]) as socket:  # type: ignore[list-item]
-        await socket.send(json.dumps({"type": "connection_init"}))
+        await socket.send(
+            json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {service.admin_key}"}})
+        )
         assert json.loads(await socket.recv())["type"] == "connection_ack"
         await socket.send(json.dumps({
             "id": "1", "type": "subscribe",

@@ -8,7 +8,9 @@ from uuid import UUID
 import asyncpg
 from strawberry.dataloader import DataLoader
 
+from graphql_api.access.policy import Role
 from graphql_api.loaders.balances import balance_loader
+from graphql_api.loaders.members import member_role_loader
 from graphql_api.loaders.organizations import organization_loader
 from ledger.core.state import Balance
 from ledger.store.organizations import Organization
@@ -18,7 +20,12 @@ from ledger.store.organizations import Organization
 class Loaders:
     organization: DataLoader[UUID, Organization | None]
     balance: DataLoader[UUID, Balance]
+    member_role: DataLoader[tuple[UUID, str], Role | None]
 
     @classmethod
     def create(cls, pool: asyncpg.Pool) -> Loaders:
-        return cls(organization=organization_loader(pool), balance=balance_loader(pool))
+        return cls(
+            organization=organization_loader(pool),
+            balance=balance_loader(pool),
+            member_role=member_role_loader(pool),
+        )

@@ -22,6 +22,10 @@ class Settings:
     ledger_workers: int = 1
     lease_ttl_ms: int = constants.lease_ttl_ms
     graphiql: bool = True
+    # Operator-chosen admin API key, stored (hashed) on start-up; empty: one is made on first start.
+    admin_key: str = ""
+    # Signs user tokens; empty: a secret generated once and kept in PostgreSQL.
+    token_secret: str = ""
     # Tests trade durability for speed on their throwaway servers; nothing else should.
     embedded_durable: bool = True
 
@@ -38,6 +42,8 @@ class Settings:
             ledger_workers=int(env.get("CREDIT_LEDGER_WORKERS", "1")),
             lease_ttl_ms=int(env.get("CREDIT_LEDGER_LEASE_TTL_MS", str(constants.lease_ttl_ms))),
             graphiql=env.get("CREDIT_LEDGER_GRAPHIQL", "true").lower() in {"1", "true", "yes"},
+            admin_key=env.get("CREDIT_LEDGER_ADMIN_KEY", ""),
+            token_secret=env.get("CREDIT_LEDGER_TOKEN_SECRET", ""),
         )
 
     def with_urls(self, database_url: str, redis_url: str) -> Settings:
@@ -55,4 +61,6 @@ class Settings:
             "CREDIT_LEDGER_WORKERS": str(self.ledger_workers),
             "CREDIT_LEDGER_LEASE_TTL_MS": str(self.lease_ttl_ms),
             "CREDIT_LEDGER_GRAPHIQL": "true" if self.graphiql else "false",
+            "CREDIT_LEDGER_ADMIN_KEY": self.admin_key,
+            "CREDIT_LEDGER_TOKEN_SECRET": self.token_secret,
         }

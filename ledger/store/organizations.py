@@ -14,17 +14,21 @@ class Organization:
     id: UUID
     name: str
     created_at: datetime
+    # The partner whose sub-organization it is; None for the platform's own customers.
+    partner_id: UUID | None = None
 
 
 _INSERT = """
-INSERT INTO organizations (id, name) VALUES ($1, $2)
-RETURNING id, name, created_at
+INSERT INTO organizations (id, name, partner_id) VALUES ($1, $2, $3)
+RETURNING id, name, created_at, partner_id
 """
-_BY_IDS = "SELECT id, name, created_at FROM organizations WHERE id = ANY($1::uuid[])"
+_BY_IDS = "SELECT id, name, created_at, partner_id FROM organizations WHERE id = ANY($1::uuid[])"
 
 
-async def create_organization(connection: asyncpg.Connection | asyncpg.Pool, id: UUID, name: str) -> Organization:
-    row = await connection.fetchrow(_INSERT, id, name)
+async def create_organization(
+    connection: asyncpg.Connection | asyncpg.Pool, id: UUID, name: str, partner_id: UUID | None = None
+) -> Organization:
+    row = await connection.fetchrow(_INSERT, id, name, partner_id)
     return Organization(**dict(row))
 
 

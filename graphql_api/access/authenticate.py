@@ -1,0 +1,86 @@
+"""Who is calling: an API key or a signed user token, from `Authorization: Bearer ...` (or, on a
+WebSocket, the `authorization` field of graphql-transport-ws's connection_init payload).
+
+Verified keys are kept for `key_cache_ttl_s` per process, so the hot path (usage) costs no query;
+a revoked key therefore stops working within that time in other API processes, and at once in the
+one that revoked it. While PostgreSQL is unreachable, a key verified in the last ten minutes is
+still accepted, so recording usage (which needs only Redis) goes on. A key's last-used time is
+written at most once per that interval.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from datetime import UTC, datetime
+
+import asyncpg
+
+from graphql_api.access.api_keys import KEY_MARK, find_api_key, prefix_of, touch_api_key
+from graphql_api.access.principal import ANONYMOUS, Principal, PrincipalKind
+from graphql_api.access.tokens import InvalidToken, read_token
+from ledger.runtime.outages import OUTAGES
+
+key_cache_ttl_s = 5.0
+key_cache_max = 10_000
+# How long past its refresh a verified key is still accepted while PostgreSQL cannot be reached.
+stale_key_max_s = 600.0
+
+
+class Unauthenticated(Exception):
+    pass
+
+
+class Authenticator:
+    def __init__(self, pool: asyncpg.Pool, token_secret: bytes) -> None:
+        self._pool = pool
+        self._secret = token_secret
+        # sha256(key) -> (expiry on the monotonic clock, prefix, principal)
+        self._keys: dict[bytes, tuple[float, str, Principal]] = {}
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        if not authorization:
+            return ANONYMOUS
+        scheme, _, credentials = authorization.strip().partition(" ")
+        credentials = credentials.strip()
+        if scheme.lower() != "bearer" or not credentials:
+            raise Unauthenticated("use Authorization: Bearer <API key or user token>")
+        if credentials.startswith(KEY_MARK):
+            return await self._api_key(credentials)
+        try:
+            claims = read_token(self._secret, credentials)
+        except InvalidToken as error:
+            raise Unauthenticated(f"invalid user token: {error}") from None
+        return Principal(PrincipalKind.USER, claims.user_id, partner_id=claims.partner_id)
+
+    def forget(self, prefix: str) -> None:
+        """Drop a revoked key from this process's cache at once."""
+        for digest, (_, cached_prefix, _) in list(self._keys.items()):
+            if cached_prefix == prefix:
+                del self._keys[digest]
+
+    async def _api_key(self, key: str) -> Principal:
+        digest = hashlib.sha256(key.encode()).digest()
+        now = time.monotonic()
+        cached = self._keys.get(digest)
+        if cached is not None and cached[0] > now:
+            return cached[2]
+        try:
+            found = await find_api_key(self._pool, key)
+        except OUTAGES:
+            # PostgreSQL is away: a key verified before still works (usage keeps flowing into the
+            # streams); a key never seen cannot be checked, and the caller is told to retry.
+            if cached is not None and cached[0] + stale_key_max_s > now:
+                return cached[2]
+            raise
+        if found is None:
+            self._keys.pop(digest, None)
+            raise Unauthenticated("unknown or revoked API key")
+        with contextlib.suppress(*OUTAGES):
+            await touch_api_key(self._pool, found.id, datetime.now(UTC))
+        principal = found.principal()
+        if len(self._keys) >= key_cache_max:
+            self._keys.clear()
+        self._keys[digest] = (now + key_cache_ttl_s, prefix_of(key) or "", principal)
+        return principal
