@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
@@ -77,3 +78,9 @@ class ErrorCodes(SchemaExtension):
         result = self.execution_context.result
         if result is not None and result.errors:
             result.errors = [_classify(error) for error in result.errors]
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        # Subscriptions (and operations over a WebSocket) send each result as it comes.
+        if getattr(result, "errors", None):
+            result.errors = [_classify(error) for error in result.errors]
+        yield

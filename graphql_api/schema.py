@@ -14,6 +14,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from graphql_api.access_api import AccessMutations, AccessQuery
 from graphql_api.credit_mutations import CreditMutations
 from graphql_api.documents import DocumentCache, documents_cached_max
 from graphql_api.errors import ErrorCodes
@@ -37,8 +38,8 @@ _LIMIT_RULES = [
 
 def build_schema() -> strawberry.Schema:
     return strawberry.Schema(
-        query=Query,
-        mutation=merge_types("Mutation", (Mutation, CreditMutations)),
+        query=merge_types("Query", (Query, AccessQuery)),
+        mutation=merge_types("Mutation", (Mutation, CreditMutations, AccessMutations)),
         subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=[

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
 import strawberry
 
+from graphql_api.access.api_keys import api_keys_of
 from graphql_api.access.authorize import Authorize, from_source
 from graphql_api.access.policy import Permission
 from graphql_api.context import Info
@@ -22,6 +24,9 @@ from ledger.store.organizations import Organization as DomainOrganization
 from ledger.store.teams import Team as DomainTeam
 from ledger.store.teams import teams_by_orgs
 from ledger.stream.mailbox import Reply
+
+if TYPE_CHECKING:
+    from graphql_api.access_api import ApiKey
 
 # The domain enum is the GraphQL enum: registering it here keeps one name for both.
 strawberry.enum(LotKind, name="LotKind", description="What a credit lot is for; sets its default priority.")
@@ -163,6 +168,15 @@ class Organization:
     async def teams(self, info: Info) -> list[Team]:
         found = await teams_by_orgs(info.context.resources.pool, [UUID(self.id)])
         return [Team.from_domain(team) for team in found[UUID(self.id)]]
+
+    @strawberry.field(
+        extensions=[Authorize(Permission.MANAGE_KEYS, from_source)], description="Its API keys (never their secrets)."
+    )
+    async def api_keys(self, info: Info) -> list[Annotated[ApiKey, strawberry.lazy("graphql_api.access_api")]]:
+        from graphql_api.access_api import ApiKey
+
+        found = await api_keys_of(info.context.resources.pool, UUID(self.id))
+        return [ApiKey.from_domain(key) for key in found]
 
     @classmethod
     def from_domain(cls, organization: DomainOrganization) -> Organization:

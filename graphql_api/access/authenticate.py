@@ -54,6 +54,10 @@ class Authenticator:
             raise Unauthenticated(f"invalid user token: {error}") from None
         return Principal(PrincipalKind.USER, claims.user_id, partner_id=claims.partner_id)
 
+    @property
+    def token_secret(self) -> bytes:
+        return self._secret
+
     def forget(self, prefix: str) -> None:
         """Drop a revoked key from this process's cache at once."""
         for digest, (_, cached_prefix, _) in list(self._keys.items()):

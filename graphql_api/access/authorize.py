@@ -21,6 +21,7 @@ from graphql_api.access.policy import (
     ORGANIZATION_PERMISSIONS,
     PARTNER_PERMISSIONS,
     ROLE_PERMISSIONS,
+    USER_PLATFORM_PERMISSIONS,
     Permission,
     Role,
 )
@@ -88,8 +89,7 @@ async def _allowed(
             return organization_id is None or organization_id == principal.organization_id
         case PrincipalKind.USER:
             if organization_id is None:
-                # Platform-wide reads (the catalog) are open to any member of anything.
-                return permission is Permission.READ_CATALOG
+                return permission in USER_PLATFORM_PERMISSIONS
             if principal.partner_id is not None and (
                 await context.organization_partner(organization_id) != principal.partner_id
             ):

@@ -37,6 +37,8 @@ class Permission(enum.StrEnum):
     GRANT = "grant"
     """Grants, corrections, refunds, resets, expiry, spending policy, rates, limits: the platform's."""
     # Platform-wide, no organization.
+    IDENTIFY = "identify"
+    """Who am I: any authenticated caller."""
     READ_CATALOG = "read_catalog"
     CREATE_ORGANIZATION = "create_organization"
     ISSUE_USER_TOKENS = "issue_user_tokens"
@@ -65,15 +67,20 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MANAGE_MEMBERS,
             Permission.MANAGE_KEYS,
             Permission.MANAGE_BILLING,
+            Permission.IDENTIFY,
             Permission.READ_CATALOG,
         }
     ),
-    Role.BILLING: frozenset({Permission.READ, Permission.MANAGE_BILLING, Permission.READ_CATALOG}),
-    Role.CREATOR: frozenset({Permission.READ, Permission.RECORD_USAGE, Permission.READ_CATALOG}),
-    Role.VIEWER: frozenset({Permission.READ, Permission.READ_CATALOG}),
+    Role.BILLING: frozenset({Permission.READ, Permission.MANAGE_BILLING, Permission.IDENTIFY, Permission.READ_CATALOG}),
+    Role.CREATOR: frozenset({Permission.READ, Permission.RECORD_USAGE, Permission.IDENTIFY, Permission.READ_CATALOG}),
+    Role.VIEWER: frozenset({Permission.READ, Permission.IDENTIFY, Permission.READ_CATALOG}),
 }
 
+# What any signed-in user may do outside an organization.
+USER_PLATFORM_PERMISSIONS = frozenset({Permission.IDENTIFY, Permission.READ_CATALOG})
+
 PARTNER_PERMISSIONS = ORGANIZATION_PERMISSIONS | {
+    Permission.IDENTIFY,
     Permission.READ_CATALOG,
     Permission.CREATE_ORGANIZATION,
     Permission.ISSUE_USER_TOKENS,
