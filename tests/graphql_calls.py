@@ -19,6 +19,7 @@ from graphql import (
     GraphQLInputType,
     GraphQLList,
     GraphQLNonNull,
+    GraphQLObjectType,
     GraphQLScalarType,
     get_named_type,
     is_leaf_type,
@@ -36,6 +37,8 @@ def _scalar(name: str, scalar: GraphQLScalarType, ids: IdValue) -> Any:
     match scalar.name:
         case "ID":
             return ids(name)
+        case "String" if name == "userId":
+            return ids(name)
         case "String":
             if "email" in name.lower():
                 return "someone@example.com"
@@ -52,23 +55,30 @@ def _scalar(name: str, scalar: GraphQLScalarType, ids: IdValue) -> Any:
             return "x"
 
 
-def value_for(name: str, type_: GraphQLInputType, ids: IdValue, overrides: dict[str, Any]) -> Any:
+def value_for(
+    name: str, type_: GraphQLInputType, ids: IdValue, overrides: dict[str, Any], every_id: bool = False
+) -> Any:
     if name in overrides:
         return overrides[name]
     if isinstance(type_, GraphQLNonNull):
-        return value_for(name, type_.of_type, ids, overrides)
+        return value_for(name, type_.of_type, ids, overrides, every_id)
     if isinstance(type_, GraphQLList):
-        return [value_for(name, type_.of_type, ids, overrides)]
+        return [value_for(name, type_.of_type, ids, overrides, every_id)]
     if isinstance(type_, GraphQLEnumType):
         return next(iter(type_.values))
     if isinstance(type_, GraphQLScalarType):
         return _scalar(name, type_, ids)
     assert isinstance(type_, GraphQLInputObjectType)
     return {
-        field_name: value_for(field_name, input_field.type, ids, overrides)
+        field_name: value_for(field_name, input_field.type, ids, overrides, every_id)
         for field_name, input_field in type_.fields.items()
-        if _required(input_field) or field_name in overrides
+        if _required(input_field) or field_name in overrides or (every_id and _takes_id(field_name, input_field))
     }
+
+
+def _takes_id(name: str, argument: GraphQLArgument | GraphQLInputField) -> bool:
+    """An argument naming something of a tenant: an ID, or a user id."""
+    return get_named_type(argument.type).name == "ID" or name == "userId"
 
 
 def _required(argument: GraphQLArgument | GraphQLInputField) -> bool:
@@ -91,33 +101,59 @@ def _literal(value: Any, type_: GraphQLInputType) -> str:
     return json.dumps(value)
 
 
-def arguments(field: GraphQLField, ids: IdValue, overrides: dict[str, Any]) -> str:
+def arguments(field: GraphQLField, ids: IdValue, overrides: dict[str, Any], every_id: bool = False) -> str:
     parts = [
-        f"{name}: {_literal(value_for(name, argument.type, ids, overrides), argument.type)}"
+        f"{name}: {_literal(value_for(name, argument.type, ids, overrides, every_id), argument.type)}"
         for name, argument in field.args.items()
-        if _required(argument) or name in overrides
+        if _required(argument) or name in overrides or (every_id and _takes_id(name, argument))
     ]
     return f"({', '.join(parts)})" if parts else ""
 
 
-def selection(field: GraphQLField) -> str:
-    return "" if is_leaf_type(get_named_type(field.type)) else " { __typename }"
+def selection(field: GraphQLField, depth: int = 0) -> str:
+    """`{ __typename }`, or with `depth`, every field without required arguments that many levels down."""
+    named = get_named_type(field.type)
+    if is_leaf_type(named):
+        return ""
+    if depth == 0 or not isinstance(named, GraphQLObjectType):
+        return " { __typename }"
+    inner = [
+        f"{name}{selection(child, depth - 1)}"
+        for name, child in named.fields.items()
+        if not any(_required(argument) for argument in child.args.values())
+    ]
+    return " { __typename " + " ".join(inner) + " }"
 
 
-def call(operation: str, name: str, ids: IdValue, overrides: dict[str, Any] | None = None) -> str:
-    """`mutation { name(args) { __typename } }` for a root field of `operation`."""
+def call(
+    operation: str,
+    name: str,
+    ids: IdValue,
+    overrides: dict[str, Any] | None = None,
+    every_id: bool = False,
+    depth: int = 0,
+) -> str:
+    """`mutation { name(args) { __typename } }` for a root field of `operation`; with `every_id`, the
+    optional arguments naming a tenant's things are filled too."""
     root = {"query": SCHEMA.query_type, "mutation": SCHEMA.mutation_type, "subscription": SCHEMA.subscription_type}
     type_ = root[operation]
     assert type_ is not None
     field = type_.fields[name]
-    return f"{operation} {{ {name}{arguments(field, ids, overrides or {})}{selection(field)} }}"
+    return f"{operation} {{ {name}{arguments(field, ids, overrides or {}, every_id)}{selection(field, depth)} }}"
 
 
-def nested_call(org_field: str, organization_id: str, ids: IdValue, overrides: dict[str, Any] | None = None) -> str:
+def nested_call(
+    org_field: str,
+    organization_id: str,
+    ids: IdValue,
+    overrides: dict[str, Any] | None = None,
+    every_id: bool = False,
+    depth: int = 0,
+) -> str:
     """`query { organization(id: ...) { field(args) { __typename } } }`."""
     organization = SCHEMA.get_type("Organization")
     field = organization.fields[org_field]  # type: ignore[union-attr]
-    inner = f"{org_field}{arguments(field, ids, overrides or {})}{selection(field)}"
+    inner = f"{org_field}{arguments(field, ids, overrides or {}, every_id)}{selection(field, depth)}"
     return f'query {{ organization(id: "{organization_id}") {{ {inner} }} }}'
 
 
