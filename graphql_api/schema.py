@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import strawberry
-from graphql import GraphQLSchema
+from graphql import GraphQLError, GraphQLSchema
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
@@ -13,6 +13,7 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 from graphql_api.access_api import AccessMutations, AccessQuery
 from graphql_api.credit_mutations import CreditMutations
@@ -36,8 +37,15 @@ _LIMIT_RULES = [
 ]
 
 
+class LedgerSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        # ErrorCodes logs what is unexpected (with its stack) and outages; a client's own mistake
+        # (a bad id, a forbidden field) is an answer, not something to log with a stack trace.
+        return None
+
+
 def build_schema() -> strawberry.Schema:
-    return strawberry.Schema(
+    return LedgerSchema(
         query=merge_types("Query", (Query, AccessQuery)),
         mutation=merge_types("Mutation", (Mutation, CreditMutations, AccessMutations)),
         subscription=Subscription,
