@@ -22,6 +22,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
 from tests.bench.population import USAGE_PRODUCT, USAGE_TOKENS_MAX
+from tests.bench.servers import BENCH_ADMIN_KEY
 from tests.bench.stats import summary_ms
 
 Choose = Callable[[random.Random, int], list[UUID]]
@@ -36,7 +37,7 @@ _USAGE = """mutation($input: RecordUsageInput!) {
 _METER = "subscription($id: ID!) { creditMeter(organizationId: $id) { total available at } }"
 # M5 spends one credit per sample: sms.message is priced at 1 credit per message.
 _METER_PRODUCT = "sms.message"
-_HEADERS = {"content-type": "application/json"}
+_HEADERS = {"content-type": "application/json", "authorization": f"Bearer {BENCH_ADMIN_KEY}"}
 
 
 def _body(query: str, **variables: Any) -> bytes:
@@ -162,7 +163,8 @@ class Meter:
     async def open(cls, base_url: str, organization: UUID) -> AsyncIterator[Meter]:
         url = base_url.replace("http://", "ws://") + "/graphql"
         async with connect(url, subprotocols=[Subprotocol("graphql-transport-ws")]) as socket:
-            await socket.send(json.dumps({"type": "connection_init", "payload": {}}))
+            credentials = {"authorization": f"Bearer {BENCH_ADMIN_KEY}"}
+            await socket.send(json.dumps({"type": "connection_init", "payload": credentials}))
             ack = json.loads(await socket.recv())
             if ack.get("type") != "connection_ack":
                 raise RuntimeError(f"no connection_ack: {ack}")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from graphql_api.access.api_keys import new_key
 from ledger.runtime.embedded import EmbeddedServers, _package_dir
 from ledger.runtime.settings import Settings
 
@@ -136,6 +137,10 @@ class BenchWorld:
                 raise RuntimeError(f"{child.name} died with {child.process.returncode}; see {child.log_path}")
 
 
+# The bench's API processes store it on start-up; its clients send it.
+BENCH_ADMIN_KEY = new_key()
+
+
 @contextlib.contextmanager
 def bench_world(*, keep: bool) -> Iterator[BenchWorld]:
     """Start durable embedded servers in a new temporary directory; stop and delete everything after."""
@@ -149,6 +154,7 @@ def bench_world(*, keep: bool) -> Iterator[BenchWorld]:
             redis_url=urls.redis_url,
             state_dir=directory / "state",
             partition_count=partition_count,
+            admin_key=BENCH_ADMIN_KEY,
         )
         world = BenchWorld(directory, settings)
         yield world
