@@ -24,6 +24,8 @@ from graphql_api.access.principal import ANONYMOUS
 from graphql_api.access.tokens import token_secret
 from graphql_api.context import Context, Resources
 from graphql_api.loaders import Loaders
+from graphql_api.rate_limits import Limit, RateLimiter
+from graphql_api.request_size import RequestSizeLimit
 from graphql_api.schema import build_schema
 from ledger.runtime.settings import Settings
 from ledger.store.pool import create_pool
@@ -35,9 +37,9 @@ readiness_timeout_s = 2.0
 
 
 class LedgerGraphQL(GraphQL[Context, None]):
-    def __init__(self, holder: dict[str, Resources], *, graphiql: bool) -> None:
+    def __init__(self, holder: dict[str, Resources], *, graphiql: bool, introspection: bool) -> None:
         super().__init__(
-            build_schema(),
+            build_schema(introspection=introspection),
             graphql_ide="graphiql" if graphiql else None,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         )
@@ -74,8 +76,19 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     await mailbox.start()
     try:
         authenticator = Authenticator(pool, await token_secret(pool, settings.token_secret))
+        rate_limiter = RateLimiter(
+            client,
+            per_caller=Limit.parse(settings.rate_limit_caller, "CREDIT_LEDGER_RATE_LIMIT_CALLER"),
+            per_organization=Limit.parse(settings.rate_limit_organization, "CREDIT_LEDGER_RATE_LIMIT_ORGANIZATION"),
+        )
         yield Resources(
-            settings=settings, pool=pool, redis=client, hub=hub, mailbox=mailbox, authenticator=authenticator
+            settings=settings,
+            pool=pool,
+            redis=client,
+            hub=hub,
+            mailbox=mailbox,
+            authenticator=authenticator,
+            rate_limiter=rate_limiter,
         )
     finally:
         await hub.stop()
@@ -111,9 +124,12 @@ def create_app(settings: Settings) -> Starlette:
         ready = all(value == "ok" for value in checks.values())
         return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 
-    graphql = LedgerGraphQL(holder, graphiql=settings.graphiql)
+    graphql = LedgerGraphQL(holder, graphiql=settings.graphiql, introspection=settings.introspection)
     return Starlette(
-        middleware=[Middleware(Authentication, holder=holder)],
+        middleware=[
+            Middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes),
+            Middleware(Authentication, holder=holder),
+        ],
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -14,9 +15,11 @@ from strawberry.types import Info as StrawberryInfo
 
 from graphql_api.access.authenticate import Authenticator
 from graphql_api.access.policy import Permission, Role
-from graphql_api.access.principal import ANONYMOUS, Principal
+from graphql_api.access.principal import ANONYMOUS, Principal, PrincipalKind
+from graphql_api.errors import ApiError
 from graphql_api.known import KnownSet, known_organizations_max, known_products_max
 from graphql_api.loaders import Loaders
+from graphql_api.rate_limits import RateLimited, RateLimiter
 from ledger.runtime.settings import Settings
 from ledger.stream.mailbox import Mailbox
 from ledger.stream.pubsub import PubSubHub
@@ -34,6 +37,7 @@ class Resources:
     hub: PubSubHub
     mailbox: Mailbox
     authenticator: Authenticator
+    rate_limiter: RateLimiter
     # An organization's partner never changes: once read, it needs no further lookup.
     organization_partners: dict[UUID, UUID | None] = field(default_factory=dict)
     known_organizations: KnownSet[UUID] = field(default_factory=lambda: KnownSet(known_organizations_max))
@@ -50,6 +54,23 @@ class Context:
     decisions: dict[tuple[Permission, UUID | None], bool] = field(default_factory=dict)
     # graphql-transport-ws's connection_init payload, set by strawberry on a WebSocket.
     connection_params: dict[str, object] | None = None
+    # What this request has been charged to already: "caller" and organization ids.
+    charged: set[str] = field(default_factory=set)
+
+    async def charge(self, organizations: Iterable[UUID]) -> None:
+        """Charge this request to its caller and these organizations, each once per request."""
+        if self.principal.kind is PrincipalKind.ADMIN:
+            return  # the operator's own backend: trusted, and it feeds every org at once
+        new = [str(org) for org in organizations if str(org) not in self.charged]
+        caller = None if "caller" in self.charged else _caller(self.principal)
+        if caller is None and not new:
+            return
+        try:
+            await self.resources.rate_limiter.charge(caller, new)
+        except RateLimited as limited:
+            raise ApiError("RATE_LIMITED", str(limited), {"retryAfterMs": limited.retry_after_ms}) from None
+        self.charged.update(new)
+        self.charged.add("caller")
 
     async def organization_partner(self, organization_id: UUID) -> UUID | bool | None:
         partners = self.resources.organization_partners
@@ -65,6 +86,16 @@ class Context:
 
     async def member_role(self, organization_id: UUID, user_id: str) -> Role | None:
         return await self.loaders.member_role.load((organization_id, user_id))
+
+
+def _caller(principal: Principal) -> str | None:
+    match principal.kind:
+        case PrincipalKind.ADMIN | PrincipalKind.ANONYMOUS:
+            return None
+        case PrincipalKind.USER:
+            return f"user:{principal.id}"
+        case _:
+            return f"key:{principal.id}"
 
 
 Info = StrawberryInfo[Context, None]

@@ -25,10 +25,11 @@ UNAVAILABLE_MESSAGE = "a backing service is unavailable; retry with the same ide
 
 
 class ApiError(Exception):
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, extensions: dict[str, object] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.extensions = extensions or {}
 
 
 def not_found(what: str) -> ApiError:
@@ -41,7 +42,9 @@ def invalid(message: str) -> ApiError:
 
 def _classify(error: GraphQLError) -> GraphQLError:
     original = error.original_error
-    if isinstance(original, (ApiError, LedgerError)):
+    if isinstance(original, ApiError):
+        return _with_code(error, original.code, original.message, extra=original.extensions)
+    if isinstance(original, LedgerError):
         return _with_code(error, original.code, original.message)
     if isinstance(original, OUTAGES):
         log.warning("backing service unavailable in %s: %r", error.path, original)
@@ -58,7 +61,14 @@ def _classify(error: GraphQLError) -> GraphQLError:
     return _with_code(error, "INTERNAL", "Unexpected error.", keep_original=False)
 
 
-def _with_code(error: GraphQLError, code: str, message: str, *, keep_original: bool = True) -> GraphQLError:
+def _with_code(
+    error: GraphQLError,
+    code: str,
+    message: str,
+    *,
+    keep_original: bool = True,
+    extra: dict[str, object] | None = None,
+) -> GraphQLError:
     return GraphQLError(
         message,
         nodes=error.nodes,
@@ -66,7 +76,7 @@ def _with_code(error: GraphQLError, code: str, message: str, *, keep_original: b
         positions=error.positions,
         path=error.path,
         original_error=error.original_error if keep_original else None,
-        extensions={**(error.extensions or {}), "code": code},
+        extensions={**(error.extensions or {}), **(extra or {}), "code": code},
     )
 
 

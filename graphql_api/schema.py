@@ -6,6 +6,7 @@ import strawberry
 from graphql import GraphQLError, GraphQLSchema
 from strawberry.extensions import (
     AddValidationRules,
+    DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     QueryDepthLimiter,
@@ -44,7 +45,9 @@ class LedgerSchema(strawberry.Schema):
         return None
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema(*, introspection: bool = True) -> strawberry.Schema:
+    """The schema; without introspection (CREDIT_LEDGER_INTROSPECTION=false) `__schema` and `__type`
+    are refused at validation, as production APIs may want."""
     return LedgerSchema(
         query=merge_types("Query", (Query, AccessQuery)),
         mutation=merge_types("Mutation", (Mutation, CreditMutations, AccessMutations)),
@@ -57,6 +60,7 @@ def build_schema() -> strawberry.Schema:
             # Clients send the same few documents with new variables: parse and validate each once.
             DocumentCache,
             lambda: ValidationCache(maxsize=documents_cached_max),
+            *([] if introspection else [DisableIntrospection]),
         ],
     )
 

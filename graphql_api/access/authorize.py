@@ -44,6 +44,8 @@ class AccessContext(Protocol):
 
     async def member_role(self, organization_id: UUID, user_id: str) -> Role | None: ...
 
+    async def charge(self, organizations: Iterable[UUID]) -> None: ...
+
 
 def forbidden(permission: Permission) -> ApiError:
     return ApiError("FORBIDDEN", f"not allowed: {permission.value.replace('_', ' ')} in this organization")
@@ -154,4 +156,6 @@ class Authorize(FieldExtension):
             await authorize(info.context, self.without_organization, ())
         else:
             raise ApiError("INVALID_INPUT", "organizationId is required")
+        # Only an allowed request is charged against the rate limits (the caller's, the orgs').
+        await info.context.charge(selected)
         return await await_maybe(next_(source, info, **kwargs))

@@ -26,6 +26,12 @@ class Settings:
     admin_key: str = ""
     # Signs user tokens; empty: a secret generated once and kept in PostgreSQL.
     token_secret: str = ""
+    # "<requests per second>/<burst>" per caller (API key or user) and per organization; "0" is off.
+    rate_limit_caller: str = "200/400"
+    rate_limit_organization: str = "500/1000"
+    # Largest HTTP body (and WebSocket message) accepted: a 1,000-event recordUsageBatch is ~310 KB.
+    max_request_bytes: int = 1_048_576
+    introspection: bool = True
     # Tests trade durability for speed on their throwaway servers; nothing else should.
     embedded_durable: bool = True
 
@@ -44,6 +50,10 @@ class Settings:
             graphiql=env.get("CREDIT_LEDGER_GRAPHIQL", "true").lower() in {"1", "true", "yes"},
             admin_key=env.get("CREDIT_LEDGER_ADMIN_KEY", ""),
             token_secret=env.get("CREDIT_LEDGER_TOKEN_SECRET", ""),
+            rate_limit_caller=env.get("CREDIT_LEDGER_RATE_LIMIT_CALLER", "200/400"),
+            rate_limit_organization=env.get("CREDIT_LEDGER_RATE_LIMIT_ORGANIZATION", "500/1000"),
+            max_request_bytes=int(env.get("CREDIT_LEDGER_MAX_REQUEST_BYTES", "1048576")),
+            introspection=env.get("CREDIT_LEDGER_INTROSPECTION", "true").lower() in {"1", "true", "yes"},
         )
 
     def with_urls(self, database_url: str, redis_url: str) -> Settings:
@@ -63,4 +73,8 @@ class Settings:
             "CREDIT_LEDGER_GRAPHIQL": "true" if self.graphiql else "false",
             "CREDIT_LEDGER_ADMIN_KEY": self.admin_key,
             "CREDIT_LEDGER_TOKEN_SECRET": self.token_secret,
+            "CREDIT_LEDGER_RATE_LIMIT_CALLER": self.rate_limit_caller,
+            "CREDIT_LEDGER_RATE_LIMIT_ORGANIZATION": self.rate_limit_organization,
+            "CREDIT_LEDGER_MAX_REQUEST_BYTES": str(self.max_request_bytes),
+            "CREDIT_LEDGER_INTROSPECTION": "true" if self.introspection else "false",
         }
