@@ -58,30 +58,18 @@ ORGANIZATION_PERMISSIONS = frozenset(
     }
 )
 
-ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.OWNER: frozenset(
-        {
-            Permission.READ,
-            Permission.RECORD_USAGE,
-            Permission.MANAGE_CREDITS,
-            Permission.MANAGE_MEMBERS,
-            Permission.MANAGE_KEYS,
-            Permission.MANAGE_BILLING,
-            Permission.IDENTIFY,
-            Permission.READ_CATALOG,
-        }
-    ),
-    Role.BILLING: frozenset({Permission.READ, Permission.MANAGE_BILLING, Permission.IDENTIFY, Permission.READ_CATALOG}),
-    Role.CREATOR: frozenset({Permission.READ, Permission.RECORD_USAGE, Permission.IDENTIFY, Permission.READ_CATALOG}),
-    Role.VIEWER: frozenset({Permission.READ, Permission.IDENTIFY, Permission.READ_CATALOG}),
-}
-
-# What any signed-in user may do outside an organization.
+# What any signed-in caller may do outside an organization.
 USER_PLATFORM_PERMISSIONS = frozenset({Permission.IDENTIFY, Permission.READ_CATALOG})
 
-PARTNER_PERMISSIONS = ORGANIZATION_PERMISSIONS | {
-    Permission.IDENTIFY,
-    Permission.READ_CATALOG,
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    # Everything in the org but what only the platform does.
+    Role.OWNER: (ORGANIZATION_PERMISSIONS - {Permission.GRANT}) | USER_PLATFORM_PERMISSIONS,
+    Role.BILLING: frozenset({Permission.READ, Permission.MANAGE_BILLING}) | USER_PLATFORM_PERMISSIONS,
+    Role.CREATOR: frozenset({Permission.READ, Permission.RECORD_USAGE}) | USER_PLATFORM_PERMISSIONS,
+    Role.VIEWER: frozenset({Permission.READ}) | USER_PLATFORM_PERMISSIONS,
+}
+
+PARTNER_PERMISSIONS = ORGANIZATION_PERMISSIONS | USER_PLATFORM_PERMISSIONS | {
     Permission.CREATE_ORGANIZATION,
     Permission.ISSUE_USER_TOKENS,
 }
