@@ -20,6 +20,7 @@ from graphql_api.access_api import AccessMutations, AccessQuery
 from graphql_api.credit_mutations import CreditMutations
 from graphql_api.documents import DocumentCache, documents_cached_max
 from graphql_api.errors import ErrorCodes
+from graphql_api.member_mutations import MemberMutations
 from graphql_api.mutations import Mutation
 from graphql_api.queries import Query
 from graphql_api.scalars import SCALAR_MAP
@@ -50,7 +51,7 @@ def build_schema(*, introspection: bool = True) -> strawberry.Schema:
     are refused at validation, as production APIs may want."""
     return LedgerSchema(
         query=merge_types("Query", (Query, AccessQuery)),
-        mutation=merge_types("Mutation", (Mutation, CreditMutations, AccessMutations)),
+        mutation=merge_types("Mutation", (Mutation, CreditMutations, AccessMutations, MemberMutations)),
         subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=[

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
@@ -11,6 +11,10 @@ import strawberry
 
 from graphql_api.access.api_keys import api_keys_of
 from graphql_api.access.authorize import Authorize, from_source
+from graphql_api.access.invitations import Invitation as DomainInvitation
+from graphql_api.access.invitations import InvitationStatus
+from graphql_api.access.members import Limits as DomainLimits
+from graphql_api.access.members import Member as DomainMember
 from graphql_api.access.policy import Permission
 from graphql_api.context import Info
 from graphql_api.errors import not_found
@@ -26,10 +30,12 @@ from ledger.store.teams import teams_by_orgs
 from ledger.stream.mailbox import Reply
 
 if TYPE_CHECKING:
+    from graphql_api.access.policy import Role
     from graphql_api.access_api import ApiKey
 
 # The domain enum is the GraphQL enum: registering it here keeps one name for both.
 strawberry.enum(LotKind, name="LotKind", description="What a credit lot is for; sets its default priority.")
+strawberry.enum(InvitationStatus, name="InvitationStatus", description="Where an invitation stands.")
 
 
 @strawberry.enum(description="When a ledger mutation returns.")
@@ -135,6 +141,91 @@ def _id(value: UUID | None) -> strawberry.ID | None:
     return None if value is None else strawberry.ID(str(value))
 
 
+@strawberry.type(description="A user's membership of an organization: their role, team and kit.")
+class Member:
+    organization_id: strawberry.ID = strawberry.field(description="The organization.")
+    user_id: str = strawberry.field(description="Your id of the user (the `sub` of their user token).")
+    # Lazily: the enum is registered in access_api, which imports this module.
+    role: Annotated[Role, strawberry.lazy("graphql_api.access_api")] = strawberry.field(
+        description="What they may do in the organization."
+    )
+    email: str | None = strawberry.field(description="Their email, when known (from the invitation).")
+    team_id: strawberry.ID | None = strawberry.field(description="Their team; null for none.")
+    kit: str | None = strawberry.field(description="The kit (seat) assigned to them; null for none.")
+    created_at: datetime = strawberry.field(description="When they joined.")
+
+    @classmethod
+    def from_domain(cls, member: DomainMember) -> Member:
+        return cls(
+            organization_id=strawberry.ID(str(member.organization_id)),
+            user_id=member.user_id,
+            role=member.role,
+            email=member.email,
+            team_id=_id(member.team_id),
+            kit=member.kit,
+            created_at=member.created_at,
+        )
+
+
+@strawberry.type(description="An invitation into an organization, accepted once by a user with its token.")
+class Invitation:
+    id: strawberry.ID = strawberry.field(description="The invitation's id.")
+    organization_id: strawberry.ID = strawberry.field(description="The organization it joins.")
+    email: str = strawberry.field(description="Whom it is for (lower-cased).")
+    role: Annotated[Role, strawberry.lazy("graphql_api.access_api")] = strawberry.field(
+        description="The role the member gets."
+    )
+    team_id: strawberry.ID | None = strawberry.field(description="The team the member joins; null for none.")
+    kit: str | None = strawberry.field(description="The kit (seat) the member gets; null for none.")
+    status: InvitationStatus = strawberry.field(description="Pending, accepted, revoked or expired.")
+    created_by: str = strawberry.field(description="Who invited: user:<user id> or api_key:<key id>.")
+    created_at: datetime = strawberry.field(description="When it was made.")
+    expires_at: datetime = strawberry.field(description="When its token stops working.")
+    accepted_at: datetime | None = strawberry.field(description="When it was accepted.")
+    accepted_by: str | None = strawberry.field(description="The user who accepted it.")
+    revoked_at: datetime | None = strawberry.field(description="When it was revoked.")
+    token: str | None = strawberry.field(
+        default=None,
+        description=(
+            "The secret the invitee accepts it with: only in inviteMember's answer (a retry with the same "
+            "idempotency key shows it again), null everywhere else."
+        ),
+    )
+
+    @classmethod
+    def from_domain(cls, invitation: DomainInvitation, now: datetime, token: str | None = None) -> Invitation:
+        return cls(
+            id=strawberry.ID(str(invitation.id)),
+            organization_id=strawberry.ID(str(invitation.organization_id)),
+            email=invitation.email,
+            role=invitation.role,
+            team_id=_id(invitation.team_id),
+            kit=invitation.kit,
+            status=invitation.status(now),
+            created_by=invitation.created_by,
+            created_at=invitation.created_at,
+            expires_at=invitation.expires_at,
+            accepted_at=invitation.accepted_at,
+            accepted_by=invitation.accepted_by,
+            revoked_at=invitation.revoked_at,
+            token=token,
+        )
+
+
+@strawberry.type(description="An organization's member and kit limits, and how much of them is used.")
+class OrganizationLimits:
+    member_limit: int | None = strawberry.field(description="Most members it may have; null for unlimited.")
+    kit_limit: int | None = strawberry.field(description="Most members holding a kit; null for unlimited.")
+    members: int = strawberry.field(description="Members now.")
+    kits: int = strawberry.field(description="Members holding a kit now.")
+
+    @classmethod
+    def from_domain(cls, limits: DomainLimits) -> OrganizationLimits:
+        return cls(
+            member_limit=limits.member_limit, kit_limit=limits.kit_limit, members=limits.members, kits=limits.kits
+        )
+
+
 @strawberry.type(description="A customer account: the owner of credits and the unit of the ledger.")
 class Organization:
     id: strawberry.ID = strawberry.field(description="The organization's id (a UUID).")
@@ -177,6 +268,28 @@ class Organization:
 
         found = await api_keys_of(info.context.resources.pool, UUID(self.id))
         return [ApiKey.from_domain(key) for key in found]
+
+    @strawberry.field(
+        extensions=[Authorize(Permission.READ, from_source)], description="Its members, in the order they joined."
+    )
+    async def members(self, info: Info) -> list[Member]:
+        found = await info.context.loaders.members.load(UUID(self.id))
+        return [Member.from_domain(member) for member in found]
+
+    @strawberry.field(
+        extensions=[Authorize(Permission.MANAGE_MEMBERS, from_source)],
+        description="Its pending invitations, or all with includeClosed (never their tokens).",
+    )
+    async def invitations(self, info: Info, include_closed: bool = False) -> list[Invitation]:
+        found = await info.context.loaders.invitations.load((UUID(self.id), include_closed))
+        now = datetime.now(UTC)
+        return [Invitation.from_domain(invitation, now) for invitation in found]
+
+    @strawberry.field(
+        extensions=[Authorize(Permission.READ, from_source)], description="Its member and kit limits and their use."
+    )
+    async def limits(self, info: Info) -> OrganizationLimits:
+        return OrganizationLimits.from_domain(await info.context.loaders.limits.load(UUID(self.id)))
 
     @classmethod
     def from_domain(cls, organization: DomainOrganization) -> Organization:

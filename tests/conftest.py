@@ -36,7 +36,7 @@ from ledger.stream.worker import LedgerWorker
 # Tables the tests may write; emptied before each test.
 _TABLES = (
     "ledger_postings", "credit_holds", "credit_quotes", "credit_lots", "ledger_settings", "spend_counters",
-    "ledger_transactions", "members", "api_keys", "teams", "products", "organizations", "partners",
+    "ledger_transactions", "invitations", "members", "api_keys", "teams", "products", "organizations", "partners",
 )  # fmt: skip
 
 

@@ -65,6 +65,14 @@ MUTATIONS = {
     "createApiKey": ADMIN,  # with no organization: an admin key
     "revokeApiKey": ADMIN,  # with no organization: a platform key
     "createUserToken": PLATFORMS,
+    "inviteMember": OWNER,
+    "revokeInvitation": OWNER,
+    "updateMember": OWNER,
+    "removeMember": OWNER,
+    "addMember": PLATFORM,
+    "setOrganizationLimits": PLATFORM,
+    # Only a user can join; any signed-in user may try a token (it names the org).
+    "acceptInvitation": frozenset({*(f"{role}_user" for role in ROLES), "other_owner_user"}),
 }
 # Calls of a field with optional arguments that change who may make them.
 VARIANTS: dict[str, tuple[str, dict[str, Any], frozenset[str]]] = {
@@ -72,7 +80,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], frozenset[str]]] = {
     "revokeApiKey of an org": ("revokeApiKey", {"organizationId": "A"}, OWNER),
 }
 SUBSCRIPTIONS = {"creditMeter": READ}
-ORGANIZATION_FIELDS = {"apiKeys": OWNER}  # every other field of an organization: READ
+ORGANIZATION_FIELDS = {"apiKeys": OWNER, "invitations": OWNER}  # every other field of an organization: READ
 
 
 async def test_every_root_field_is_classified() -> None:

@@ -21,6 +21,7 @@ from graphql_api.access.policy import (
     ORGANIZATION_PERMISSIONS,
     PARTNER_PERMISSIONS,
     ROLE_PERMISSIONS,
+    USER_ONLY_PERMISSIONS,
     USER_PLATFORM_PERMISSIONS,
     Permission,
     Role,
@@ -91,7 +92,7 @@ async def _allowed(
             return organization_id is None or organization_id == principal.organization_id
         case PrincipalKind.USER:
             if organization_id is None:
-                return permission in USER_PLATFORM_PERMISSIONS
+                return permission in USER_PLATFORM_PERMISSIONS or permission in USER_ONLY_PERMISSIONS
             if principal.partner_id is not None and (
                 await context.organization_partner(organization_id) != principal.partner_id
             ):

@@ -78,3 +78,87 @@ async def put_member(
 ) -> Member:
     row = await connection.fetchrow(_UPSERT, organization_id, user_id, role.value, email, team_id, kit)
     return _member(row)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """An organization's member and kit limits (None: unlimited) and how much of them is used."""
+
+    organization_id: UUID
+    member_limit: int | None
+    kit_limit: int | None
+    members: int
+    kits: int
+
+
+_ONE = f"SELECT {_COLUMNS} FROM members WHERE org_id = $1 AND user_id = $2"  # noqa: S608 - constant column lists
+# Every change to an org's members takes this lock first, so counting against a limit and the
+# write that follows see no concurrent join (the org's row is the ledger worker's to lock, not ours).
+_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('members:' || $1::uuid, 0))"
+_UPDATE = f"""
+UPDATE members SET role = $3, team_id = $4, kit = $5, email = coalesce($6, email)
+WHERE org_id = $1 AND user_id = $2
+RETURNING {_COLUMNS}
+"""  # noqa: S608 - constant column lists
+_DELETE = f"DELETE FROM members WHERE org_id = $1 AND user_id = $2 RETURNING {_COLUMNS}"  # noqa: S608 - constant column lists
+_OWNERS = "SELECT count(*) FROM members WHERE org_id = $1 AND role = 'owner'"
+_LIMITS = """
+SELECT o.id AS organization_id, o.member_limit, o.kit_limit,
+       count(m.user_id)::int AS members, count(m.kit)::int AS kits
+FROM organizations o LEFT JOIN members m ON m.org_id = o.id
+WHERE o.id = ANY($1::uuid[])
+GROUP BY o.id
+"""
+_SET_LIMITS = "UPDATE organizations SET member_limit = $2, kit_limit = $3 WHERE id = $1"
+
+
+async def lock_members(connection: asyncpg.Connection, organization_id: UUID) -> None:
+    """Serialize changes to one org's members until the transaction ends."""
+    await connection.execute(_LOCK, organization_id)
+
+
+async def member(connection: asyncpg.Connection | asyncpg.Pool, organization_id: UUID, user_id: str) -> Member | None:
+    row = await connection.fetchrow(_ONE, organization_id, user_id)
+    return None if row is None else _member(row)
+
+
+async def update_member(
+    connection: asyncpg.Connection | asyncpg.Pool,
+    organization_id: UUID,
+    user_id: str,
+    role: Role,
+    *,
+    team_id: UUID | None,
+    kit: str | None,
+    email: str | None = None,
+) -> Member | None:
+    """Set the member's role, team and kit (and email, when given); None when not a member."""
+    row = await connection.fetchrow(_UPDATE, organization_id, user_id, role.value, team_id, kit, email)
+    return None if row is None else _member(row)
+
+
+async def remove_member(
+    connection: asyncpg.Connection | asyncpg.Pool, organization_id: UUID, user_id: str
+) -> Member | None:
+    row = await connection.fetchrow(_DELETE, organization_id, user_id)
+    return None if row is None else _member(row)
+
+
+async def owner_count(connection: asyncpg.Connection | asyncpg.Pool, organization_id: UUID) -> int:
+    return int(await connection.fetchval(_OWNERS, organization_id))
+
+
+async def limits_by_orgs(
+    connection: asyncpg.Connection | asyncpg.Pool, organization_ids: list[UUID]
+) -> dict[UUID, Limits]:
+    """Each existing org's limits and counts: members, and members holding a kit."""
+    return {row["organization_id"]: Limits(**dict(row)) for row in await connection.fetch(_LIMITS, organization_ids)}
+
+
+async def set_limits(
+    connection: asyncpg.Connection | asyncpg.Pool,
+    organization_id: UUID,
+    member_limit: int | None,
+    kit_limit: int | None,
+) -> None:
+    await connection.execute(_SET_LIMITS, organization_id, member_limit, kit_limit)

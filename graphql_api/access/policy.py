@@ -44,6 +44,8 @@ class Permission(enum.StrEnum):
     ISSUE_USER_TOKENS = "issue_user_tokens"
     MANAGE_PLATFORM = "manage_platform"
     """Partners, partner and admin keys."""
+    ACCEPT_INVITATION = "accept_invitation"
+    """Join an organization with an invitation's token: users only, since joining needs a user."""
 
 
 ORGANIZATION_PERMISSIONS = frozenset(
@@ -69,9 +71,16 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: frozenset({Permission.READ}) | USER_PLATFORM_PERMISSIONS,
 }
 
-PARTNER_PERMISSIONS = ORGANIZATION_PERMISSIONS | USER_PLATFORM_PERMISSIONS | {
-    Permission.CREATE_ORGANIZATION,
-    Permission.ISSUE_USER_TOKENS,
-}
+PARTNER_PERMISSIONS = (
+    ORGANIZATION_PERMISSIONS
+    | USER_PLATFORM_PERMISSIONS
+    | {
+        Permission.CREATE_ORGANIZATION,
+        Permission.ISSUE_USER_TOKENS,
+    }
+)
 
-ADMIN_PERMISSIONS = frozenset(Permission)
+# What only a user (a signed user token) may do: no API key is anyone who could join an org.
+USER_ONLY_PERMISSIONS = frozenset({Permission.ACCEPT_INVITATION})
+
+ADMIN_PERMISSIONS = frozenset(Permission) - USER_ONLY_PERMISSIONS
