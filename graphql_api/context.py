@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from uuid import UUID
@@ -56,12 +57,18 @@ class Context:
     connection_params: dict[str, object] | None = None
     # What this request has been charged to already: "caller" and organization ids.
     charged: set[str] = field(default_factory=set)
+    # A query's root fields resolve concurrently: one at a time, each sees what the others charged.
+    charging: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def charge(self, organizations: Iterable[UUID]) -> None:
         """Charge this request to its caller and these organizations, each once per request."""
         if self.principal.kind is PrincipalKind.ADMIN:
             return  # the operator's own backend: trusted, and it feeds every org at once
-        new = [str(org) for org in organizations if str(org) not in self.charged]
+        async with self.charging:
+            await self._charge([str(org) for org in organizations])
+
+    async def _charge(self, organizations: list[str]) -> None:
+        new = [org for org in organizations if org not in self.charged]
         caller = None if "caller" in self.charged else _caller(self.principal)
         if caller is None and not new:
             return

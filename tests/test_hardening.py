@@ -92,6 +92,21 @@ async def test_an_organizations_limit_is_shared_by_its_callers_and_no_one_elses(
         assert (await _post(client, other_key, query, id=str(other)))["data"] == {"organization": {"name": "Elsewhere"}}
 
 
+async def test_a_query_of_many_root_fields_is_charged_once(
+    settings: Settings, pool: asyncpg.Pool, redis_client: redis.Redis
+) -> None:
+    # A query's root fields resolve concurrently; five aliases are still one request to the caller
+    # and to the org. One per ten seconds, bursts of two: no refill during the test.
+    org, key = await _org_with_key(pool, "Aliased")
+    query = "query($id: ID!) { " + " ".join(f"a{i}: organization(id: $id) {{ name }}" for i in range(5)) + " }"
+    async with serving(settings, rate_limit_caller="0.1/2", rate_limit_organization="0.1/2") as client:
+        for _ in range(2):
+            answered = await _post(client, key, query, id=str(org))
+            assert "errors" not in answered and len(answered["data"]) == 5, answered
+        refused = await _post(client, key, query, id=str(org))
+        assert {error["extensions"]["code"] for error in refused["errors"]} == {"RATE_LIMITED"}
+
+
 async def test_bodies_over_the_limit_get_413(service: Service) -> None:
     padding = "x" * (2 * 1024 * 1024)
     response = await service.client.post(
