@@ -11,7 +11,7 @@ field, and each organization it touches the first time it touches it. A `recordU
 thousand events counts as one request for its caller and each of its organizations: batches are
 the cheap way in, and the ledger's own backpressure (OVERLOADED) bounds what they queue.
 
-Redis being unreachable lets requests through (logged): a write needs Redis anyway and answers
+Redis being unreachable (or failing otherwise) lets requests through (logged): a write needs Redis anyway and answers
 UNAVAILABLE on its own, and refusing reads during a Redis outage would be worse than not limiting.
 """
 
@@ -23,9 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as redis
-from redis.exceptions import NoScriptError
-
-from ledger.runtime.outages import OUTAGES
+from redis.exceptions import NoScriptError, RedisError
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +51,8 @@ for i, key in ipairs(KEYS) do
 end
 return 0
 """
+# One hash slot for every limit's key: a script's keys must share a slot on Redis Cluster.
+_SLOT = "{ratelimit}"
 _GCRA_SHA = hashlib.sha1(_GCRA.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
 
 
@@ -102,18 +102,19 @@ class RateLimiter:
         keys: list[str] = []
         arguments: list[int] = []
         if caller is not None and self.per_caller.enabled:
-            keys.append(f"ratelimit:caller:{caller}")
+            keys.append(f"{_SLOT}:caller:{caller}")
             arguments.extend(self.per_caller.arguments())
         if self.per_organization.enabled:
             for organization in organizations:
-                keys.append(f"ratelimit:org:{organization}")
+                keys.append(f"{_SLOT}:org:{organization}")
                 arguments.extend(self.per_organization.arguments())
         if not keys:
             return
         try:
             wait = await self._run(keys, arguments)
-        except OUTAGES as outage:
-            log.warning("rate limits not checked, Redis unavailable: %r", outage)
+        except (RedisError, OSError) as failure:
+            # Any Redis trouble (down, out of memory, a busy script): not limiting beats refusing.
+            log.warning("rate limits not checked: %r", failure)
             return
         if wait:
             raise RateLimited(max(1, -(-int(wait) // 1000)))

@@ -61,20 +61,20 @@ async def test_a_callers_limit_refuses_with_retry_after_and_changes_nothing(
     settings: Settings, pool: asyncpg.Pool, redis_client: redis.Redis
 ) -> None:
     org, key = await _org_with_key(pool, "Limited")
-    async with serving(settings, rate_limit_caller="1/3", rate_limit_organization="0") as client:
+    async with serving(settings, rate_limit_caller="0.2/3", rate_limit_organization="0") as client:
         for n in range(3):
             assert "errors" not in await _post(client, key, CREATE_TEAM, o=str(org), n=f"team {n}")
         refused = await _post(client, key, CREATE_TEAM, o=str(org), n="one too many")
         (error,) = refused["errors"]
         assert error["extensions"]["code"] == "RATE_LIMITED" and refused["data"] is None
         wait_ms = error["extensions"]["retryAfterMs"]
-        assert 0 < wait_ms <= 1000
+        assert 0 < wait_ms <= 5000
         assert await pool.fetchval("SELECT count(*) FROM teams WHERE org_id = $1", org) == 3  # nothing done
         await asyncio.sleep(wait_ms / 1000 + 0.05)
         assert "errors" not in await _post(client, key, CREATE_TEAM, o=str(org), n="after the wait")
         # The refused request was not charged: right after, the limit is spent again, not doubly.
         again = await _post(client, key, CREATE_TEAM, o=str(org), n="spent")
-        assert again["errors"][0]["extensions"]["retryAfterMs"] <= 1000
+        assert again["errors"][0]["extensions"]["retryAfterMs"] <= 5000
 
 
 async def test_an_organizations_limit_is_shared_by_its_callers_and_no_one_elses(
@@ -84,7 +84,7 @@ async def test_an_organizations_limit_is_shared_by_its_callers_and_no_one_elses(
     _, second = await create_api_key(pool, name="second", scope="organization", organization_id=org, role=Role.OWNER)
     other, other_key = await _org_with_key(pool, "Elsewhere")
     query = "query($id: ID!) { organization(id: $id) { name } }"
-    async with serving(settings, rate_limit_caller="0", rate_limit_organization="1/3") as client:
+    async with serving(settings, rate_limit_caller="0", rate_limit_organization="0.2/3") as client:
         for key in (first, second, first):
             assert "errors" not in await _post(client, key, query, id=str(org))
         refused = await _post(client, second, query, id=str(org))
