@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
@@ -17,7 +17,7 @@ from graphql_api.access.members import Limits as DomainLimits
 from graphql_api.access.members import Member as DomainMember
 from graphql_api.access.policy import Permission
 from graphql_api.context import Info
-from graphql_api.errors import not_found
+from graphql_api.errors import invalid, not_found
 from graphql_api.scalars import Credits, Quantity
 from ledger.core.commands import LotKind
 from ledger.core.entries import Status
@@ -27,14 +27,28 @@ from ledger.store.lots import HoldView, LotView, holds_of, lots_of
 from ledger.store.organizations import Organization as DomainOrganization
 from ledger.store.teams import Team as DomainTeam
 from ledger.store.teams import teams_by_orgs
+from ledger.store.usage import BucketSize, GroupKey
 from ledger.stream.mailbox import Reply
 
 if TYPE_CHECKING:
     from graphql_api.access.policy import Role
     from graphql_api.access_api import ApiKey
+    from graphql_api.history import TransactionConnection
+    from graphql_api.usage import ConsumptionPolicy, MemberCap, TeamBudget, UsageBucket
+
+# How far ahead expiringSoon looks at most: a year.
+EXPIRY_WINDOW_HOURS_MAX = 366 * 24
+# Never mutated: the default of Organization.usage's groupBy.
+DEFAULT_USAGE_GROUPS = [GroupKey.PRODUCT]
 
 # The domain enum is the GraphQL enum: registering it here keeps one name for both.
 strawberry.enum(LotKind, name="LotKind", description="What a credit lot is for; sets its default priority.")
+strawberry.enum(BucketSize, name="UsageBucketSize", description="How long each bucket of a usage report is, in UTC.")
+strawberry.enum(
+    GroupKey,
+    name="UsageGroup",
+    description='What splits a usage bucket besides time: PRODUCT, MODEL (the "model" dimension), TEAM or USER.',
+)
 strawberry.enum(InvitationStatus, name="InvitationStatus", description="Where an invitation stands.")
 
 
@@ -62,15 +76,55 @@ class Balance:
         return cls(total=Credits(balance.total), held=Credits(balance.held), available=Credits(balance.available))
 
 
+@strawberry.type(
+    description=(
+        "Credits usable now in the lots of one kind. Holds are not attributed to kinds (a hold fences lots "
+        "only as its debits would reach them, decided anew at each debit), so there is no held here; and "
+        "what a credit line has drawn belongs to no kind: the balance's total is the sum of these less it."
+    )
+)
+class KindBalance:
+    kind: LotKind = strawberry.field(description="The lot kind.")
+    total: Credits = strawberry.field(description="Credits left in its lots usable now.")
+    lots: int = strawberry.field(description="How many of its lots are usable now.")
+
+    @classmethod
+    def from_lots(cls, lots: list[LotView], at: datetime) -> list[KindBalance]:
+        """Per kind, in the order of LotKind, only kinds with usable credits."""
+        totals: dict[LotKind, tuple[int, int]] = {}
+        for lot in lots:
+            if lot.remaining > 0 and lot.effective_at <= at and (lot.expires_at is None or at < lot.expires_at):
+                total, count = totals.get(lot.kind, (0, 0))
+                totals[lot.kind] = (total + lot.remaining, count + 1)
+        return [
+            cls(kind=kind, total=Credits(totals[kind][0]), lots=totals[kind][1]) for kind in LotKind if kind in totals
+        ]
+
+
 @strawberry.type(description="A team (workspace) of an organization; it can own credit lots and have a budget.")
 class Team:
     id: strawberry.ID
     name: str
     created_at: datetime
+    organization_id: strawberry.Private[UUID]
+
+    @strawberry.field(
+        description=(
+            "What the team holds now: usable credits in its own lots (not the shared pool it may also spend) "
+            "and what holds placed for it reserve."
+        )
+    )
+    async def balance(self, info: Info) -> Balance:
+        return Balance.from_domain(await info.context.loaders.team_balance.load((self.organization_id, UUID(self.id))))
 
     @classmethod
     def from_domain(cls, team: DomainTeam) -> Team:
-        return cls(id=strawberry.ID(str(team.id)), name=team.name, created_at=team.created_at)
+        return cls(
+            id=strawberry.ID(str(team.id)),
+            name=team.name,
+            created_at=team.created_at,
+            organization_id=team.organization_id,
+        )
 
 
 @strawberry.type(description="A credit lot: one grant of credits, spent in consumption order.")
@@ -290,6 +344,108 @@ class Organization:
     )
     async def limits(self, info: Info) -> OrganizationLimits:
         return OrganizationLimits.from_domain(await info.context.loaders.limits.load(UUID(self.id)))
+
+    @strawberry.field(
+        extensions=[Authorize(Permission.READ, from_source)],
+        description="Its balance's credits per lot kind, for the kinds with credits usable now.",
+    )
+    async def balance_by_kind(self, info: Info) -> list[KindBalance]:
+        found = await lots_of(info.context.resources.pool, UUID(self.id), include_spent=False)
+        return KindBalance.from_lots(found, datetime.now(UTC))
+
+    @strawberry.field(
+        extensions=[Authorize(Permission.READ, from_source)],
+        description="Its lots with credits left that expire within the window, soonest first.",
+    )
+    async def expiring_soon(
+        self,
+        info: Info,
+        within_hours: Annotated[
+            int, strawberry.argument(description=f"The window from now, 1 to {EXPIRY_WINDOW_HOURS_MAX} hours.")
+        ] = 168,
+    ) -> list[CreditLot]:
+        if not 1 <= within_hours <= EXPIRY_WINDOW_HOURS_MAX:
+            raise invalid(f"withinHours must be 1 to {EXPIRY_WINDOW_HOURS_MAX}")
+        horizon = datetime.now(UTC) + timedelta(hours=within_hours)
+        found = await lots_of(info.context.resources.pool, UUID(self.id), include_spent=False)
+        expiring = [lot for lot in found if lot.expires_at is not None and lot.expires_at <= horizon]
+        return [CreditLot.from_domain(lot) for lot in sorted(expiring, key=lambda lot: (lot.expires_at, str(lot.id)))]
+
+    @strawberry.field(
+        extensions=[Authorize(Permission.READ, from_source)],
+        description=(
+            "Its ledger history, newest first, a page at a time: every command the ledger decided, with its "
+            "postings. Cursors are bound to this organization."
+        ),
+    )
+    async def transactions(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="Page size, 1 to 200.")] = 50,
+        after: Annotated[str | None, strawberry.argument(description="The endCursor of the page before.")] = None,
+        kinds: Annotated[
+            list[str] | None, strawberry.argument(description='Only these command types, e.g. ["record_usage"].')
+        ] = None,
+        since: Annotated[
+            datetime | None, strawberry.argument(description="Only those committed at or after this time.")
+        ] = None,
+        until: Annotated[
+            datetime | None, strawberry.argument(description="Only those committed before this time.")
+        ] = None,
+    ) -> Annotated[TransactionConnection, strawberry.lazy("graphql_api.history")]:
+        from graphql_api.history import transactions
+
+        return await transactions(info, UUID(self.id), first, after, kinds, since, until)
+
+    @strawberry.field(
+        extensions=[Authorize(Permission.READ, from_source)],
+        description=(
+            "Its usage summed per time bucket (UTC, by when the ledger journaled it) and group: accepted usage "
+            "events and hold captures; a debit credited back is left out whole. At most 366 days and 1,000 buckets."
+        ),
+    )
+    async def usage(
+        self,
+        info: Info,
+        from_: Annotated[datetime, strawberry.argument(name="from", description="The range's start (inclusive).")],
+        to: Annotated[datetime, strawberry.argument(description="The range's end (exclusive).")],
+        bucket: Annotated[BucketSize, strawberry.argument(description="How long each bucket is.")] = BucketSize.DAY,
+        group_by: Annotated[
+            list[GroupKey], strawberry.argument(description="What splits a bucket besides time; [] for none.")
+        ] = DEFAULT_USAGE_GROUPS,
+    ) -> list[Annotated[UsageBucket, strawberry.lazy("graphql_api.usage")]]:
+        from graphql_api.usage import usage
+
+        return await usage(info, UUID(self.id), from_, to, bucket, group_by)
+
+    @strawberry.field(
+        extensions=[Authorize(Permission.READ, from_source)],
+        description="Its team budgets, with what each team spent and has left in the current period.",
+    )
+    async def team_budgets(self, info: Info) -> list[Annotated[TeamBudget, strawberry.lazy("graphql_api.usage")]]:
+        from graphql_api.usage import team_budgets
+
+        return await team_budgets(info, UUID(self.id))
+
+    @strawberry.field(
+        extensions=[Authorize(Permission.READ, from_source)],
+        description="Its members' spending limits, with what each spent and has left of their cap this period.",
+    )
+    async def member_caps(self, info: Info) -> list[Annotated[MemberCap, strawberry.lazy("graphql_api.usage")]]:
+        from graphql_api.usage import member_caps
+
+        return await member_caps(info, UUID(self.id))
+
+    @strawberry.field(
+        extensions=[Authorize(Permission.READ, from_source)],
+        description="How its credits are consumed: kind priorities, what debits do at zero, and its credit line.",
+    )
+    async def consumption_policy(
+        self, info: Info
+    ) -> Annotated[ConsumptionPolicy, strawberry.lazy("graphql_api.usage")]:
+        from graphql_api.usage import consumption_policy
+
+        return await consumption_policy(info, UUID(self.id))
 
     @classmethod
     def from_domain(cls, organization: DomainOrganization) -> Organization:

@@ -76,6 +76,28 @@ class Ledger:
         )
         return {lot["id"]: lot for lot in body["data"]["organization"]["lots"]}
 
+    async def read(self, selection: str, declarations: str = "", **variables: Any) -> dict[str, Any]:
+        """Read `selection` of this organization; `declarations` types extra variables ("$after: String")."""
+        body = await self._read(selection, declarations, variables)
+        assert "errors" not in body, body["errors"]
+        found: dict[str, Any] = body["data"]["organization"]
+        return found
+
+    async def read_error(self, selection: str, declarations: str = "", **variables: Any) -> str:
+        """The error code reading `selection` of this organization answers (there must be one)."""
+        body = await self._read(selection, declarations, variables)
+        assert body.get("errors"), body
+        code: str = body["errors"][0]["extensions"]["code"]
+        return code
+
+    async def _read(self, selection: str, declarations: str, variables: dict[str, Any]) -> dict[str, Any]:
+        extra = f", {declarations}" if declarations else ""
+        return await self.service.graphql(
+            f"query($id: ID!{extra}) {{ organization(id: $id) {{ {selection} }} }}",
+            id=self.org,
+            **{name: _wire(value) for name, value in variables.items()},
+        )
+
 
 def _wire(value: Any) -> Any:
     if isinstance(value, datetime):

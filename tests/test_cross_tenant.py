@@ -108,7 +108,9 @@ async def _furnish(service: Service, pool: asyncpg.Pool, people: Cast) -> dict[s
         "lotId": lot, "holdId": hold, "transactionId": usage, "quoteId": quote,
         "userId": user, "partnerId": str(people.partner_q), "apiKeyId": str(key),
     }  # fmt: skip
-    secrets = {str(people.org_b), team, lot, hold, usage, quote, user, str(key), "Org B", "B's secret team"}
+    # A user id is the integrator's, not B's: the same person may be in both orgs, and A may set a
+    # cap for any user id it names.
+    secrets = {str(people.org_b), team, lot, hold, usage, quote, str(key), "Org B", "B's secret team"}
     return {"ids": ids, "secrets": secrets}
 
 

@@ -17,8 +17,16 @@ from graphql_api.loaders.limits import limits_loader
 from graphql_api.loaders.members import member_role_loader
 from graphql_api.loaders.organization_members import organization_members_loader
 from graphql_api.loaders.organizations import organization_loader
-from ledger.core.state import Balance
+from graphql_api.loaders.postings import postings_loader
+from graphql_api.loaders.spend import spend_loader
+from graphql_api.loaders.spending_rules import spending_rules_loader
+from graphql_api.loaders.team_balances import team_balance_loader
+from graphql_api.loaders.teams import teams_loader
+from ledger.core.money import MicroCredits
+from ledger.core.state import Balance, OrgState, SpendKey
+from ledger.store.history import PostingView
 from ledger.store.organizations import Organization
+from ledger.store.teams import Team
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +37,11 @@ class Loaders:
     members: DataLoader[UUID, list[Member]]
     invitations: DataLoader[tuple[UUID, bool], list[Invitation]]
     limits: DataLoader[UUID, Limits]
+    postings: DataLoader[tuple[UUID, UUID], list[PostingView]]
+    teams: DataLoader[UUID, list[Team]]
+    team_balance: DataLoader[tuple[UUID, UUID], Balance]
+    spending_rules: DataLoader[UUID, OrgState]
+    spend: DataLoader[tuple[UUID, SpendKey], MicroCredits]
 
     @classmethod
     def create(cls, pool: asyncpg.Pool) -> Loaders:
@@ -39,4 +52,9 @@ class Loaders:
             members=organization_members_loader(pool),
             invitations=invitations_loader(pool),
             limits=limits_loader(pool),
+            postings=postings_loader(pool),
+            teams=teams_loader(pool),
+            team_balance=team_balance_loader(pool),
+            spending_rules=spending_rules_loader(pool),
+            spend=spend_loader(pool),
         )
