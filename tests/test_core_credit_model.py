@@ -19,6 +19,7 @@ from ledger.core import commands
 from ledger.core.apply import apply
 from ledger.core.commands import (
     AdjustCredits,
+    AlertKind,
     AtZero,
     CaptureHold,
     Command,
@@ -36,9 +37,11 @@ from ledger.core.commands import (
     RecordUsage,
     RefundLot,
     ReleaseHold,
+    RemoveAlert,
     ResetLots,
     RevenueTreatment,
     RolloverRule,
+    SetAlert,
     SetKindPriorities,
     SetMemberLimits,
     SetRate,
@@ -569,6 +572,8 @@ SAMPLES: list[Payload] = [
     SetMemberLimits("alice", credits(7), Period.DAY, shared_credits=False),
     SetKindPriorities({LotKind.PURCHASED: 50, LotKind.BONUS: 150}),
     SetRate("sms", T0, Decimal("1.25"), Decimal("0.02"), Decimal("0.003"), "EUR"),
+    SetAlert(SOME_ID, AlertKind.HIGH_SPEND, credits(1000), "user_1234 over 1,000", None, "user_1234", Period.WEEK),
+    RemoveAlert(SOME_ID),
 ]  # fmt: skip
 
 
@@ -609,6 +614,11 @@ MALFORMED: list[Command] = [
     command(CaptureHold(SOME_ID)), command(IssueQuote("sms", Decimal(1), T0)),
     command(SetSpendingPolicy(AtZero.BLOCK, credit_limit=credits(1))),
     command(SetRate("sms", T0, Decimal(1), currency="US")), command(SetKindPriorities({LotKind.BONUS: -1})),
+    command(SetAlert(SOME_ID, AlertKind.LOW_BALANCE, MicroCredits(-1))),
+    command(SetAlert(SOME_ID, AlertKind.LOW_BALANCE, credits(1), user_id="alice")),  # a user's balance is no alert
+    command(SetAlert(SOME_ID, AlertKind.HIGH_SPEND, credits(1), team_id=TEAM, user_id="alice")),
+    command(SetAlert(SOME_ID, AlertKind.HIGH_SPEND, credits(1), user_id="")),
+    command(SetAlert(SOME_ID, AlertKind.HIGH_SPEND, credits(1), name="n" * 501)),
 ]  # fmt: skip
 
 

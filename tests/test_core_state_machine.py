@@ -34,6 +34,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from ledger.core.batch import Outcome, Stored, apply_batch
 from ledger.core.commands import (
     AdjustCredits,
+    AlertKind,
     AtZero,
     CaptureHold,
     Command,
@@ -51,8 +52,10 @@ from ledger.core.commands import (
     RecordUsage,
     RefundLot,
     ReleaseHold,
+    RemoveAlert,
     ResetLots,
     RolloverRule,
+    SetAlert,
     SetKindPriorities,
     SetMemberLimits,
     SetRate,
@@ -69,6 +72,7 @@ from ledger.core.entries import (
     OVERAGE_ACCOUNT,
     REFUND_ACCOUNT,
     USAGE_ACCOUNT,
+    AlertState,
     Posting,
     Status,
 )
@@ -80,6 +84,7 @@ from ledger.core.state import (
     Lot,
     OrgState,
     Rate,
+    alert_scope,
     period_start,
     team_scope,
     user_scope,
@@ -94,6 +99,7 @@ RATES = {"tokens": Rate("tokens", Decimal("0.0013")), "runs": Rate("runs", Decim
 PRODUCTS = ("tokens", "runs", "minutes")  # minutes: no catalog rate, only what SetRate gives it
 UNPRICED = "hold"  # the product name of captures by amount on a hold with no product
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+ALERT_IDS = [uuid.UUID(int=n) for n in range(1, 4)]
 COMMAND_IDS = uuid.UUID("6b1d8f3e-0c2a-4d5e-9f70-1a2b3c4d5e6f")
 
 teams = st.sampled_from([None, TEAM_A, TEAM_B])
@@ -138,6 +144,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self.always_blocked = True  # no policy but BLOCK was ever set
         self.sequence = 0
         self.commands = 0
+        # The machine's own count of each spend alert's spend, per period start, since it was set.
+        self.alert_spend: dict[uuid.UUID, dict[datetime, int]] = {}
 
     # --- sending ---------------------------------------------------------------------------------
 
@@ -190,6 +198,7 @@ class LedgerMachine(RuleBasedStateMachine):
             if posting.hold_id is not None:
                 self.hold_journal[posting.hold_id] += posting.amount
         self._check_accepted(before, command, outcome)
+        self._check_alerts(before, payload, outcome)
         if isinstance(payload, PlaceHold | CaptureHold | RecordUsage):
             # Reserving and spending take only credits no other hold fences: they never leave an
             # open hold that was fully fenced less than fully fenced.
@@ -198,6 +207,57 @@ class LedgerMachine(RuleBasedStateMachine):
             was_fenced -= self._unfenced(before, self.now)
             assert not was_fenced & self._unfenced(self.state, self.now), "a hold lost the credits it had fenced"
         return outcome
+
+    def _check_alerts(self, before: OrgState, payload: Payload, outcome: Outcome) -> None:
+        """Each alert is triggered exactly when its condition holds now, by the machine's own count,
+        and an event was fired for each one whose state changed."""
+        assert outcome.applied is not None
+        if isinstance(payload, SetAlert):
+            self.alert_spend[payload.alert_id] = {}
+        flipped = set()
+        for alert in self.state.alerts.values():
+            if alert.kind is AlertKind.LOW_BALANCE:
+                owned = self._usable(self.state, self.now, "all" if alert.team_id is None else alert.team_id)
+                drawn = self.state.credit_drawn if alert.team_id is None else 0
+                held = sum(
+                    h.reserved
+                    for h in self.state.holds.values()
+                    if h.open_at(self.now) and (alert.team_id is None or h.team_id == alert.team_id)
+                )
+                condition = owned - drawn - held <= alert.threshold
+            else:
+                start = period_start(self.now, alert.period)
+                spent = self.alert_spend[alert.id].get(start, 0)
+                assert self.state.spend.get((alert_scope(alert.counter_id), start), 0) == spent, "spend miscounted"
+                condition = spent >= alert.threshold
+            assert alert.triggered == condition, (
+                f"alert {alert.kind} triggered={alert.triggered}, condition={condition}"
+            )
+            was = before.alerts.get(alert.id)
+            fresh = isinstance(payload, SetAlert) and payload.alert_id == alert.id
+            if alert.triggered != (False if fresh or was is None else was.triggered):
+                flipped.add(alert.id)
+        events = {e.alert_id: e.state for e in outcome.applied.alert_events}
+        assert set(events) == flipped, "an alert fired without changing state, or changed without firing"
+        for alert_id, event_state in events.items():
+            assert (event_state is AlertState.TRIGGERED) == self.state.alerts[alert_id].triggered
+
+    def _count_alert_spend(
+        self, at: datetime, team_id: uuid.UUID | None, user_id: str | None, charge: int, sign: int = 1
+    ) -> None:
+        for alert in self.state.alerts.values():
+            if alert.kind is not AlertKind.HIGH_SPEND:
+                continue
+            if (alert.team_id is not None and alert.team_id != team_id) or (
+                alert.user_id is not None and alert.user_id != user_id
+            ):
+                continue
+            counters = self.alert_spend[alert.id]
+            start = period_start(at, alert.period)
+            if sign > 0:
+                counters[start] = counters.get(start, 0) + charge
+            elif start in counters:
+                counters[start] = max(0, counters[start] - charge)
 
     def _preload_debit(self, transaction_id: uuid.UUID) -> None:
         """What the worker does before a credit-back: load the debit it names from the journal."""
@@ -322,6 +382,7 @@ class LedgerMachine(RuleBasedStateMachine):
                     expected_returns[lot_id] += amount
                 assert returned == expected_returns, "a credit-back did not return the credits to their lots"
                 assert result.credits_charged == -debit.charge
+                self._count_alert_spend(debit.occurred_at, debit.team_id, debit.user_id, debit.charge, sign=-1)
                 if debit.uncovered_account == CREDIT_LINE_ACCOUNT:
                     assert after.credit_drawn == max(0, before.credit_drawn - debit.uncovered)
                 else:
@@ -345,7 +406,7 @@ class LedgerMachine(RuleBasedStateMachine):
             case SetKindPriorities():
                 assert all(after.priority_of(kind) == value for kind, value in p.priorities.items())
                 assert postings == ()
-            case SetTeamBudget() | SetMemberLimits() | SetRate() | IssueQuote():
+            case SetTeamBudget() | SetMemberLimits() | SetRate() | IssueQuote() | SetAlert() | RemoveAlert():
                 assert postings == ()
                 assert after.lots == before.lots and after.credit_drawn == before.credit_drawn
 
@@ -407,6 +468,8 @@ class LedgerMachine(RuleBasedStateMachine):
         if limits is not None and limits.cap is not None:
             key = (user_scope(limits.user_id), period_start(at, limits.period))
             assert after.spend[key] == before.spend.get(key, 0) + charge <= limits.cap
+
+        self._count_alert_spend(at, team_id, user_id, charge)
 
         # What the worker would load for a credit-back of this transaction, from its postings.
         charged = usage[0].amount if usage else 0
@@ -774,6 +837,32 @@ class LedgerMachine(RuleBasedStateMachine):
     )
     def set_member_limits(self, user_id: str, cap: int | None, period: Period, shared: bool) -> None:
         self._send(SetMemberLimits(user_id, None if cap is None else MicroCredits(cap), period, shared))
+
+    @rule(
+        alert_id=st.sampled_from(ALERT_IDS),
+        kind=st.sampled_from(list(AlertKind)),
+        threshold=st.sampled_from([0, 10**6, 10**8, 10**9]) | st.integers(min_value=0, max_value=10**10),
+        owner=st.sampled_from(
+            [(None, None), (TEAM_A, None), (TEAM_B, None), (None, "u1"), (None, "u2"), (NO_TEAM, None)]
+        ),
+        period=st.sampled_from(list(Period)),
+    )
+    def set_alert(
+        self,
+        alert_id: uuid.UUID,
+        kind: AlertKind,
+        threshold: int,
+        owner: tuple[uuid.UUID | None, str | None],
+        period: Period,
+    ) -> None:
+        team_id, user_id = owner
+        if kind is AlertKind.LOW_BALANCE:
+            user_id = None
+        self._send(SetAlert(alert_id, kind, MicroCredits(threshold), "alert", team_id, user_id, period))
+
+    @rule(alert_id=st.sampled_from(ALERT_IDS))
+    def remove_alert(self, alert_id: uuid.UUID) -> None:
+        self._send(RemoveAlert(alert_id))
 
     @rule(priorities=st.dictionaries(st.sampled_from(list(LotKind)), st.integers(0, 600), min_size=1, max_size=3))
     def set_kind_priorities(self, priorities: dict[LotKind, int]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ledger.core import lots, rules, spending
+from ledger.core import alerts, lots, rules, spending
 from ledger.core.commands import (
     AdjustCredits,
     CaptureHold,
@@ -23,7 +23,9 @@ from ledger.core.commands import (
     RecordUsage,
     RefundLot,
     ReleaseHold,
+    RemoveAlert,
     ResetLots,
+    SetAlert,
     SetKindPriorities,
     SetMemberLimits,
     SetRate,
@@ -53,15 +55,19 @@ _HANDLERS: dict[type, Callable[[OrgState, Command, Any], Applied]] = {
     SetMemberLimits: rules.set_member_limits,
     SetKindPriorities: rules.set_kind_priorities,
     SetRate: rules.set_rate,
+    SetAlert: alerts.set_alert,
+    RemoveAlert: alerts.remove_alert,
 }
 
 
 def apply(state: OrgState, command: Command) -> Applied:
     try:
-        return _HANDLERS[type(command.payload)](state, command, command.payload)
+        applied = _HANDLERS[type(command.payload)](state, command, command.payload)
     except LedgerError as error:
         at = getattr(command.payload, "occurred_at", None) or command.at
         rejected = Result(
             Status.REJECTED, balance_after=state.balance(at).total, code=error.code, message=error.message
         )
         return Applied(state=state, postings=(), result=rejected)
+    # A rejected command changed nothing, so only an accepted one can move an alert.
+    return alerts.judge(applied, command) if applied.state.alerts else applied

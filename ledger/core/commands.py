@@ -84,6 +84,13 @@ class Period(StrEnum):
     MONTH = "month"
 
 
+class AlertKind(StrEnum):
+    """What an alert watches (seed 003: "almost out", "depleted", "a user spent over 1,000")."""
+
+    LOW_BALANCE = "low_balance"  # available credits (the org's, or a team's own) at or below the threshold
+    HIGH_SPEND = "high_spend"  # spend in the current period (org, team or user) at or above the threshold
+
+
 @dataclass(frozen=True, slots=True)
 class RolloverRule:
     """At the lot's end, move what is left into a rollover bank lot (seed 001).
@@ -306,6 +313,30 @@ class SetRate:
     type: str = field(default="set_rate", init=False)
 
 
+# --- alerts ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SetAlert:
+    """Create or replace an alert. A new or replaced alert is judged at once: if its condition
+    already holds, it fires."""
+
+    alert_id: UUID
+    kind: AlertKind
+    threshold: MicroCredits
+    name: str = ""
+    team_id: UUID | None = None
+    user_id: str | None = None  # HIGH_SPEND only
+    period: Period = Period.MONTH  # HIGH_SPEND only
+    type: str = field(default="set_alert", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveAlert:
+    alert_id: UUID
+    type: str = field(default="remove_alert", init=False)
+
+
 Payload: TypeAlias = (
     GrantCredits
     | RecordUsage
@@ -324,6 +355,8 @@ Payload: TypeAlias = (
     | SetMemberLimits
     | SetKindPriorities
     | SetRate
+    | SetAlert
+    | RemoveAlert
 )
 
 PAYLOAD_TYPES: Mapping[str, type[Payload]] = {
@@ -331,7 +364,7 @@ PAYLOAD_TYPES: Mapping[str, type[Payload]] = {
     for cls in (
         GrantCredits, RecordUsage, Expire, ResetLots, TransferCredits, RefundLot, CreditBack, AdjustCredits,
         PlaceHold, CaptureHold, ReleaseHold, IssueQuote, SetSpendingPolicy, SetTeamBudget, SetMemberLimits,
-        SetKindPriorities, SetRate,
+        SetKindPriorities, SetRate, SetAlert, RemoveAlert,
     )
 }  # fmt: skip
 
@@ -456,7 +489,18 @@ def validate(command: Command) -> None:
                 raise InvalidCommand("name at least one kind")
             if any(not PRIORITY_MIN <= value <= PRIORITY_MAX for value in p.priorities.values()):
                 raise InvalidCommand(f"priorities run from {PRIORITY_MIN} to {PRIORITY_MAX}")
-        case ReleaseHold() | ResetLots():
+        case SetAlert():
+            if p.threshold < 0:
+                raise InvalidCommand("threshold cannot be negative")
+            _text(p.name, "name")
+            _text(p.user_id, "userId")
+            if p.kind is AlertKind.LOW_BALANCE and p.user_id is not None:
+                raise InvalidCommand("a LOW_BALANCE alert watches the organization or a team, not a user")
+            if p.team_id is not None and p.user_id is not None:
+                raise InvalidCommand("an alert watches a team or a user, not both")
+            if p.user_id is not None and not p.user_id:
+                raise InvalidCommand("userId cannot be empty")
+        case ReleaseHold() | ResetLots() | RemoveAlert():
             pass
 
 

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
 from ledger.core import codec
+from ledger.core.commands import AlertKind
 from ledger.core.money import ZERO, MicroCredits
 from ledger.core.state import Lot, OrgState
 
@@ -75,6 +77,29 @@ def result_from_dict(data: Mapping[str, Any]) -> Result:
     return codec.from_json(Result, data)
 
 
+class AlertState(StrEnum):
+    TRIGGERED = "triggered"  # the condition started to hold
+    RESOLVED = "resolved"  # it stopped holding: a top-up, a release, a new period
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """An alert crossing its threshold, journaled with the command that made it cross. It carries
+    the alert as it was, so the history reads the same after the alert is changed or removed."""
+
+    id: UUID
+    alert_id: UUID
+    transaction_id: UUID  # the command that made it cross
+    state: AlertState
+    kind: AlertKind
+    name: str
+    threshold: MicroCredits
+    value: MicroCredits  # the measured balance or spend
+    at: datetime
+    team_id: UUID | None = None
+    user_id: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Applied:
     state: OrgState
@@ -82,3 +107,4 @@ class Applied:
     result: Result
     new_lots: tuple[Lot, ...] = ()
     touched_lots: tuple[Lot, ...] = ()
+    alert_events: tuple[AlertEvent, ...] = ()

@@ -9,6 +9,7 @@
     ├── HoldClosed              HOLD_CLOSED: the hold was finished, released or has expired
     ├── QuoteUnusable           QUOTE_UNUSABLE: the quote expired, was used, or is for another product
     ├── NotReversible           NOT_REVERSIBLE: not refundable, or already refunded / credited back
+    ├── LimitReached            LIMIT_REACHED: the organization has as many of these as it may
     └── IdempotencyConflict     IDEMPOTENCY_CONFLICT: the key was used before with another payload
 
 A rejection is a result, not a crash: the worker stores it under the command's idempotency key so a
@@ -60,3 +61,7 @@ class QuoteUnusable(LedgerError):
 
 class NotReversible(LedgerError):
     code = "NOT_REVERSIBLE"
+
+
+class LimitReached(LedgerError):
+    code = "LIMIT_REACHED"

@@ -35,7 +35,7 @@ from ledger.core.entries import (
 )
 from ledger.core.errors import InsufficientCredits, NotFound, NotReversible
 from ledger.core.money import MicroCredits, format_credits, round_money
-from ledger.core.spending import Spender, expire_hold, spend_limits
+from ledger.core.spending import Spender, counted_keys, expire_hold
 from ledger.core.state import HoldStatus, Lot, OrgState, add_months, require_team
 
 _NAMESPACE = UUID("5f0c1a52-8d7e-4b8f-9a51-3e2f0d6c9b10")
@@ -233,7 +233,7 @@ def credit_back(state: OrgState, command: Command, request: CreditBack) -> Appli
     change.post(f"{USAGE_ACCOUNT}:{debit.product}", -debit.charge)
     spend = dict(change.state.spend)
     spender = Spender(debit.occurred_at, debit.product, debit.team_id, debit.user_id)
-    for key, _, _ in spend_limits(state, spender):
+    for key in counted_keys(state, spender):
         if key in spend:
             spend[key] = MicroCredits(max(0, spend[key] - debit.charge))
     debits = {**state.debits, debit.transaction_id: replace(debit, reversed=True)}

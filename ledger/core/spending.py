@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
+from ledger.core import alerts
 from ledger.core.change import Change
 from ledger.core.commands import AtZero, CaptureHold, Command, IssueQuote, PlaceHold, RecordUsage, ReleaseHold
 from ledger.core.entries import (
@@ -222,7 +223,7 @@ def _charge(change: Change, spender: Spender, amount: MicroCredits, hold: Hold |
     no lot covered (overage or credit line)."""
     state = change.state
     spend = _counted_spend(state, spender, amount)
-    reserved = _reserved_by_lot(state, spender.at, exclude=hold)
+    reserved = reserved_by_lot(state, spender.at, exclude=hold)
     left: int = amount
     for lot in _spendable_lots(state, spender):
         if left == 0:
@@ -263,7 +264,7 @@ def _spendable_lots(state: OrgState, spender: Spender) -> list[Lot]:
     return sorted(lots, key=lambda lot: (rank[lot.team_id], lot.consumption_key()))
 
 
-def _reserved_by_lot(state: OrgState, at: datetime, exclude: Hold | None) -> dict[UUID, int]:
+def reserved_by_lot(state: OrgState, at: datetime, exclude: Hold | None = None) -> dict[UUID, int]:
     """Where open holds' reservations sit, less the fence of `exclude` (a capturing hold may spend
     its own). Every open hold, oldest first, is fenced on the lots its own spender could draw on,
     in that spender's order; the capturing hold keeps its place in that order, so its capture never
@@ -298,7 +299,7 @@ def _after_open_holds(state: OrgState, at: datetime) -> datetime:
 
 def _free_for(state: OrgState, spender: Spender, exclude: Hold | None) -> int:
     """What this spender could take now: its spendable lots less other holds' fences on them."""
-    reserved = _reserved_by_lot(state, spender.at, exclude)
+    reserved = reserved_by_lot(state, spender.at, exclude)
     return sum(lot.remaining - reserved.get(lot.id, 0) for lot in _spendable_lots(state, spender))
 
 
@@ -317,14 +318,25 @@ def spend_limits(state: OrgState, spender: Spender) -> list[tuple[SpendKey, Micr
     return limits
 
 
+def counted_keys(state: OrgState, spender: Spender) -> list[SpendKey]:
+    """Every counter a debit by this spender counts on: its budget and cap, and spend alerts."""
+    keys = [key for key, _, _ in spend_limits(state, spender)]
+    if state.alerts:
+        keys += alerts.spend_counters(state, spender.at, spender.team_id, spender.user_id)
+    return keys
+
+
 def _counted_spend(state: OrgState, spender: Spender, amount: MicroCredits) -> dict[SpendKey, MicroCredits]:
-    """New spend counters for the spender's team budget and user cap, or CapExceeded."""
+    """New spend counters for the spender's team budget, user cap and spend alerts, or CapExceeded."""
     counted: dict[SpendKey, MicroCredits] = {}
     for key, limit, name in spend_limits(state, spender):
         spent = state.spend.get(key, 0) + amount
         if spent > limit:
             raise CapExceeded(f"{name} of {format_credits(limit)} credits")
         counted[key] = MicroCredits(spent)
+    if state.alerts:
+        for key in alerts.spend_counters(state, spender.at, spender.team_id, spender.user_id):
+            counted[key] = MicroCredits(state.spend.get(key, 0) + amount)
     return counted
 
 

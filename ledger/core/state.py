@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import TypeAlias
 from uuid import UUID
 
-from ledger.core.commands import DEFAULT_PRIORITY, AtZero, LotKind, LotTerms, Period, RolloverRule
+from ledger.core.commands import DEFAULT_PRIORITY, AlertKind, AtZero, LotKind, LotTerms, Period, RolloverRule
 from ledger.core.errors import NotFound
 from ledger.core.money import ZERO, MicroCredits
 
@@ -132,6 +132,22 @@ class MemberLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class Alert:
+    """A threshold the actor judges after every command; `triggered` is whether its condition held
+    at the last judgement, so it fires once per crossing."""
+
+    id: UUID
+    kind: AlertKind
+    threshold: MicroCredits
+    counter_id: UUID  # its spend counter: new with each SetAlert, so a replaced alert counts afresh
+    name: str = ""
+    team_id: UUID | None = None
+    user_id: str | None = None
+    period: Period = Period.MONTH
+    triggered: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Debit:
     """A committed usage debit, as a credit-back needs it: which lots gave what."""
 
@@ -157,6 +173,11 @@ def team_scope(team_id: UUID) -> str:
 
 def user_scope(user_id: str) -> str:
     return f"user:{user_id}"
+
+
+def alert_scope(counter_id: UUID) -> str:
+    """A spend alert counts on its own counter: its period need not be any budget's or cap's."""
+    return f"alert:{counter_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +206,7 @@ class OrgState:
     debits: Mapping[UUID, Debit] = field(default_factory=dict)  # preloaded for credit-backs
     teams: frozenset[UUID] = frozenset()
     kind_priorities: Mapping[LotKind, int] = field(default_factory=dict)  # the org's own defaults
+    alerts: Mapping[UUID, Alert] = field(default_factory=dict)
 
     def priority_of(self, kind: LotKind) -> int:
         return self.kind_priorities.get(kind, DEFAULT_PRIORITY[kind])

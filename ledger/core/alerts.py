@@ -1,0 +1,118 @@
+"""Alerts: thresholds on available credits and on spend per period, judged by the actor.
+
+An alert lives in the organization's state, set and removed by commands like any spending rule,
+and is judged after every command that changes anything: when its condition starts to hold it
+fires TRIGGERED, when it stops holding (a top-up, a released hold, a new period) RESOLVED. So an
+alert fires once per crossing, the event is journaled with the command that caused it (exactly
+once, never from a retry), and a new or replaced alert whose condition already holds fires at once.
+
+    LOW_BALANCE   the org's available credits (or, with a team, the team's own) <= threshold
+    HIGH_SPEND    what the org, a team or a user spent in the current period     >= threshold
+
+Spend alerts count on counters of their own (`alert:<counter>`, per period) from the moment they
+are set, as budgets and caps do (a replaced alert counts afresh); a credit-back lowers them again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime
+from uuid import UUID
+
+from ledger.core.change import Change
+from ledger.core.commands import AlertKind, Command, RemoveAlert, SetAlert
+from ledger.core.entries import AlertEvent, AlertState, Applied
+from ledger.core.errors import LimitReached, NotFound
+from ledger.core.money import MicroCredits
+from ledger.core.state import Alert, OrgState, SpendKey, alert_scope, period_start, require_team
+
+alerts_per_organization_max = 100
+
+_NAMESPACE = UUID("0b8f4d36-5c1e-4a9b-8f27-6d3e9a1c4b70")
+
+
+def set_alert(state: OrgState, command: Command, request: SetAlert) -> Applied:
+    require_team(state, request.team_id)
+    if request.alert_id not in state.alerts and len(state.alerts) >= alerts_per_organization_max:
+        raise LimitReached(f"an organization has at most {alerts_per_organization_max} alerts")
+    alert = Alert(
+        id=request.alert_id,
+        kind=request.kind,
+        threshold=request.threshold,
+        counter_id=command.envelope.command_id,
+        name=request.name,
+        team_id=request.team_id,
+        user_id=request.user_id,
+        period=request.period,
+    )
+    change = Change(state)
+    change.replace_state(alerts={**state.alerts, alert.id: alert})
+    return change.applied(command.at, details={"alert_id": str(alert.id)})
+
+
+def remove_alert(state: OrgState, command: Command, request: RemoveAlert) -> Applied:
+    if request.alert_id not in state.alerts:
+        raise NotFound(f"no alert {request.alert_id}")
+    change = Change(state)
+    change.replace_state(alerts={i: a for i, a in state.alerts.items() if i != request.alert_id})
+    return change.applied(command.at, details={"alert_id": str(request.alert_id)})
+
+
+def judge(applied: Applied, command: Command) -> Applied:
+    """Judge every alert on the state a command left; fire those whose condition changed."""
+    state, at = applied.state, command.at
+    changed: dict[UUID, Alert] = {}
+    events: list[AlertEvent] = []
+    for alert in state.alerts.values():
+        value = measure(state, alert, at)
+        holds = value <= alert.threshold if alert.kind is AlertKind.LOW_BALANCE else value >= alert.threshold
+        if holds == alert.triggered:
+            continue
+        changed[alert.id] = replace(alert, triggered=holds)
+        events.append(
+            AlertEvent(
+                id=uuid.uuid5(_NAMESPACE, f"{command.envelope.command_id}:{alert.id}"),
+                alert_id=alert.id,
+                transaction_id=command.envelope.command_id,
+                state=AlertState.TRIGGERED if holds else AlertState.RESOLVED,
+                kind=alert.kind,
+                name=alert.name,
+                threshold=alert.threshold,
+                value=value,
+                at=at,
+                team_id=alert.team_id,
+                user_id=alert.user_id,
+            )
+        )
+    if not changed:
+        return applied
+    return replace(
+        applied,
+        state=replace(state, alerts={**state.alerts, **changed}),
+        alert_events=(*applied.alert_events, *events),
+    )
+
+
+def measure(state: OrgState, alert: Alert, at: datetime) -> MicroCredits:
+    """What the alert compares with its threshold, at `at`."""
+    if alert.kind is AlertKind.LOW_BALANCE:
+        return state.balance(at, alert.team_id).available
+    return state.spend.get(_counter(alert, at), MicroCredits(0))
+
+
+def spend_counters(state: OrgState, at: datetime, team_id: UUID | None, user_id: str | None) -> Iterator[SpendKey]:
+    """The spend alerts' counters a debit by this team and user, at `at`, counts on."""
+    for alert in state.alerts.values():
+        if alert.kind is not AlertKind.HIGH_SPEND:
+            continue
+        if alert.team_id is not None and alert.team_id != team_id:
+            continue
+        if alert.user_id is not None and alert.user_id != user_id:
+            continue
+        yield _counter(alert, at)
+
+
+def _counter(alert: Alert, at: datetime) -> SpendKey:
+    return (alert_scope(alert.counter_id), period_start(at, alert.period))

@@ -1,0 +1,276 @@
+"""What live meters show, computed from an organization's state: the org's balance, each team's own
+credits and budget, and what one user may spend now.
+
+A user's spendable credits are their team's lots and (unless their shared-credit toggle is off) the
+org's pool, less what open holds fence on those lots, capped by what their cap and their team's
+budget leave. Fences on a team's lots come only from that team's holds, so "free" credits add up
+per owner (the pool, each team): a meter can be kept current from the owners a change touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import TypeVar
+from uuid import UUID
+
+from ledger.core.commands import CaptureHold, Command, Period, RecordUsage
+from ledger.core.entries import Applied, Status
+from ledger.core.money import MicroCredits
+from ledger.core.spending import UNPRICED_PRODUCT, Spender, reserved_by_lot, spend_limits
+from ledger.core.state import Balance, OrgState
+
+POOL: None = None  # the owner of the org's shared lots
+K = TypeVar("K")
+
+
+@dataclass(frozen=True, slots=True)
+class LimitUse:
+    """A budget or cap in its current period."""
+
+    amount: MicroCredits
+    spent: MicroCredits
+    period: Period
+
+    @property
+    def remaining(self) -> MicroCredits:
+        return MicroCredits(max(0, self.amount - self.spent))
+
+
+@dataclass(frozen=True, slots=True)
+class TeamMeter:
+    balance: Balance  # the team's own usable lots and what its open holds reserve
+    free: MicroCredits  # the team's lots less the fences on them
+    budget: LimitUse | None
+
+
+@dataclass(frozen=True, slots=True)
+class UserLimits:
+    cap: LimitUse | None
+    shared_credits: bool
+
+
+def free_by_owner(state: OrgState, at: datetime) -> dict[UUID | None, MicroCredits]:
+    """Per owner (POOL or a team id), its usable credits that no open hold fences; the pool's less
+    what the credit line has drawn. Owners without usable lots are absent (or, the pool, 0)."""
+    reserved = reserved_by_lot(state, at) if state.holds else {}
+    free: dict[UUID | None, int] = {POOL: -state.credit_drawn}
+    for lot in state.lots:
+        if lot.usable_at(at):
+            free[lot.team_id] = free.get(lot.team_id, 0) + lot.remaining - reserved.get(lot.id, 0)
+    return {owner: MicroCredits(amount) for owner, amount in free.items()}
+
+
+def team_meter(state: OrgState, at: datetime, team_id: UUID, free: Mapping[UUID | None, int]) -> TeamMeter:
+    rule = state.budgets.get(team_id)
+    budget = None if rule is None else _limit_use(state, Spender(at, None, team_id=team_id), rule.period)
+    return TeamMeter(state.balance(at, team_id), MicroCredits(free.get(team_id, 0)), budget)
+
+
+def user_limits(state: OrgState, at: datetime, user_id: str) -> UserLimits:
+    member = state.members.get(user_id)
+    if member is None:
+        return UserLimits(None, True)
+    return UserLimits(_limit_use(state, Spender(at, None, user_id=user_id), member.period), member.shared_credits)
+
+
+def _limit_use(state: OrgState, spender: Spender, period: Period) -> LimitUse | None:
+    """The one budget (a team alone) or cap (a user alone) a spender counts against, if any."""
+    limits = spend_limits(state, spender)
+    if not limits:
+        return None
+    ((key, amount, _),) = limits
+    return LimitUse(amount, MicroCredits(state.spend.get(key, 0)), period)
+
+
+def user_available(pool_free: int, team_id: UUID | None, team: TeamMeter | None, limits: UserLimits) -> MicroCredits:
+    """The most a debit by this user, for `team_id`, could take now from credits: the team's free
+    credits and the pool's (if shared), no more than their cap and the team's budget leave."""
+    # As the charge path draws: the team's own lots, then the pool unless the toggle is off.
+    reachable = (team.free if team_id is not None and team is not None else 0) + (
+        pool_free if limits.shared_credits else 0
+    )
+    bounds = [reachable]
+    if limits.cap is not None:
+        bounds.append(limits.cap.remaining)
+    if team is not None and team.budget is not None:
+        bounds.append(team.budget.remaining)
+    return MicroCredits(min(bounds))
+
+
+def touched(before: OrgState, after: OrgState, applied: Iterable[Applied]) -> tuple[set[UUID], set[str]]:
+    """The teams and users whose meters a batch may have moved (the pool's always may): teams whose
+    lots, holds, budget or counters changed, users whose limits, holds or counters did."""
+    teams: set[UUID] = set()
+    users: set[str] = set()
+    for change in applied:
+        teams.update(lot.team_id for lot in (*change.new_lots, *change.touched_lots) if lot.team_id is not None)
+    if before.holds is not after.holds:
+        for hold_id, hold in after.holds.items():
+            if before.holds.get(hold_id) != hold:
+                if hold.team_id is not None:
+                    teams.add(hold.team_id)
+                if hold.user_id is not None:
+                    users.add(hold.user_id)
+    teams.update(_changed_keys(before.budgets, after.budgets))
+    users.update(_changed_keys(before.members, after.members))
+    if before.spend is not after.spend:
+        for (scope, start), spent in after.spend.items():
+            if before.spend.get((scope, start)) == spent:
+                continue
+            kind, _, owner = scope.partition(":")
+            if kind == "team":
+                teams.add(UUID(owner))
+            elif kind == "user":
+                users.add(owner)
+    return teams & after.teams, users
+
+
+def _changed_keys(before: Mapping[K, object], after: Mapping[K, object]) -> set[K]:
+    if before is after:
+        return set()
+    return {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
+
+
+@dataclass(frozen=True, slots=True)
+class MeterUpdate:
+    """What a batch changed for an organization's meters: its balance and pool always, the teams
+    and users it touched. Readers keep the last parts they saw of the others."""
+
+    organization_id: UUID
+    at: datetime
+    balance: Balance
+    pool_free: MicroCredits
+    teams: Mapping[UUID, TeamMeter] = field(default_factory=dict)
+    users: Mapping[str, UserLimits] = field(default_factory=dict)
+
+
+def meter_update(before: OrgState, after: OrgState, applied: Iterable[Applied], at: datetime) -> MeterUpdate:
+    teams, users = touched(before, after, applied)
+    free = free_by_owner(after, at)
+    return MeterUpdate(
+        organization_id=after.organization_id,
+        at=at,
+        balance=after.balance(at),
+        pool_free=free[POOL],
+        teams={team_id: team_meter(after, at, team_id, free) for team_id in sorted(teams)},
+        users={user_id: user_limits(after, at, user_id) for user_id in sorted(users)},
+    )
+
+
+def full_update(
+    state: OrgState, at: datetime, team_ids: Iterable[UUID] = (), user_ids: Iterable[str] = ()
+) -> MeterUpdate:
+    """The same, read from a whole state: what a meter starts from."""
+    free = free_by_owner(state, at)
+    return MeterUpdate(
+        organization_id=state.organization_id,
+        at=at,
+        balance=state.balance(at),
+        pool_free=free[POOL],
+        teams={team_id: team_meter(state, at, team_id, free) for team_id in team_ids},
+        users={user_id: user_limits(state, at, user_id) for user_id in user_ids},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class UsageEvent:
+    """An accepted debit, as a live usage feed shows it: a usage event or a hold's capture."""
+
+    transaction_id: UUID
+    product: str
+    credits: MicroCredits
+    occurred_at: datetime
+    quantity: Decimal | None = None
+    team_id: UUID | None = None
+    user_id: str | None = None
+    hold_id: UUID | None = None
+    dimensions: Mapping[str, str] = field(default_factory=dict)
+
+
+def usage_event(command: Command, transaction_id: UUID, applied: Applied) -> UsageEvent | None:
+    """The usage event an accepted command is, if it is a debit."""
+    if applied.result.status is not Status.ACCEPTED:
+        return None
+    p = command.payload
+    if isinstance(p, RecordUsage):
+        return UsageEvent(
+            transaction_id=transaction_id,
+            product=p.product,
+            credits=applied.result.credits_charged,
+            occurred_at=p.occurred_at or command.at,
+            quantity=p.quantity,
+            team_id=p.team_id,
+            user_id=p.user_id,
+            dimensions=p.dimensions,
+        )
+    if isinstance(p, CaptureHold) and applied.result.credits_charged > 0:
+        hold = applied.state.holds[p.hold_id]
+        return UsageEvent(
+            transaction_id=transaction_id,
+            product=hold.product or UNPRICED_PRODUCT,
+            credits=applied.result.credits_charged,
+            occurred_at=command.at,
+            quantity=p.quantity,
+            team_id=hold.team_id,
+            user_id=hold.user_id,
+            hold_id=hold.id,
+        )
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class UserMeter:
+    team_id: UUID | None
+    available: MicroCredits
+    limits: UserLimits
+
+
+_NO_TEAM_METER = TeamMeter(Balance(MicroCredits(0), MicroCredits(0)), MicroCredits(0), None)
+
+
+@dataclass(frozen=True, slots=True)
+class MeterView:
+    """A reader's picture of an organization's meters: started from a full update, kept current by
+    the batches' updates, which carry absolute values. An update older than the last one applied
+    is ignored (a partition changing hands may deliver one late); a picture read from the database
+    has no such time (another clock took it), so it takes every update."""
+
+    at: datetime  # when the values were taken
+    balance: Balance
+    pool_free: MicroCredits
+    teams: Mapping[UUID, TeamMeter] = field(default_factory=dict)
+    users: Mapping[str, UserLimits] = field(default_factory=dict)
+    updated_at: datetime | None = None  # the last worker update applied
+
+    @classmethod
+    def start(cls, update: MeterUpdate) -> MeterView:
+        """From a worker's update."""
+        return cls(update.at, update.balance, update.pool_free, dict(update.teams), dict(update.users), update.at)
+
+    @classmethod
+    def read(cls, update: MeterUpdate) -> MeterView:
+        """From a full update computed on a state read from the database."""
+        return cls(update.at, update.balance, update.pool_free, dict(update.teams), dict(update.users))
+
+    def merged(self, update: MeterUpdate) -> MeterView:
+        if self.updated_at is not None and update.at < self.updated_at:
+            return self
+        return MeterView(
+            update.at,
+            update.balance,
+            update.pool_free,
+            {**self.teams, **update.teams},
+            {**self.users, **update.users},
+            update.at,
+        )
+
+    def team(self, team_id: UUID) -> TeamMeter:
+        return self.teams.get(team_id, _NO_TEAM_METER)
+
+    def user(self, user_id: str, team_id: UUID | None) -> UserMeter:
+        limits = self.users.get(user_id, UserLimits(None, True))
+        team = None if team_id is None else self.team(team_id)
+        return UserMeter(team_id, user_available(self.pool_free, team_id, team, limits), limits)
