@@ -36,7 +36,8 @@ from ledger.stream.worker import LedgerWorker
 # Tables the tests may write; emptied before each test.
 _TABLES = (
     "ledger_postings", "credit_holds", "credit_quotes", "credit_lots", "ledger_settings", "spend_counters",
-    "ledger_transactions", "invitations", "members", "api_keys", "teams", "products", "organizations", "partners",
+    "ledger_transactions", "alert_events", "invitations", "members", "api_keys", "teams", "products", "organizations",
+    "partners",
 )  # fmt: skip
 
 
@@ -155,7 +156,7 @@ async def assert_warm_states_match_the_database(pool: asyncpg.Pool, worker: Ledg
         # Teams are created by the API, not the worker: a warm state may lack one created since it
         # loaded (a command naming it reloads the org), but never holds one that does not exist.
         assert state.teams <= loaded.teams, org
-        for name in ("policies", "budgets", "members", "rates", "kind_priorities", "credit_drawn"):
+        for name in ("policies", "budgets", "members", "rates", "kind_priorities", "alerts", "credit_drawn"):
             assert getattr(state, name) == getattr(loaded, name), (org, name)
         assert {k: v for k, v in state.spend.items() if k in loaded.spend} == loaded.spend, org
 

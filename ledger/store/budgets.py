@@ -1,5 +1,5 @@
 """What an organization may still spend, read for the API: its spending rules (team budgets, member
-caps, policies at zero, kind priorities) and credit line as the ledger state holds them, the spend
+caps, policies at zero, kind priorities, alerts) and credit line as the ledger state holds them, the spend
 counted against budgets and caps, and the credits each team holds."""
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ import asyncpg
 from ledger.core import codec
 from ledger.core.commands import LotKind
 from ledger.core.money import MicroCredits
-from ledger.core.state import Balance, Budget, MemberLimits, OrgState, Policy, SpendKey
+from ledger.core.state import Alert, Balance, Budget, MemberLimits, OrgState, Policy, SpendKey
 
 # The rules only: rates are not needed here, and an org may have many versions of them.
 _RULES = """
 SELECT o.id AS org_id, o.credit_drawn, s.kind, s.key, s.value
 FROM organizations o
-LEFT JOIN ledger_settings s ON s.org_id = o.id AND s.kind IN ('policy', 'budget', 'member', 'priority')
+LEFT JOIN ledger_settings s ON s.org_id = o.id AND s.kind IN ('policy', 'budget', 'member', 'priority', 'alert')
 WHERE o.id = ANY($1::uuid[])
 """
 _SPENT = """
@@ -51,7 +51,7 @@ async def spending_rules(
         rules = found.setdefault(
             row["org_id"],
             {"credit_drawn": MicroCredits(row["credit_drawn"]), "policies": {}, "budgets": {}, "members": {},
-             "kind_priorities": {}},
+             "kind_priorities": {}, "alerts": {}},
         )  # fmt: skip
         kind, key, value = row["kind"], row["key"], row["value"]
         if kind == "policy":
@@ -63,6 +63,9 @@ async def spending_rules(
             rules["members"][key] = codec.from_json(MemberLimits, value)
         elif kind == "priority":
             rules["kind_priorities"][LotKind(key)] = int(value)
+        elif kind == "alert":
+            alert = codec.from_json(Alert, value)
+            rules["alerts"][alert.id] = alert
     return {org: OrgState(org, **rules) for org, rules in found.items()}
 
 

@@ -87,6 +87,13 @@ SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::bigint[])
 ON CONFLICT (org_id, scope, period_start) DO UPDATE SET spent = excluded.spent
 """
 
+_INSERT_ALERT_EVENTS = """
+INSERT INTO alert_events
+    (org_id, id, alert_id, transaction_id, state, kind, name, threshold, value, team_id, user_id, at)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[],
+                     $8::bigint[], $9::bigint[], $10::uuid[], $11::text[], $12::timestamptz[])
+"""
+
 _UPDATE_DRAWN = """
 UPDATE organizations o SET credit_drawn = d.drawn
 FROM unnest($1::uuid[], $2::bigint[]) AS d (id, drawn) WHERE o.id = d.id
@@ -137,6 +144,7 @@ async def write_outcomes(
     await _insert_postings(connection, new)
     await _write_settings(connection, changed)
     await _write_counters(connection, changed)
+    await _insert_alert_events(connection, new)
     drawn = [(after.organization_id, after.credit_drawn) for before, after in changed
              if before.credit_drawn != after.credit_drawn]  # fmt: skip
     if drawn:
@@ -197,7 +205,7 @@ def _rules_changed(before: OrgState, after: OrgState) -> bool:
     return any(getattr(before, name) is not getattr(after, name) for name in _RULE_FIELDS)
 
 
-_RULE_FIELDS = ("policies", "budgets", "members", "rates", "kind_priorities")
+_RULE_FIELDS = ("policies", "budgets", "members", "rates", "kind_priorities", "alerts")
 
 
 async def _write_counters(connection: asyncpg.Connection, changed: Sequence[tuple[OrgState, OrgState]]) -> None:
@@ -209,6 +217,18 @@ async def _write_counters(connection: asyncpg.Connection, changed: Sequence[tupl
     ]
     if rows:
         await connection.execute(_UPSERT_COUNTERS, *_columns(rows, 4))
+
+
+async def _insert_alert_events(connection: asyncpg.Connection, new: Sequence[Outcome]) -> None:
+    rows = [
+        (outcome.command.organization_id, e.id, e.alert_id, e.transaction_id, e.state.value, e.kind.value,
+         e.name, e.threshold, e.value, e.team_id, e.user_id, e.at)
+        for outcome in new
+        if outcome.applied is not None
+        for e in outcome.applied.alert_events
+    ]  # fmt: skip
+    if rows:
+        await connection.execute(_INSERT_ALERT_EVENTS, *_columns(rows, 12))
 
 
 async def _insert_transactions(connection: asyncpg.Connection, new: Sequence[Outcome]) -> None:

@@ -30,6 +30,7 @@ from ledger.core.entries import CREDIT_LINE_ACCOUNT, LOT_ACCOUNT, OVERAGE_ACCOUN
 from ledger.core.money import MicroCredits
 from ledger.core.state import (
     ALL_PRODUCTS,
+    Alert,
     Budget,
     Debit,
     Hold,
@@ -136,8 +137,18 @@ def _references(commands: Iterable[Command]) -> _References:
 
 async def load_states(connection: asyncpg.Connection, commands: Sequence[Command]) -> dict[UUID, OrgState]:
     """The state of every organization the commands name, as committed."""
-    org_ids = sorted({command.organization_id for command in commands})
-    refs = _references(commands)
+    return await _load(connection, sorted({command.organization_id for command in commands}), _references(commands))
+
+
+async def load_live_states(
+    connection: asyncpg.Connection, org_ids: Sequence[UUID], at: datetime
+) -> dict[UUID, OrgState]:
+    """What is live in these organizations at `at` (their lots, holds, rules and the current
+    periods' counters, no rates): what a meter starts from."""
+    return await _load(connection, sorted(set(org_ids)), _References(earliest=at))
+
+
+async def _load(connection: asyncpg.Connection, org_ids: list[UUID], refs: _References) -> dict[UUID, OrgState]:
     states = {row["id"]: OrgState(row["id"], credit_drawn=row["credit_drawn"])
               for row in await connection.fetch(_ORGANIZATIONS, org_ids)}  # fmt: skip
     missing = frozenset(org_ids) - states.keys()
@@ -168,7 +179,7 @@ async def load_states(connection: asyncpg.Connection, commands: Sequence[Command
             quotes[row["org_id"]][quote.id] = quote
     settings = await _load_settings(connection, org_ids)
     spend: dict[UUID, dict[SpendKey, MicroCredits]] = {org: {} for org in org_ids}
-    if any(s["budgets"] or s["members"] for s in settings.values()):
+    if any(s["budgets"] or s["members"] or s["alerts"] for s in settings.values()):
         assert refs.earliest is not None
         for row in await connection.fetch(_COUNTERS, org_ids, refs.earliest - _COUNTER_LOOKBACK):
             spend[row["org_id"]][(row["scope"], row["period_start"])] = row["spent"]
@@ -220,7 +231,8 @@ def _lot(row: asyncpg.Record) -> Lot:
 
 async def _load_settings(connection: asyncpg.Connection, org_ids: list[UUID]) -> dict[UUID, dict[str, Any]]:
     found: dict[UUID, dict[str, Any]] = {
-        org: {"policies": {}, "budgets": {}, "members": {}, "rates": {}, "kind_priorities": {}} for org in org_ids
+        org: {"policies": {}, "budgets": {}, "members": {}, "rates": {}, "kind_priorities": {}, "alerts": {}}
+        for org in org_ids
     }
     versions: dict[UUID, dict[str, list[Rate]]] = {org: {} for org in org_ids}
     for row in await connection.fetch(_SETTINGS, org_ids):
@@ -234,6 +246,9 @@ async def _load_settings(connection: asyncpg.Connection, org_ids: list[UUID]) ->
             found[org]["members"][key] = codec.from_json(MemberLimits, value)
         elif kind == "priority":
             found[org]["kind_priorities"][LotKind(key)] = int(value)
+        elif kind == "alert":
+            alert = codec.from_json(Alert, value)
+            found[org]["alerts"][alert.id] = alert
         else:
             rate = codec.from_json(Rate, value)
             versions[org].setdefault(rate.product, []).append(rate)
@@ -261,6 +276,8 @@ def settings_rows(state: OrgState) -> dict[tuple[str, str], Any]:
         rows[("member", user_id)] = codec.to_json(limits)
     for lot_kind, priority in state.kind_priorities.items():
         rows[("priority", lot_kind.value)] = priority
+    for alert_id, alert in state.alerts.items():
+        rows[("alert", str(alert_id))] = codec.to_json(alert)
     for product, versions in state.rates.items():
         for rate in versions:
             assert rate.effective_at is not None

@@ -32,5 +32,13 @@ def meter_channel(org_id: UUID) -> str:
     return f"meter:{org_id}"
 
 
+def usage_channel(org_id: UUID) -> str:
+    return f"usage:{org_id}"
+
+
+def alert_channel(org_id: UUID) -> str:
+    return f"alerts:{org_id}"
+
+
 def balance_snapshot(org_id: UUID) -> str:
     return f"balance:{{{org_id}}}"

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 import time
 import uuid
@@ -45,7 +44,7 @@ from ledger.store import fences, journal
 from ledger.store.catalog_rates import CatalogRates
 from ledger.store.fences import FencedOut
 from ledger.store.states import UnknownOrganizations, load_states
-from ledger.stream import keys
+from ledger.stream import feeds, keys
 from ledger.stream.failpoints import failpoint
 from ledger.stream.leases import Leases
 from ledger.stream.mailbox import Reply, encode_reply
@@ -300,7 +299,7 @@ class LedgerWorker:
                 await journal.write_outcomes(connection, prepared.outcomes, prepared.initial, prepared.final)
                 failpoint("in_transaction")
             failpoint("after_commit")
-        await self._after_commit(prepared.entries, prepared.outcomes, prepared.final)
+        await self._after_commit(prepared)
 
     async def _settle(self) -> bool:
         """Wait for the batch in flight. True if it committed (or there was none); False if it was
@@ -337,9 +336,8 @@ class LedgerWorker:
         card = await self.rates.current(connection, _priced_products(commands, states))
         return {org: s if s.rate_card is card else replace(s, rate_card=card) for org, s in states.items()}
 
-    async def _after_commit(
-        self, entries: Sequence[Entry], outcomes: list[Outcome], final: dict[UUID, OrgState]
-    ) -> None:
+    async def _after_commit(self, prepared: _Prepared) -> None:
+        entries, outcomes = prepared.entries, prepared.outcomes
         now = datetime.now(UTC)
         by_partition: dict[int, list[bytes]] = {}
         for entry in entries:
@@ -361,14 +359,13 @@ class LedgerWorker:
                 if reply_to:
                     reply = Reply(outcome.command.envelope.command_id, outcome.transaction_id, outcome.result)
                     pipe.publish(reply_to, encode_reply(reply))
-            readings = {
-                org_id: _meter_reading(final[org_id], now)
-                for org_id in {o.command.organization_id for o in outcomes if o.applied is not None}
-            }
-            if readings:
-                pipe.mset({keys.balance_snapshot(org_id): reading for org_id, reading in readings.items()})
-            for org_id, reading in readings.items():
-                pipe.publish(keys.meter_channel(org_id), reading)
+            meters, events = feeds.messages(outcomes, prepared.initial, prepared.final, now)
+            if meters:
+                pipe.mset({keys.balance_snapshot(org_id): update for org_id, update in meters.items()})
+            for org_id, update in meters.items():
+                pipe.publish(keys.meter_channel(org_id), update)
+            for channel, message in events:
+                pipe.publish(channel, message)
             answers = await pipe.execute(raise_on_error=False)
         if any(isinstance(answer, NoScriptError) for answer in answers):
             # Redis restarted and forgot the trim script; trimming can wait for the next batch.
@@ -444,16 +441,3 @@ def _decode(fields: dict[bytes, bytes] | None) -> Command | None:
     except (ValueError, KeyError, TypeError) as error:
         log.error("unreadable command sent to %s: %s", DEAD_LETTER_STREAM, error)
         return None
-
-
-def _meter_reading(state: OrgState, at: datetime) -> bytes:
-    balance = state.balance(at)
-    return json.dumps(
-        {
-            "organization_id": str(state.organization_id),
-            "total": balance.total,
-            "held": balance.held,
-            "available": balance.available,
-            "at": at.isoformat(),
-        }
-    ).encode()

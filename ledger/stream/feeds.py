@@ -1,0 +1,74 @@
+"""What a ledger worker publishes after a commit for live subscribers, and how readers decode it.
+
+Per organization and batch, at most one message on each channel: `meter:<org>` (a `MeterUpdate`:
+the balance and pool always, the teams and users the batch touched), `usage:<org>` (its accepted
+debits, in order) and `alerts:<org>` (the alerts that crossed). Pub/sub may drop a message while a
+connection is down; a meter starts from a full read and every update carries absolute values, so
+the next one puts it right.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from ledger.core import codec
+from ledger.core.batch import Outcome
+from ledger.core.entries import AlertEvent
+from ledger.core.meter import MeterUpdate, UsageEvent, meter_update, usage_event
+from ledger.core.state import OrgState
+from ledger.stream import keys
+
+
+def messages(
+    outcomes: Sequence[Outcome],
+    initial: Mapping[UUID, OrgState],
+    final: Mapping[UUID, OrgState],
+    at: datetime,
+) -> tuple[dict[UUID, bytes], list[tuple[str, bytes]]]:
+    """A committed batch's meter update per organization, and its (channel, message) pairs of
+    usage and alert events."""
+    applied: dict[UUID, list[Outcome]] = {}
+    for outcome in outcomes:
+        if outcome.applied is not None:
+            applied.setdefault(outcome.command.organization_id, []).append(outcome)
+    meters: dict[UUID, bytes] = {}
+    others: list[tuple[str, bytes]] = []
+    for org_id, org_outcomes in applied.items():
+        changes = [o.applied for o in org_outcomes if o.applied is not None]
+        update = meter_update(initial[org_id], final[org_id], changes, at)
+        meters[org_id] = encode(update)
+        usage = [
+            event
+            for o in org_outcomes
+            if o.applied is not None and (event := usage_event(o.command, o.transaction_id, o.applied)) is not None
+        ]
+        if usage:
+            others.append((keys.usage_channel(org_id), _dumps([codec.to_json(event) for event in usage])))
+        alerts = [event for change in changes for event in change.alert_events]
+        if alerts:
+            others.append((keys.alert_channel(org_id), _dumps([codec.to_json(event) for event in alerts])))
+    return meters, others
+
+
+def encode(update: MeterUpdate) -> bytes:
+    return _dumps(codec.to_json(update))
+
+
+def decode_meter(message: bytes) -> MeterUpdate:
+    return codec.from_json(MeterUpdate, json.loads(message))
+
+
+def decode_usage(message: bytes) -> list[UsageEvent]:
+    return [codec.from_json(UsageEvent, item) for item in json.loads(message)]
+
+
+def decode_alerts(message: bytes) -> list[AlertEvent]:
+    return [codec.from_json(AlertEvent, item) for item in json.loads(message)]
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
