@@ -53,6 +53,7 @@ class LedgerGraphQL(GraphQL[Context, None]):
             resources=resources,
             loaders=Loaders.create(resources.pool),
             principal=request.scope.get("principal", ANONYMOUS),
+            credentials=request.headers.get("authorization"),
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
@@ -63,6 +64,7 @@ class LedgerGraphQL(GraphQL[Context, None]):
                 context.principal = await context.resources.authenticator.authenticate(authorization)
             except Unauthenticated:
                 raise ConnectionRejectionError({"code": "UNAUTHENTICATED"}) from None
+            context.credentials = authorization
         return UNSET  # type: ignore[no-any-return]
 
 

@@ -52,6 +52,9 @@ class Context:
     resources: Resources
     loaders: Loaders
     principal: Principal = ANONYMOUS
+    # What the principal was authenticated from (the Authorization header, or on a WebSocket the
+    # connection_init payload's), for subscriptions to authenticate again as they run.
+    credentials: str | None = None
     decisions: dict[tuple[Permission, UUID | None], bool] = field(default_factory=dict)
     # graphql-transport-ws's connection_init payload, set by strawberry on a WebSocket.
     connection_params: dict[str, object] | None = None

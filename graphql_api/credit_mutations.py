@@ -40,9 +40,6 @@ from ledger.core.commands import (
 )
 from ledger.core.money import ZERO, MicroCredits
 
-strawberry.enum(AtZero, name="AtZero", description="What a debit does when the credits cannot cover it.")
-strawberry.enum(Period, name="Period", description="A calendar period in UTC (weeks start on Monday).")
-
 
 @strawberry.input(description="Reserve credits for a job whose cost is known only at its end.")
 class PlaceHoldInput:

@@ -17,6 +17,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from graphql_api.access_api import AccessMutations, AccessQuery
+from graphql_api.alerts import AlertMutations
 from graphql_api.credit_mutations import CreditMutations
 from graphql_api.documents import DocumentCache, documents_cached_max
 from graphql_api.errors import ErrorCodes
@@ -51,7 +52,7 @@ def build_schema(*, introspection: bool = True) -> strawberry.Schema:
     are refused at validation, as production APIs may want."""
     return LedgerSchema(
         query=merge_types("Query", (Query, AccessQuery)),
-        mutation=merge_types("Mutation", (Mutation, CreditMutations, AccessMutations, MemberMutations)),
+        mutation=merge_types("Mutation", (Mutation, CreditMutations, AlertMutations, AccessMutations, MemberMutations)),
         subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=[

@@ -19,7 +19,7 @@ from graphql_api.access.policy import Permission
 from graphql_api.context import Info
 from graphql_api.errors import invalid, not_found
 from graphql_api.scalars import Credits, Quantity
-from ledger.core.commands import LotKind
+from ledger.core.commands import AtZero, LotKind, Period
 from ledger.core.entries import Status
 from ledger.core.state import Balance as DomainBalance
 from ledger.store.catalog import Product as DomainProduct
@@ -33,6 +33,7 @@ from ledger.stream.mailbox import Reply
 if TYPE_CHECKING:
     from graphql_api.access.policy import Role
     from graphql_api.access_api import ApiKey
+    from graphql_api.alerts import Alert, AlertEventPage
     from graphql_api.history import TransactionConnection
     from graphql_api.usage import ConsumptionPolicy, MemberCap, TeamBudget, UsageBucket
 
@@ -50,6 +51,8 @@ strawberry.enum(
     description='What splits a usage bucket besides time: PRODUCT, MODEL (the "model" dimension), TEAM or USER.',
 )
 strawberry.enum(InvitationStatus, name="InvitationStatus", description="Where an invitation stands.")
+strawberry.enum(AtZero, name="AtZero", description="What a debit does when the credits cannot cover it.")
+strawberry.enum(Period, name="Period", description="A calendar period in UTC (weeks start on Monday).")
 
 
 @strawberry.enum(description="When a ledger mutation returns.")
@@ -446,6 +449,30 @@ class Organization:
         from graphql_api.usage import consumption_policy
 
         return await consumption_policy(info, UUID(self.id))
+
+    @strawberry.field(
+        extensions=[Authorize(Permission.READ, from_source)],
+        description="Its alerts (low balance, high spend) and whether each is triggered now.",
+    )
+    async def alerts(self, info: Info) -> list[Annotated[Alert, strawberry.lazy("graphql_api.alerts")]]:
+        from graphql_api.alerts import alerts_of
+
+        return await alerts_of(info, UUID(self.id))
+
+    @strawberry.field(
+        extensions=[Authorize(Permission.READ, from_source)],
+        description="Its alerts' crossings, newest first, a page at a time (cursors are bound to this organization).",
+    )
+    async def alert_events(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="Page size, 1 to 200.")] = 50,
+        after: Annotated[str | None, strawberry.argument(description="The endCursor of the page before.")] = None,
+        alert_id: Annotated[strawberry.ID | None, strawberry.argument(description="Only this alert's.")] = None,
+    ) -> Annotated[AlertEventPage, strawberry.lazy("graphql_api.alerts")]:
+        from graphql_api.alerts import alert_events_of
+
+        return await alert_events_of(info, UUID(self.id), first, after, alert_id)
 
     @classmethod
     def from_domain(cls, organization: DomainOrganization) -> Organization:

@@ -1,5 +1,6 @@
 """Tenant isolation: with org A's credentials (its owner's key, its owner's user token, and its
-partner's key), every field that takes an id is called with org B's ids and with made-up ids.
+partner's key), every field that takes an id (queries, mutations and subscriptions) is called with
+org B's ids and with made-up ids.
 Nothing of B is ever returned, and B's rows are the same afterwards."""
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import asyncpg
 from tests.conftest import Service
 from tests.graphql_calls import call, nested_call, organization_fields, root_fields
 from tests.ledger_api import Ledger
+from tests.live import Live
 from tests.principals import Cast, cast
 
 ATTACKERS = ("owner_key", "owner_user", "partner")
+# A refusal comes at once; an event stream allowed to run sends nothing until an event.
+SILENT_S = 1.0
 # Platform-wide fields: no organization in them, so "another tenant's org" does not apply.
 PLATFORM_FIELDS = {"products", "viewer", "createOrganization", "createPartner", "createUserToken", "createApiKey"}
 
@@ -64,6 +68,26 @@ async def test_org_a_cannot_reach_org_b(service: Service, pool: asyncpg.Pool) ->
         if must_be_denied and not codes & {"FORBIDDEN", "NOT_FOUND"}:
             problems.append(f"{label} as {principal}: not refused: {text[:400]}")
 
+    async def attempt_live(label: str, principal: str, document: str, must_be_denied: bool) -> None:
+        """A subscription's first answer: refused for B, and never any of B's values."""
+        async with gate, Live.open(service, people.credentials[principal]) as live:
+            await live.subscribe(document)
+            try:
+                message = await live.message(timeout_s=SILENT_S)
+            except TimeoutError:
+                message = {"type": "silent"}  # an allowed event stream with nothing to send yet
+        text = str(message)
+        payload = message.get("payload")
+        errors = payload if message["type"] == "error" else (payload or {}).get("errors") or []
+        codes = {(error.get("extensions") or {}).get("code") for error in errors}
+        if "INTERNAL" in codes or None in codes:
+            problems.append(f"{label} as {principal}: {message}")
+        for secret in b["secrets"]:
+            if secret in text and secret not in document:
+                problems.append(f"{label} as {principal}: B's {secret!r} in {text[:400]}")
+        if must_be_denied and not codes & {"FORBIDDEN", "NOT_FOUND"}:
+            problems.append(f"{label} as {principal}: not refused: {text[:400]}")
+
     attempts = []
     for sweep, ids in sweeps.items():
         # The organization named in this sweep is not A: every org-scoped field must refuse.
@@ -82,6 +106,12 @@ async def test_org_a_cannot_reach_org_b(service: Service, pool: asyncpg.Pool) ->
             for name in organization_fields():
                 document = nested_call(name, ids("organizationId"), ids, every_id=True, depth=2)
                 attempts.append(attempt(f"{sweep}: Organization.{name}", principal, document, foreign))
+    for sweep, ids in sweeps.items():
+        foreign = not sweep.startswith("A's")
+        for principal in ATTACKERS:
+            for name in root_fields("subscription"):
+                document = call("subscription", name, ids, {}, every_id=True, depth=2)
+                attempts.append(attempt_live(f"{sweep}: {name}", principal, document, foreign))
     await asyncio.gather(*attempts)
     assert problems == [], "\n".join(problems)
     assert await _snapshot(pool, people.org_b) == before
@@ -101,16 +131,22 @@ async def _furnish(service: Service, pool: asyncpg.Pool, people: Cast) -> dict[s
     )["quoteId"]
     user = await pool.fetchval("SELECT user_id FROM members WHERE org_id = $1", people.org_b)
     await org_b.accepted("setMemberLimits", userId=user, cap="50")
+    alert = (await org_b.accepted("setAlert", kind="LOW_BALANCE", threshold="1000", name="B's secret alert"))[
+        "details"
+    ]["alert_id"]
     key = await pool.fetchval("SELECT id FROM api_keys WHERE org_id = $1", people.org_b)
     ids = {
         "id": str(people.org_b),
         "teamId": team, "fromTeamId": team, "toTeamId": team,
         "lotId": lot, "holdId": hold, "transactionId": usage, "quoteId": quote,
-        "userId": user, "partnerId": str(people.partner_q), "apiKeyId": str(key),
+        "userId": user, "partnerId": str(people.partner_q), "apiKeyId": str(key), "alertId": alert,
     }  # fmt: skip
     # A user id is the integrator's, not B's: the same person may be in both orgs, and A may set a
     # cap for any user id it names.
-    secrets = {str(people.org_b), team, lot, hold, usage, quote, str(key), "Org B", "B's secret team"}
+    secrets = {
+        str(people.org_b), team, lot, hold, usage, quote, str(key), alert,
+        "Org B", "B's secret team", "B's secret alert",
+    }  # fmt: skip
     return {"ids": ids, "secrets": secrets}
 
 
@@ -124,5 +160,6 @@ async def _snapshot(pool: asyncpg.Pool, org: uuid.UUID) -> dict[str, list[Any]]:
         "members": "SELECT user_id, role FROM members WHERE org_id = $1 ORDER BY user_id",
         "keys": "SELECT id, revoked_at FROM api_keys WHERE org_id = $1 ORDER BY id",
         "settings": "SELECT * FROM ledger_settings WHERE org_id = $1 ORDER BY 2",
+        "alert events": "SELECT id FROM alert_events WHERE org_id = $1 ORDER BY id",
     }
     return {name: [tuple(row) for row in await pool.fetch(sql, org)] for name, sql in queries.items()}
