@@ -7,11 +7,13 @@ import logging
 from collections.abc import AsyncIterator
 
 import redis.asyncio as redis
+from cross_web import HTTPException  # what strawberry.asgi raises for a request it cannot read
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -34,6 +36,7 @@ from ledger.stream.pubsub import PubSubHub
 
 log = logging.getLogger(__name__)
 readiness_timeout_s = 2.0
+_HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 
 
 class LedgerGraphQL(GraphQL[Context, None]):
@@ -55,6 +58,20 @@ class LedgerGraphQL(GraphQL[Context, None]):
             principal=request.scope.get("principal", ANONYMOUS),
             credentials=request.headers.get("authorization"),
         )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        # Strawberry answers a request it cannot read (bad JSON, no query, a batch) in plain text;
+        # here it gets the API's error shape and a code like every other error.
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except HTTPException as error:
+            code = _HTTP_CODES.get(error.status_code, "BAD_REQUEST")
+            body = {"data": None, "errors": [{"message": error.reason, "extensions": {"code": code}}]}
+            response = JSONResponse(body, status_code=error.status_code)
+        await response(scope, receive, send)
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         # Browsers cannot set headers on a WebSocket: the credentials come in connection_init.

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+import asyncpg
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
@@ -22,6 +23,9 @@ from ledger.runtime.outages import OUTAGES
 log = logging.getLogger(__name__)
 
 UNAVAILABLE_MESSAGE = "a backing service is unavailable; retry with the same idempotency key"
+# Text PostgreSQL cannot store (U+0000) in a name, email or the like: the request's own fault, and the
+# statement that met it wrote nothing. (Ledger commands refuse it earlier, in `validate`.)
+_UNSTORABLE_TEXT = (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError)
 
 
 class ApiError(Exception):
@@ -46,6 +50,8 @@ def _classify(error: GraphQLError) -> GraphQLError:
         return _with_code(error, original.code, original.message, extra=original.extensions)
     if isinstance(original, LedgerError):
         return _with_code(error, original.code, original.message)
+    if isinstance(original, _UNSTORABLE_TEXT):
+        return _with_code(error, "INVALID_INPUT", "text cannot contain the NUL character (U+0000)", keep_original=False)
     if isinstance(original, OUTAGES):
         log.warning("backing service unavailable in %s: %r", error.path, original)
         return _with_code(error, "UNAVAILABLE", UNAVAILABLE_MESSAGE, keep_original=False)

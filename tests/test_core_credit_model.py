@@ -615,6 +615,10 @@ MALFORMED: list[Command] = [
     command(SetSpendingPolicy(AtZero.BLOCK, credit_limit=credits(1))),
     command(SetRate("sms", T0, Decimal(1), currency="US")), command(SetKindPriorities({LotKind.BONUS: -1})),
     command(SetAlert(SOME_ID, AlertKind.LOW_BALANCE, MicroCredits(-1))),
+    # PostgreSQL cannot store U+0000: such a command would fail its batch's write again and again.
+    command(GrantCredits(credits(1)), key="k\x00"), command(usage(1, user_id="a\x00")),
+    command(usage(1, dimensions={"model": "\x00"})), command(IssueQuote("sms", Decimal(1), LATER, user_id="\x00")),
+    command(GrantCredits(credits(1), terms=LotTerms(currency="U\x00D"))),
     command(SetAlert(SOME_ID, AlertKind.LOW_BALANCE, credits(1), user_id="alice")),  # a user's balance is no alert
     command(SetAlert(SOME_ID, AlertKind.HIGH_SPEND, credits(1), team_id=TEAM, user_id="alice")),
     command(SetAlert(SOME_ID, AlertKind.HIGH_SPEND, credits(1), user_id="")),

@@ -1,10 +1,11 @@
 """Hardening at the edge: rate limits per caller and per organization (GCRA in Redis), the request
-size limit, no query batching, introspection switchable off."""
+size limit, no query batching, text PostgreSQL cannot store, introspection switchable off."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -21,6 +22,7 @@ from graphql_api.app import create_app
 from ledger.runtime.settings import Settings
 from ledger.store.organizations import create_organization
 from tests.conftest import Service, _free_port
+from tests.ledger_api import Ledger
 
 CREATE_TEAM = "mutation($o: ID!, $n: String!) { createTeam(input: {organizationId: $o, name: $n}) { id } }"
 
@@ -134,13 +136,30 @@ async def test_bodies_over_the_limit_get_413(service: Service) -> None:
     assert response.status_code == 200 and response.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
 
 
-async def test_query_batches_are_refused(service: Service) -> None:
-    response = await service.client.post(
-        "/graphql",
-        json=[{"query": "{ products { key } }"}, {"query": "{ products { key } }"}],
-        headers={"authorization": f"Bearer {service.admin_key}"},
-    )
-    assert 400 <= response.status_code < 500
+async def test_query_batches_and_malformed_bodies_are_refused_with_a_code(service: Service) -> None:
+    headers = {"authorization": f"Bearer {service.admin_key}"}
+    batch = [{"query": "{ products { key } }"}, {"query": "{ products { key } }"}]
+    for body in (json.dumps(batch), "{not json", json.dumps({"variables": {}})):
+        response = await service.client.post(
+            "/graphql", content=body, headers=headers | {"content-type": "application/json"}
+        )
+        assert response.status_code == 400, response.text
+        assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST", response.text
+
+
+async def test_text_postgresql_cannot_store_is_invalid_input_and_stalls_nothing(service: Service) -> None:
+    """U+0000 in a name reaches no table; in a ledger command it would fail every batch it is in."""
+    refused = await service.graphql('mutation { createOrganization(input: {name: "a\\u0000b"}) { id } }')
+    assert refused["errors"][0]["extensions"]["code"] == "INVALID_INPUT", refused
+    org = await Ledger.create(service, "Nul")
+    await org.accepted("grantCredits", amount="10")
+    for field in ({"userId": "a\x00b"}, {"idempotencyKey": "k\x00"}, {"dimensions": [{"name": "m", "value": "\x00"}]}):
+        body = await service.graphql(
+            "mutation($input: RecordUsageInput!) { recordUsage(input: $input) { status } }",
+            input={"organizationId": org.org, "product": "sms.message", "quantity": "1", "idempotencyKey": "k"} | field,
+        )
+        assert body["errors"][0]["extensions"]["code"] == "INVALID_INPUT", body
+    await org.accepted("recordUsage", product="sms.message", quantity="1")  # the partition goes on
 
 
 async def test_introspection_can_be_switched_off(service: Service, settings: Settings, pool: asyncpg.Pool) -> None:

@@ -395,6 +395,7 @@ def validate(command: Command) -> None:
     key = command.envelope.idempotency_key
     if not key or len(key) > IDEMPOTENCY_KEY_LENGTH_MAX:
         raise InvalidCommand(f"idempotency key must be 1 to {IDEMPOTENCY_KEY_LENGTH_MAX} characters")
+    _text(key, "idempotency key")
     p = command.payload
     at = command.envelope.received_at
     match p:
@@ -413,6 +414,7 @@ def validate(command: Command) -> None:
                     raise InvalidCommand(f"rollover needs a cap >= 0 and 1 to {ROLLOVER_CYCLES_MAX} cycles")
             if p.terms.price_per_credit is not None and p.terms.price_per_credit < 0:
                 raise InvalidCommand("pricePerCredit cannot be negative")
+            _text(p.terms.currency, "currency")
         case RecordUsage():
             _product(p.product)
             _positive(p.quantity, "quantity")
@@ -456,6 +458,7 @@ def validate(command: Command) -> None:
                 raise InvalidCommand("quantity cannot be negative")
         case IssueQuote():
             _product(p.product)
+            _text(p.user_id, "userId")
             _positive(p.quantity, "quantity")
             if p.expires_at <= at:
                 raise InvalidCommand("a quote must expire in the future")
@@ -512,11 +515,17 @@ def _positive(value: Decimal | int, name: str) -> None:
 def _product(product: str) -> None:
     if not product or len(product) > PRODUCT_KEY_LENGTH_MAX:
         raise InvalidCommand(f"product must be 1 to {PRODUCT_KEY_LENGTH_MAX} characters")
+    _text(product, "product")
 
 
 def _text(value: str | None, name: str) -> None:
-    if value is not None and len(value) > TEXT_LENGTH_MAX:
+    if value is None:
+        return
+    if len(value) > TEXT_LENGTH_MAX:
         raise InvalidCommand(f"{name} must be at most {TEXT_LENGTH_MAX} characters")
+    if "\x00" in value:
+        # PostgreSQL's text and jsonb cannot hold U+0000: such a command could never be journaled.
+        raise InvalidCommand(f"{name} cannot contain the NUL character (U+0000)")
 
 
 # --- wire format -------------------------------------------------------------------------------
