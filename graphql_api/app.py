@@ -29,6 +29,7 @@ from graphql_api.loaders import Loaders
 from graphql_api.rate_limits import Limit, RateLimiter
 from graphql_api.request_size import RequestSizeLimit
 from graphql_api.schema import build_schema
+from graphql_api.websocket import LedgerTransportWSHandler, subscriptions_per_connection_max
 from ledger.runtime.settings import Settings
 from ledger.store.pool import create_pool
 from ledger.stream.mailbox import Mailbox
@@ -40,11 +41,14 @@ _HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 
 
 class LedgerGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = LedgerTransportWSHandler
+
     def __init__(self, holder: dict[str, Resources], *, graphiql: bool, introspection: bool) -> None:
         super().__init__(
             build_schema(introspection=introspection),
             graphql_ide="graphiql" if graphiql else None,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            max_subscriptions_per_connection=subscriptions_per_connection_max,
         )
         self._holder = holder
 

@@ -20,6 +20,7 @@ from graphql_api.access.members import put_member
 from graphql_api.access.policy import Role
 from graphql_api.access.tokens import issue_token, token_secret
 from graphql_api.app import create_app
+from graphql_api.websocket import subscriptions_per_connection_max
 from tests.conftest import Service, _free_port
 from tests.ledger_api import Ledger
 from tests.live import Live
@@ -255,3 +256,13 @@ async def test_subscribers_of_another_api_process_see_the_changes(service: Servi
         await org.accepted("grantCredits", amount="25")  # through the first process
         assert (await there.next("creditMeter"))["total"] == "25"
         assert (await here.next("creditMeter"))["total"] == "25"
+
+
+async def test_one_connection_runs_a_bounded_number_of_subscriptions(service: Service) -> None:
+    org = await Ledger.create(service, "Many")
+    async with Live.open(service) as live:
+        for _ in range(subscriptions_per_connection_max):
+            await live.subscribe(ALERT_EVENTS, org=org.org)
+        await live.quiet(1.0)  # all running, none refused
+        await live.subscribe(ALERT_EVENTS, org=org.org)
+        assert await live.ended_with() == "LIMIT_REACHED"
