@@ -7,11 +7,12 @@ from uuid import UUID
 
 import strawberry
 
+from graphql_api.history import encode_cursor
 from graphql_api.scalars import Credits, Quantity
 from graphql_api.types import ResultDetail
 from ledger.core.commands import Period
 from ledger.core.meter import LimitUse, TeamMeter, UserMeter
-from ledger.core.meter import UsageEvent as DomainUsageEvent
+from ledger.store.history import UsageDebit
 
 
 @strawberry.type(description="A budget or cap in its current period.")
@@ -90,8 +91,11 @@ class UserMeterReading:
         )
 
 
-@strawberry.type(description="An accepted debit as the ledger applied it: a usage event or a hold's capture.")
+@strawberry.type(description="An accepted debit as the ledger journaled it: a usage event or a hold's capture.")
 class UsageEvent:
+    cursor: str = strawberry.field(
+        description="Pass as `after` to resume the stream after this event (also a `transactions` cursor)."
+    )
     transaction_id: strawberry.ID
     product: str
     quantity: Quantity | None = strawberry.field(description="In the product's unit; null for a capture by amount.")
@@ -102,18 +106,21 @@ class UsageEvent:
     model: str | None = strawberry.field(description='The event\'s "model" dimension.')
     dimensions: list[ResultDetail] = strawberry.field(description="Every dimension the event carried.")
     occurred_at: datetime
+    journaled_at: datetime = strawberry.field(description="When the ledger committed it.")
 
     @classmethod
-    def from_domain(cls, event: DomainUsageEvent) -> UsageEvent:
+    def from_domain(cls, organization_id: UUID, debit: UsageDebit) -> UsageEvent:
         return cls(
-            transaction_id=strawberry.ID(str(event.transaction_id)),
-            product=event.product,
-            quantity=None if event.quantity is None else Quantity(event.quantity),
-            credits=Credits(event.credits),
-            team_id=None if event.team_id is None else strawberry.ID(str(event.team_id)),
-            user_id=event.user_id,
-            hold_id=None if event.hold_id is None else strawberry.ID(str(event.hold_id)),
-            model=event.dimensions.get("model"),
-            dimensions=[ResultDetail(name=name, value=value) for name, value in sorted(event.dimensions.items())],
-            occurred_at=event.occurred_at,
+            cursor=encode_cursor(organization_id, debit.key),
+            transaction_id=strawberry.ID(str(debit.key.id)),
+            product=debit.product,
+            quantity=None if debit.quantity is None else Quantity(debit.quantity),
+            credits=Credits(debit.credits),
+            team_id=None if debit.team_id is None else strawberry.ID(str(debit.team_id)),
+            user_id=debit.user_id,
+            hold_id=None if debit.hold_id is None else strawberry.ID(str(debit.hold_id)),
+            model=debit.dimensions.get("model"),
+            dimensions=[ResultDetail(name=name, value=value) for name, value in sorted(debit.dimensions.items())],
+            occurred_at=debit.occurred_at,
+            journaled_at=debit.key.committed_at,
         )

@@ -1,5 +1,5 @@
 """Live subscriptions over graphql-transport-ws, backed by Redis pub/sub, so any API process serves
-any organization: meters (the organization's, a team's, a user's), its usage as the ledger applies
+any organization: meters (the organization's, a team's, a user's), its usage as the ledger journals
 it, and its alerts as they fire.
 
 Each is authorized like the query it mirrors when it starts, and again every `access_recheck_s`
@@ -7,9 +7,10 @@ while it runs (a fresh authentication and fresh lookups): a revoked key, an expi
 removed member stops receiving within that time, and the subscription ends with the error.
 
 A meter starts from a full read of PostgreSQL, taken after it began listening (so nothing between
-the two is missed), then follows the ledger's updates. Pub/sub is a notification path: a message
-lost while a connection is down leaves a meter behind until the next change, and usage and alert
-events missed then are in `transactions`, `usage` and `alertEvents`.
+the two is missed), then follows the ledger's updates. The usage stream reads the journal itself,
+woken by those updates (and every `access_recheck_s` regardless), so it misses nothing and can
+resume from an event's cursor. Pub/sub is a notification path: a message lost while a connection
+is down leaves a meter behind until the next change; alert events missed then are in `alertEvents`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from graphql_api.access.policy import Permission
 from graphql_api.alerts import AlertEvent
 from graphql_api.context import Info
 from graphql_api.errors import ApiError, not_found
+from graphql_api.history import decode_cursor
 from graphql_api.ids import parse_id
 from graphql_api.loaders import Loaders
 from graphql_api.meters import TeamMeterReading, UsageEvent, UserMeterReading
@@ -39,10 +41,13 @@ from graphql_api.mutations import optional_id
 from graphql_api.types import MeterReading, load_organization
 from ledger.core.meter import LimitUse, MeterView, UserMeter, full_update
 from ledger.store.balances import balances_by_orgs
+from ledger.store.history import debits_after, latest_key
 from ledger.store.states import load_live_states
 from ledger.stream import feeds, keys
 
 access_recheck_s = 30.0
+# Debits a usage stream reads from the journal at a time.
+usage_page_max = 200
 
 T = TypeVar("T")
 
@@ -55,6 +60,19 @@ class _Feed:
     organization_id: UUID
     queue: asyncio.Queue[bytes]
     recheck_at: float = field(default_factory=lambda: time.monotonic() + access_recheck_s)
+
+    async def changed(self) -> None:
+        """Until a message arrives (any queued since are taken with it), or `access_recheck_s` after
+        the last check: a reader of the journal looks again then, whether or not a message came."""
+        wait = self.recheck_at - time.monotonic()
+        with contextlib.suppress(TimeoutError):
+            if wait > 0:
+                await asyncio.wait_for(self.queue.get(), wait)
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        if time.monotonic() >= self.recheck_at:
+            await _recheck(self.info, self.organization_id)
+            self.recheck_at = time.monotonic() + access_recheck_s
 
     async def next(self) -> bytes:
         while True:
@@ -173,7 +191,10 @@ class Subscription:
 
     @strawberry.subscription(
         extensions=_readers_of_the_organization(),
-        description="Each accepted usage debit (usage events and hold captures) as the ledger applies it.",
+        description=(
+            "Each accepted usage debit (usage events and hold captures) as the ledger journals it, oldest first; "
+            "from now, or from `after` (an event's cursor) to resume without missing one."
+        ),
     )
     async def usage_events(
         self,
@@ -182,18 +203,26 @@ class Subscription:
         team_id: strawberry.ID | None = None,
         user_id: str | None = None,
         product: str | None = None,
+        after: str | None = None,
     ) -> AsyncGenerator[UsageEvent, None]:
         org_id = parse_id(organization_id, "organizationId")
         team = optional_id(team_id, "teamId")
-        async with _feed(info, org_id, keys.usage_channel(org_id)) as feed:
+        pool = info.context.resources.pool
+        # A meter update says the journal moved on; the events are read from the journal itself.
+        async with _feed(info, org_id, keys.meter_channel(org_id)) as feed:
+            key = decode_cursor(org_id, after) if after is not None else await latest_key(pool, org_id)
             while True:
-                for event in feeds.decode_usage(await feed.next()):
+                debits = await debits_after(pool, org_id, key, usage_page_max)
+                for debit in debits:
+                    key = debit.key
                     if (
-                        (team is None or event.team_id == team)
-                        and (user_id is None or event.user_id == user_id)
-                        and (product is None or event.product == product)
+                        (team is None or debit.team_id == team)
+                        and (user_id is None or debit.user_id == user_id)
+                        and (product is None or debit.product == product)
                     ):
-                        yield UsageEvent.from_domain(event)
+                        yield UsageEvent.from_domain(org_id, debit)
+                if len(debits) < usage_page_max:
+                    await feed.changed()
 
     @strawberry.subscription(
         extensions=_readers_of_the_organization(),

@@ -1,6 +1,7 @@
 """Live subscriptions end to end, over a real WebSocket against the running service and worker:
-team and user meters, the usage stream, alerts (seed 003's "almost out", "depleted" and a user's
-spend alert), access checked again while a subscription runs, and delivery across API processes."""
+team and user meters, the usage stream (resumable from a cursor), alerts (seed 003's "almost out",
+"depleted" and a user's spend alert), access checked again while a subscription runs, and delivery
+across API processes."""
 
 from __future__ import annotations
 
@@ -29,8 +30,9 @@ TEAM_METER = """subscription($org: ID!, $team: ID!) { teamCreditMeter(organizati
   teamId total held available free budget { amount spent remaining period } } }"""
 USER_METER = """subscription($org: ID!, $user: String!) { userCreditMeter(organizationId: $org, userId: $user) {
   userId teamId available sharedCredits cap { amount spent remaining } teamBudget { remaining } } }"""
-USAGE_EVENTS = """subscription($org: ID!, $user: String) { usageEvents(organizationId: $org, userId: $user) {
-  transactionId product quantity credits teamId userId model occurredAt } }"""
+USAGE_EVENTS = """subscription($org: ID!, $user: String, $after: String) {
+  usageEvents(organizationId: $org, userId: $user, after: $after) {
+    cursor transactionId product quantity credits teamId userId model occurredAt journaledAt } }"""
 ALERT_EVENTS = """subscription($org: ID!) { alertEvents(organizationId: $org) {
   alertId transactionId state kind name threshold value userId } }"""
 ORG_METER = "subscription($org: ID!) { creditMeter(organizationId: $org) { total available } }"
@@ -110,9 +112,19 @@ async def test_the_usage_stream_sends_each_applied_debit(service: Service) -> No
             "gpt-4o.input-tokens", "1500", "1.5", "gpt-4o",
         )  # fmt: skip
         await live.quiet()  # bo's usage is filtered out, the rejection is no debit
-        products = [(await everything.next("usageEvents"))["product"] for _ in range(2)]
-        assert products == ["gpt-4o.input-tokens", "sms.message"]
+        seen = [await everything.next("usageEvents") for _ in range(2)]
+        assert [event["product"] for event in seen] == ["gpt-4o.input-tokens", "sms.message"]
         await everything.quiet()
+    # A client that lost its connection resumes from the last cursor it saw and misses nothing.
+    await org.accepted("recordUsage", product="sms.message", quantity="3", userId="cy")
+    async with Live.open(service) as resumed:
+        await resumed.subscribe(USAGE_EVENTS, org=org.org, after=seen[0]["cursor"])
+        again = [await resumed.next("usageEvents") for _ in range(2)]
+        assert [(event["userId"], event["credits"]) for event in again] == [("bo", "2"), ("cy", "3")]
+        assert again[0]["transactionId"] == seen[1]["transactionId"]
+        await resumed.quiet()
+        await resumed.subscribe(USAGE_EVENTS, org=org.org, after="not-a-cursor")
+        assert await resumed.ended_with() == "INVALID_INPUT"
 
 
 async def test_alerts_fire_once_per_crossing_live_and_in_the_history(service: Service) -> None:

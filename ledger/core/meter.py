@@ -12,14 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from typing import TypeVar
 from uuid import UUID
 
-from ledger.core.commands import CaptureHold, Command, Period, RecordUsage
-from ledger.core.entries import Applied, Status
+from ledger.core.commands import Period
+from ledger.core.entries import Applied
 from ledger.core.money import MicroCredits
-from ledger.core.spending import UNPRICED_PRODUCT, Spender, reserved_by_lot, spend_limits
+from ledger.core.spending import Spender, reserved_by_lot, spend_limits
 from ledger.core.state import Balance, OrgState
 
 POOL: None = None  # the owner of the org's shared lots
@@ -149,11 +148,14 @@ class MeterUpdate:
 
 def meter_update(before: OrgState, after: OrgState, applied: Iterable[Applied], at: datetime) -> MeterUpdate:
     teams, users = touched(before, after, applied)
-    free = free_by_owner(after, at)
+    balance = after.balance(at)
+    # Without holds or team lots, the pool's free credits are the whole balance: no second pass.
+    simple = not after.holds and all(lot.team_id is None for lot in after.lots)
+    free: dict[UUID | None, MicroCredits] = {POOL: balance.total} if simple else free_by_owner(after, at)
     return MeterUpdate(
         organization_id=after.organization_id,
         at=at,
-        balance=after.balance(at),
+        balance=balance,
         pool_free=free[POOL],
         teams={team_id: team_meter(after, at, team_id, free) for team_id in sorted(teams)},
         users={user_id: user_limits(after, at, user_id) for user_id in sorted(users)},
@@ -173,52 +175,6 @@ def full_update(
         teams={team_id: team_meter(state, at, team_id, free) for team_id in team_ids},
         users={user_id: user_limits(state, at, user_id) for user_id in user_ids},
     )
-
-
-@dataclass(frozen=True, slots=True)
-class UsageEvent:
-    """An accepted debit, as a live usage feed shows it: a usage event or a hold's capture."""
-
-    transaction_id: UUID
-    product: str
-    credits: MicroCredits
-    occurred_at: datetime
-    quantity: Decimal | None = None
-    team_id: UUID | None = None
-    user_id: str | None = None
-    hold_id: UUID | None = None
-    dimensions: Mapping[str, str] = field(default_factory=dict)
-
-
-def usage_event(command: Command, transaction_id: UUID, applied: Applied) -> UsageEvent | None:
-    """The usage event an accepted command is, if it is a debit."""
-    if applied.result.status is not Status.ACCEPTED:
-        return None
-    p = command.payload
-    if isinstance(p, RecordUsage):
-        return UsageEvent(
-            transaction_id=transaction_id,
-            product=p.product,
-            credits=applied.result.credits_charged,
-            occurred_at=p.occurred_at or command.at,
-            quantity=p.quantity,
-            team_id=p.team_id,
-            user_id=p.user_id,
-            dimensions=p.dimensions,
-        )
-    if isinstance(p, CaptureHold) and applied.result.credits_charged > 0:
-        hold = applied.state.holds[p.hold_id]
-        return UsageEvent(
-            transaction_id=transaction_id,
-            product=hold.product or UNPRICED_PRODUCT,
-            credits=applied.result.credits_charged,
-            occurred_at=command.at,
-            quantity=p.quantity,
-            team_id=hold.team_id,
-            user_id=hold.user_id,
-            hold_id=hold.id,
-        )
-    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,10 +32,6 @@ def meter_channel(org_id: UUID) -> str:
     return f"meter:{org_id}"
 
 
-def usage_channel(org_id: UUID) -> str:
-    return f"usage:{org_id}"
-
-
 def alert_channel(org_id: UUID) -> str:
     return f"alerts:{org_id}"
 
