@@ -3,9 +3,6 @@ and their history, and the types the `alertEvents` subscription sends."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from datetime import datetime
 from uuid import UUID
@@ -15,6 +12,7 @@ import strawberry
 from graphql_api.access.authorize import Authorize
 from graphql_api.access.policy import Permission
 from graphql_api.context import Info
+from graphql_api.cursors import decode_cursor, encode_cursor
 from graphql_api.errors import invalid
 from graphql_api.ids import parse_id
 from graphql_api.mutations import optional_id
@@ -168,7 +166,7 @@ async def alert_events_of(
 ) -> AlertEventPage:
     if not 1 <= first <= page_size_max:
         raise invalid(f"first must be 1 to {page_size_max}")
-    before = None if after is None else _decode_cursor(organization_id, after)
+    before = None if after is None else _decode(organization_id, after)
     found = await alert_events_page(
         info.context.resources.pool,
         organization_id,
@@ -177,24 +175,11 @@ async def alert_events_of(
         alert_id=optional_id(alert_id, "alertId"),
     )
     page = found[:first]
-    end = _encode_cursor(organization_id, page[-1]) if len(found) > first else None
+    end = encode_cursor(organization_id, page[-1].at, page[-1].id) if len(found) > first else None
     return AlertEventPage(events=[AlertEvent.from_domain(event) for event in page], end_cursor=end)
 
 
-def _encode_cursor(organization_id: UUID, event: DomainAlertEvent) -> str:
-    fields = [str(organization_id), event.at.isoformat(), str(event.id)]
-    return base64.urlsafe_b64encode(json.dumps(fields, separators=(",", ":")).encode()).decode()
-
-
-def _decode_cursor(organization_id: UUID, cursor: str) -> tuple[datetime, UUID]:
-    """Like the history's cursors: bound to its organization, refused on another's."""
-    try:
-        org, at, id_ = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        owner, when, event_id = UUID(org), datetime.fromisoformat(at), UUID(id_)
-    except (binascii.Error, UnicodeError, ValueError, TypeError, AttributeError):
-        raise invalid("after is not a cursor of this list") from None
-    if when.tzinfo is None:
-        raise invalid("after is not a cursor of this list")
-    if owner != organization_id:
-        raise invalid("after is a cursor of another organization's alert events")
-    return when, event_id
+def _decode(organization_id: UUID, cursor: str) -> tuple[datetime, UUID]:
+    at, id_ = decode_cursor(organization_id, cursor, (datetime, UUID), "alert events")
+    assert isinstance(at, datetime) and isinstance(id_, UUID)
+    return at, id_

@@ -1,22 +1,15 @@
-"""An organization's ledger history as a Relay-style connection: newest first, keyset-paged.
-
-A cursor is base64url of the organization's id and the transaction's key (committed at, received
-at, id). It is bound to its organization: a cursor made on one organization's history is refused
-with INVALID_INPUT on another's, and the page is always read under the parent organization anyway,
-so no cursor can ever reach another tenant's rows.
-"""
+"""An organization's ledger history as a Relay-style connection: newest first, keyset-paged on
+(committed at, received at, id) with cursors bound to the organization (`graphql_api.cursors`)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from datetime import datetime
 from uuid import UUID
 
 import strawberry
 
 from graphql_api.context import Info
+from graphql_api.cursors import decode_cursor, encode_cursor
 from graphql_api.errors import invalid
 from graphql_api.scalars import Credits
 from graphql_api.submit import aware
@@ -107,23 +100,14 @@ class TransactionConnection:
     page_info: PageInfo = strawberry.field(description="How to ask for the next page.")
 
 
-def encode_cursor(organization_id: UUID, key: HistoryKey) -> str:
-    fields = [str(organization_id), key.committed_at.isoformat(), key.received_at.isoformat(), str(key.id)]
-    return base64.urlsafe_b64encode(json.dumps(fields, separators=(",", ":")).encode()).decode()
+def encode_history_cursor(organization_id: UUID, key: HistoryKey) -> str:
+    return encode_cursor(organization_id, key.committed_at, key.received_at, key.id)
 
 
-def decode_cursor(organization_id: UUID, cursor: str) -> HistoryKey:
-    try:
-        org, committed_at, received_at, id_ = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        owner = UUID(org)
-        key = HistoryKey(datetime.fromisoformat(committed_at), datetime.fromisoformat(received_at), UUID(id_))
-    except (binascii.Error, UnicodeError, ValueError, TypeError, AttributeError):
-        raise invalid("after is not a cursor of this list") from None
-    if key.committed_at.tzinfo is None or key.received_at.tzinfo is None:
-        raise invalid("after is not a cursor of this list")
-    if owner != organization_id:
-        raise invalid("after is a cursor of another organization's transactions")
-    return key
+def decode_history_cursor(organization_id: UUID, cursor: str) -> HistoryKey:
+    committed_at, received_at, id_ = decode_cursor(organization_id, cursor, (datetime, datetime, UUID), "transactions")
+    assert isinstance(committed_at, datetime) and isinstance(received_at, datetime) and isinstance(id_, UUID)
+    return HistoryKey(committed_at, received_at, id_)
 
 
 async def transactions(
@@ -141,7 +125,7 @@ async def transactions(
         unknown = set(kinds) - COMMAND_TYPES
         if unknown or not kinds:
             raise invalid(f"kinds must name command types among {', '.join(sorted(COMMAND_TYPES))}")
-    before = None if after is None else decode_cursor(organization_id, after)
+    before = None if after is None else decode_history_cursor(organization_id, after)
     # One more than asked says whether there is a next page.
     found = await transactions_page(
         info.context.resources.pool,
@@ -154,7 +138,7 @@ async def transactions(
     )
     edges = [
         TransactionEdge(
-            cursor=encode_cursor(organization_id, transaction.key),
+            cursor=encode_history_cursor(organization_id, transaction.key),
             node=LedgerTransaction.from_domain(organization_id, transaction),
         )
         for transaction in found[:first]

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import strawberry
 
-from graphql_api.history import encode_cursor
+from graphql_api.history import encode_history_cursor
 from graphql_api.scalars import Credits, Quantity
 from graphql_api.types import ResultDetail
 from ledger.core.commands import Period
@@ -111,7 +111,7 @@ class UsageEvent:
     @classmethod
     def from_domain(cls, organization_id: UUID, debit: UsageDebit) -> UsageEvent:
         return cls(
-            cursor=encode_cursor(organization_id, debit.key),
+            cursor=encode_history_cursor(organization_id, debit.key),
             transaction_id=strawberry.ID(str(debit.key.id)),
             product=debit.product,
             quantity=None if debit.quantity is None else Quantity(debit.quantity),

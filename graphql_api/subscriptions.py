@@ -33,7 +33,7 @@ from graphql_api.access.policy import Permission
 from graphql_api.alerts import AlertEvent
 from graphql_api.context import Info
 from graphql_api.errors import ApiError, not_found
-from graphql_api.history import decode_cursor
+from graphql_api.history import decode_history_cursor
 from graphql_api.ids import parse_id
 from graphql_api.loaders import Loaders
 from graphql_api.meters import TeamMeterReading, UsageEvent, UserMeterReading
@@ -210,7 +210,7 @@ class Subscription:
         pool = info.context.resources.pool
         # A meter update says the journal moved on; the events are read from the journal itself.
         async with _feed(info, org_id, keys.meter_channel(org_id)) as feed:
-            key = decode_cursor(org_id, after) if after is not None else await latest_key(pool, org_id)
+            key = decode_history_cursor(org_id, after) if after is not None else await latest_key(pool, org_id)
             while True:
                 debits = await debits_after(pool, org_id, key, usage_page_max)
                 for debit in debits:

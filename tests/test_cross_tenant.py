@@ -55,18 +55,22 @@ async def test_org_a_cannot_reach_org_b(service: Service, pool: asyncpg.Pool) ->
     problems: list[str] = []
     gate = asyncio.Semaphore(8)
 
+    def judge(label: str, document: str, text: str, errors: list[dict[str, Any]], must_be_denied: bool) -> None:
+        """No unexpected error, none of B's values (unless the caller sent them), and refused for B."""
+        codes = {(error.get("extensions") or {}).get("code") for error in errors}
+        if "INTERNAL" in codes or None in codes:
+            problems.append(f"{label}: {text[:400]}")
+        for secret in b["secrets"]:
+            if secret in text and secret not in document:
+                problems.append(f"{label}: B's {secret!r} in {text[:400]}")
+        if must_be_denied and not codes & {"FORBIDDEN", "NOT_FOUND"}:
+            problems.append(f"{label}: not refused: {text[:400]}")
+
     async def attempt(label: str, principal: str, document: str, must_be_denied: bool) -> None:
         async with gate:
             body = await service.graphql(document, credentials=people.credentials[principal])
-        text = str(body)
-        codes = {(error.get("extensions") or {}).get("code") for error in body.get("errors") or []}
-        if "INTERNAL" in codes or None in codes:
-            problems.append(f"{label} as {principal}: {body}")
-        for secret in b["secrets"]:
-            if secret in text and secret not in document:
-                problems.append(f"{label} as {principal}: B's {secret!r} in {text[:400]}")
-        if must_be_denied and not codes & {"FORBIDDEN", "NOT_FOUND"}:
-            problems.append(f"{label} as {principal}: not refused: {text[:400]}")
+        errors = body.get("errors") or []
+        judge(f"{label} as {principal}", document, str(body), errors, must_be_denied)
 
     async def attempt_live(label: str, principal: str, document: str, must_be_denied: bool) -> None:
         """A subscription's first answer: refused for B, and never any of B's values."""
@@ -76,17 +80,9 @@ async def test_org_a_cannot_reach_org_b(service: Service, pool: asyncpg.Pool) ->
                 message = await live.message(timeout_s=SILENT_S)
             except TimeoutError:
                 message = {"type": "silent"}  # an allowed event stream with nothing to send yet
-        text = str(message)
         payload = message.get("payload")
         errors = payload if message["type"] == "error" else (payload or {}).get("errors") or []
-        codes = {(error.get("extensions") or {}).get("code") for error in errors}
-        if "INTERNAL" in codes or None in codes:
-            problems.append(f"{label} as {principal}: {message}")
-        for secret in b["secrets"]:
-            if secret in text and secret not in document:
-                problems.append(f"{label} as {principal}: B's {secret!r} in {text[:400]}")
-        if must_be_denied and not codes & {"FORBIDDEN", "NOT_FOUND"}:
-            problems.append(f"{label} as {principal}: not refused: {text[:400]}")
+        judge(f"{label} as {principal}", document, str(message), errors, must_be_denied)
 
     attempts = []
     for sweep, ids in sweeps.items():
