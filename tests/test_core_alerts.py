@@ -23,7 +23,7 @@ from ledger.core.commands import (
     TransferCredits,
 )
 from ledger.core.entries import AlertState, Applied
-from ledger.core.state import OrgState
+from ledger.core.state import OrgState, alert_scope
 from tests.test_core_credit_model import (
     DAY,
     FEB,
@@ -80,10 +80,13 @@ def test_an_alert_whose_condition_already_holds_fires_when_set() -> None:
     step = ok(state, SetAlert(LOW, AlertKind.LOW_BALANCE, credits(10)))
     assert fired(step) == [(LOW, AlertState.TRIGGERED, credits(5))]
     assert step.result.details["alert_id"] == str(LOW)
-    # Replacing it judges it afresh: it fires again for its new definition.
+    # Replacing it resolves the old definition and judges the new one afresh.
     again = ok(step.state, SetAlert(LOW, AlertKind.LOW_BALANCE, credits(6), "new name"))
-    assert fired(again) == [(LOW, AlertState.TRIGGERED, credits(5))]
-    assert again.alert_events[0].name == "new name"
+    assert fired(again) == [(LOW, AlertState.RESOLVED, credits(5)), (LOW, AlertState.TRIGGERED, credits(5))]
+    assert [e.name for e in again.alert_events] == ["", "new name"]
+    assert len({e.id for e in again.alert_events}) == 2
+    removed = ok(again.state, RemoveAlert(LOW))
+    assert fired(removed) == [(LOW, AlertState.RESOLVED, credits(5))]
 
 
 def test_held_credits_are_not_available() -> None:
@@ -131,6 +134,18 @@ def test_a_credit_back_lowers_a_spend_alerts_counter() -> None:
     loaded = replace(used.state, debits={tx.envelope.command_id: debit_of(tx, used)})  # as the worker loads it
     back = ok(loaded, CreditBack(tx.envelope.command_id))
     assert fired(back) == [(SPEND, AlertState.RESOLVED, 0)]
+
+
+def test_a_credit_back_takes_nothing_off_an_alert_set_after_the_debit() -> None:
+    state, _ = grant(org(), 10_000)
+    old = command(usage(900, user_id="u"), T0)
+    used = send(state, old)
+    state = send(used.state, command(SetAlert(SPEND, AlertKind.HIGH_SPEND, credits(1000), user_id="u"), T0 + DAY)).state
+    state = send(state, command(usage(800, user_id="u"), T0 + 2 * DAY)).state
+    loaded = replace(state, debits={old.envelope.command_id: debit_of(old, used)})
+    back = send(loaded, command(CreditBack(old.envelope.command_id), T0 + 3 * DAY))
+    counter = (alert_scope(back.state.alerts[SPEND].counter_id), T0)  # January
+    assert back.state.spend[counter] == credits(800)
 
 
 def test_alerts_are_limited_and_removal_needs_an_existing_alert() -> None:

@@ -11,19 +11,19 @@ from hypothesis.stateful import invariant
 
 from ledger.core.batch import Outcome
 from ledger.core.commands import (
+    AdjustCredits,
+    AtZero,
     CaptureHold,
-    LotKind,
     Payload,
     Period,
     PlaceHold,
-    RecordUsage,
     SetMemberLimits,
+    SetSpendingPolicy,
     SetTeamBudget,
     TransferCredits,
 )
 from ledger.core.entries import Status
 from ledger.core.meter import POOL, MeterView, free_by_owner, full_update, meter_update, touched, user_available
-from ledger.core.money import MicroCredits
 from ledger.core.state import OrgState
 from tests.test_core_credit_model import HOUR, T0, TEAM, TEAM_B, credits, grant, ok, org, usage
 from tests.test_core_state_machine import TEAM_A, LedgerMachine
@@ -38,6 +38,15 @@ def test_free_credits_add_up_per_owner_with_holds_fencing_team_lots_first() -> N
     free = free_by_owner(state, T0)
     assert free == {POOL: credits(70), TEAM: 0}
     assert sum(free.values()) == state.balance(T0).available
+
+
+def test_a_drawn_credit_line_leaves_what_a_user_may_spend() -> None:
+    state = ok(org(), SetSpendingPolicy(AtZero.CREDIT_LIMIT, credit_limit=credits(100))).state
+    state = ok(state, AdjustCredits(credits(100), "team credits", TEAM)).state
+    state = ok(state, usage(50)).state  # the pool has nothing: 50 drawn on the line
+    view = MeterView.start(full_update(state, T0, [TEAM], ["ana"]))
+    assert (view.balance.total, view.pool_free) == (credits(50), 0)
+    assert view.user("ana", TEAM).available == credits(100)
 
 
 def test_a_user_may_spend_the_team_then_the_pool_within_cap_and_budget() -> None:
@@ -108,9 +117,7 @@ class MeterMachine(LedgerMachine):
                 reachable = _model_free(self.state, self.now, team, user)
                 meter = self.view.user(user, team)
                 if meter.limits.cap is None and (team is None or self.view.team(team).budget is None):
-                    assert meter.available == reachable - (
-                        self.state.credit_drawn if meter.limits.shared_credits else 0
-                    )
+                    assert meter.available == reachable  # a drawn credit line takes nothing off
 
 
 def _model_free(state: OrgState, at: datetime, team: uuid.UUID | None, user: str) -> int:
@@ -133,12 +140,3 @@ MeterMachine.TestCase.settings = settings(
     max_examples=200, stateful_step_count=40, deadline=None, phases=[p for p in Phase if p is not Phase.explain]
 )
 test_meter_machine = MeterMachine.TestCase
-
-
-def test_an_update_older_than_the_view_is_ignored() -> None:
-    state, _ = grant(org(), 10, LotKind.BONUS)
-    later = full_update(state, T0 + HOUR)
-    view = MeterView.start(later)
-    used = ok(state, RecordUsage("sms", 1))  # type: ignore[arg-type]
-    assert view.merged(meter_update(state, used.state, [used], T0)) is view
-    assert MicroCredits(view.pool_free) == credits(10)

@@ -146,6 +146,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.commands = 0
         # The machine's own count of each spend alert's spend, per period start, since it was set.
         self.alert_spend: dict[uuid.UUID, dict[datetime, int]] = {}
+        self.alert_set_at: dict[uuid.UUID, datetime] = {}
 
     # --- sending ---------------------------------------------------------------------------------
 
@@ -210,11 +211,17 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def _check_alerts(self, before: OrgState, payload: Payload, outcome: Outcome) -> None:
         """Each alert is triggered exactly when its condition holds now, by the machine's own count,
-        and an event was fired for each one whose state changed."""
+        and an event was fired for each one whose state changed (and RESOLVED for a triggered alert
+        replaced or removed)."""
         assert outcome.applied is not None
+        expected: list[tuple[uuid.UUID, AlertState]] = []
+        if isinstance(payload, SetAlert | RemoveAlert):
+            old = before.alerts.get(payload.alert_id)
+            if old is not None and old.triggered:
+                expected.append((payload.alert_id, AlertState.RESOLVED))
         if isinstance(payload, SetAlert):
             self.alert_spend[payload.alert_id] = {}
-        flipped = set()
+            self.alert_set_at[payload.alert_id] = self.now
         for alert in self.state.alerts.values():
             if alert.kind is AlertKind.LOW_BALANCE:
                 owned = self._usable(self.state, self.now, "all" if alert.team_id is None else alert.team_id)
@@ -236,11 +243,10 @@ class LedgerMachine(RuleBasedStateMachine):
             was = before.alerts.get(alert.id)
             fresh = isinstance(payload, SetAlert) and payload.alert_id == alert.id
             if alert.triggered != (False if fresh or was is None else was.triggered):
-                flipped.add(alert.id)
-        events = {e.alert_id: e.state for e in outcome.applied.alert_events}
-        assert set(events) == flipped, "an alert fired without changing state, or changed without firing"
-        for alert_id, event_state in events.items():
-            assert (event_state is AlertState.TRIGGERED) == self.state.alerts[alert_id].triggered
+                expected.append((alert.id, AlertState.TRIGGERED if alert.triggered else AlertState.RESOLVED))
+        fired = [(e.alert_id, e.state) for e in outcome.applied.alert_events]
+        assert sorted(fired) == sorted(expected), "an alert fired without changing state, or changed without firing"
+        assert len({e.id for e in outcome.applied.alert_events}) == len(fired), "two events share an id"
 
     def _count_alert_spend(
         self, at: datetime, team_id: uuid.UUID | None, user_id: str | None, charge: int, sign: int = 1
@@ -252,6 +258,8 @@ class LedgerMachine(RuleBasedStateMachine):
                 alert.user_id is not None and alert.user_id != user_id
             ):
                 continue
+            if sign < 0 and self.alert_set_at[alert.id] > at:
+                continue  # set after the debit: it never counted it
             counters = self.alert_spend[alert.id]
             start = period_start(at, alert.period)
             if sign > 0:

@@ -10,7 +10,9 @@ once, never from a retry), and a new or replaced alert whose condition already h
     HIGH_SPEND    what the org, a team or a user spent in the current period     >= threshold
 
 Spend alerts count on counters of their own (`alert:<counter>`, per period) from the moment they
-are set, as budgets and caps do (a replaced alert counts afresh); a credit-back lowers them again.
+are set, as budgets and caps do (a replaced alert counts afresh); a credit-back lowers them again,
+those set by the time of the debit it reverses. A triggered alert that is replaced or removed fires
+RESOLVED first.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def set_alert(state: OrgState, command: Command, request: SetAlert) -> Applied:
         kind=request.kind,
         threshold=request.threshold,
         counter_id=command.envelope.command_id,
+        set_at=command.at,
         name=request.name,
         team_id=request.team_id,
         user_id=request.user_id,
@@ -49,7 +52,8 @@ def set_alert(state: OrgState, command: Command, request: SetAlert) -> Applied:
     )
     change = Change(state)
     change.replace_state(alerts={**state.alerts, alert.id: alert})
-    return change.applied(command.at, details={"alert_id": str(alert.id)})
+    applied = change.applied(command.at, details={"alert_id": str(alert.id)})
+    return _resolve_replaced(applied, state.alerts.get(alert.id), state, command)
 
 
 def remove_alert(state: OrgState, command: Command, request: RemoveAlert) -> Applied:
@@ -57,7 +61,17 @@ def remove_alert(state: OrgState, command: Command, request: RemoveAlert) -> App
         raise NotFound(f"no alert {request.alert_id}")
     change = Change(state)
     change.replace_state(alerts={i: a for i, a in state.alerts.items() if i != request.alert_id})
-    return change.applied(command.at, details={"alert_id": str(request.alert_id)})
+    applied = change.applied(command.at, details={"alert_id": str(request.alert_id)})
+    return _resolve_replaced(applied, state.alerts[request.alert_id], state, command)
+
+
+def _resolve_replaced(applied: Applied, old: Alert | None, state: OrgState, command: Command) -> Applied:
+    """A triggered alert that is replaced or removed ends with RESOLVED, so a reader of the events
+    never sees it triggered for ever (a replacement is then judged afresh)."""
+    if old is None or not old.triggered:
+        return applied
+    event = _event(old, AlertState.RESOLVED, measure(state, old, command.at), command)
+    return replace(applied, alert_events=(*applied.alert_events, event))
 
 
 def judge(applied: Applied, command: Command) -> Applied:
@@ -71,27 +85,30 @@ def judge(applied: Applied, command: Command) -> Applied:
         if holds == alert.triggered:
             continue
         changed[alert.id] = replace(alert, triggered=holds)
-        events.append(
-            AlertEvent(
-                id=uuid.uuid5(_NAMESPACE, f"{command.envelope.command_id}:{alert.id}"),
-                alert_id=alert.id,
-                transaction_id=command.envelope.command_id,
-                state=AlertState.TRIGGERED if holds else AlertState.RESOLVED,
-                kind=alert.kind,
-                name=alert.name,
-                threshold=alert.threshold,
-                value=value,
-                at=at,
-                team_id=alert.team_id,
-                user_id=alert.user_id,
-            )
-        )
+        events.append(_event(alert, AlertState.TRIGGERED if holds else AlertState.RESOLVED, value, command))
     if not changed:
         return applied
     return replace(
         applied,
         state=replace(state, alerts={**state.alerts, **changed}),
         alert_events=(*applied.alert_events, *events),
+    )
+
+
+def _event(alert: Alert, crossing: AlertState, value: MicroCredits, command: Command) -> AlertEvent:
+    # One command may resolve an alert's old definition and trigger its new one: the state is in the id.
+    return AlertEvent(
+        id=uuid.uuid5(_NAMESPACE, f"{command.envelope.command_id}:{alert.id}:{crossing.value}"),
+        alert_id=alert.id,
+        transaction_id=command.envelope.command_id,
+        state=crossing,
+        kind=alert.kind,
+        name=alert.name,
+        threshold=alert.threshold,
+        value=value,
+        at=command.at,
+        team_id=alert.team_id,
+        user_id=alert.user_id,
     )
 
 
@@ -102,10 +119,16 @@ def measure(state: OrgState, alert: Alert, at: datetime) -> MicroCredits:
     return state.spend.get(_counter(alert, at), MicroCredits(0))
 
 
-def spend_counters(state: OrgState, at: datetime, team_id: UUID | None, user_id: str | None) -> Iterator[SpendKey]:
-    """The spend alerts' counters a debit by this team and user, at `at`, counts on."""
+def spend_counters(
+    state: OrgState, at: datetime, team_id: UUID | None, user_id: str | None, counted_since: datetime | None = None
+) -> Iterator[SpendKey]:
+    """The spend alerts' counters a debit by this team and user, at `at`, counts on; with
+    `counted_since` (a debit's time, for its credit-back) only alerts set by then, so a credit-back
+    takes nothing off an alert that never counted the debit."""
     for alert in state.alerts.values():
         if alert.kind is not AlertKind.HIGH_SPEND:
+            continue
+        if counted_since is not None and alert.set_at > counted_since:
             continue
         if alert.team_id is not None and alert.team_id != team_id:
             continue

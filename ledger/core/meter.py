@@ -52,10 +52,11 @@ class UserLimits:
 
 
 def free_by_owner(state: OrgState, at: datetime) -> dict[UUID | None, MicroCredits]:
-    """Per owner (POOL or a team id), its usable credits that no open hold fences; the pool's less
-    what the credit line has drawn. Owners without usable lots are absent (or, the pool, 0)."""
+    """Per owner (POOL or a team id), its usable credits that no open hold fences. Owners without
+    usable lots are absent (or, the pool, 0). What a credit line has drawn is not taken off: it is
+    repaid by grants, not by spending, so it leaves what a spender may take as it is."""
     reserved = reserved_by_lot(state, at) if state.holds else {}
-    free: dict[UUID | None, int] = {POOL: -state.credit_drawn}
+    free: dict[UUID | None, int] = {POOL: 0}
     for lot in state.lots:
         if lot.usable_at(at):
             free[lot.team_id] = free.get(lot.team_id, 0) + lot.remaining - reserved.get(lot.id, 0)
@@ -149,9 +150,11 @@ class MeterUpdate:
 def meter_update(before: OrgState, after: OrgState, applied: Iterable[Applied], at: datetime) -> MeterUpdate:
     teams, users = touched(before, after, applied)
     balance = after.balance(at)
-    # Without holds or team lots, the pool's free credits are the whole balance: no second pass.
+    # Without holds or team lots, the pool's free credits are the whole balance (before the credit
+    # line): no second pass over the lots.
     simple = not after.holds and all(lot.team_id is None for lot in after.lots)
-    free: dict[UUID | None, MicroCredits] = {POOL: balance.total} if simple else free_by_owner(after, at)
+    pool = MicroCredits(balance.total + after.credit_drawn)
+    free: dict[UUID | None, MicroCredits] = {POOL: pool} if simple else free_by_owner(after, at)
     return MeterUpdate(
         organization_id=after.organization_id,
         at=at,
@@ -190,37 +193,27 @@ _NO_TEAM_METER = TeamMeter(Balance(MicroCredits(0), MicroCredits(0)), MicroCredi
 @dataclass(frozen=True, slots=True)
 class MeterView:
     """A reader's picture of an organization's meters: started from a full update, kept current by
-    the batches' updates, which carry absolute values. An update older than the last one applied
-    is ignored (a partition changing hands may deliver one late); a picture read from the database
-    has no such time (another clock took it), so it takes every update."""
+    the batches' updates, which carry absolute values for what they touched. Updates are applied as
+    they come, not ordered by their times (those are the workers' clocks, and a partition may move
+    to a worker whose clock is behind); a reader that may have missed one reads the state again."""
 
     at: datetime  # when the values were taken
     balance: Balance
     pool_free: MicroCredits
     teams: Mapping[UUID, TeamMeter] = field(default_factory=dict)
     users: Mapping[str, UserLimits] = field(default_factory=dict)
-    updated_at: datetime | None = None  # the last worker update applied
 
     @classmethod
     def start(cls, update: MeterUpdate) -> MeterView:
-        """From a worker's update."""
-        return cls(update.at, update.balance, update.pool_free, dict(update.teams), dict(update.users), update.at)
-
-    @classmethod
-    def read(cls, update: MeterUpdate) -> MeterView:
-        """From a full update computed on a state read from the database."""
         return cls(update.at, update.balance, update.pool_free, dict(update.teams), dict(update.users))
 
     def merged(self, update: MeterUpdate) -> MeterView:
-        if self.updated_at is not None and update.at < self.updated_at:
-            return self
         return MeterView(
             update.at,
             update.balance,
             update.pool_free,
             {**self.teams, **update.teams},
             {**self.users, **update.users},
-            update.at,
         )
 
     def team(self, team_id: UUID) -> TeamMeter:

@@ -319,10 +319,11 @@ def spend_limits(state: OrgState, spender: Spender) -> list[tuple[SpendKey, Micr
 
 
 def counted_keys(state: OrgState, spender: Spender) -> list[SpendKey]:
-    """Every counter a debit by this spender counts on: its budget and cap, and spend alerts."""
+    """Every counter a past debit by this spender (at `spender.at`) counted on, as far as the state
+    can tell: its budget and cap, and the spend alerts set by then."""
     keys = [key for key, _, _ in spend_limits(state, spender)]
     if state.alerts:
-        keys += alerts.spend_counters(state, spender.at, spender.team_id, spender.user_id)
+        keys += alerts.spend_counters(state, spender.at, spender.team_id, spender.user_id, counted_since=spender.at)
     return keys
 
 

@@ -140,6 +140,7 @@ class Alert:
     kind: AlertKind
     threshold: MicroCredits
     counter_id: UUID  # its spend counter: new with each SetAlert, so a replaced alert counts afresh
+    set_at: datetime  # when it was set: debits before then are not on its counter
     name: str = ""
     team_id: UUID | None = None
     user_id: str | None = None
