@@ -19,12 +19,11 @@ from graphql_api.mutations import optional_id
 from graphql_api.scalars import Credits
 from graphql_api.submit import submit
 from graphql_api.types import Ack, CommandOutcome
-from ledger.core.commands import AlertKind, Period, RemoveAlert, SetAlert
-from ledger.core.entries import AlertEvent as DomainAlertEvent
+from ledger.core.commands import AlertKind, Period, RemoveAlert, SetAlert, check_text
 from ledger.core.entries import AlertState
 from ledger.core.money import MicroCredits
 from ledger.core.state import Alert as DomainAlert
-from ledger.store.alerts import alert_events_page
+from ledger.store.alerts import AlertEventKey, JournaledAlertEvent, alert_events_page
 
 page_size_max = 200
 # An alert made without an id gets one from its organization and idempotency key, so a retry of the
@@ -69,6 +68,7 @@ class Alert:
 
 @strawberry.type(description="An alert crossing its threshold, with the alert as it was then.")
 class AlertEvent:
+    cursor: str = strawberry.field(description="Pass as `after`: to the alertEvents subscription to resume after it.")
     id: strawberry.ID
     alert_id: strawberry.ID
     transaction_id: strawberry.ID = strawberry.field(description="The ledger command that made it cross.")
@@ -82,8 +82,10 @@ class AlertEvent:
     at: datetime = strawberry.field(description="When the ledger applied the command.")
 
     @classmethod
-    def from_domain(cls, event: DomainAlertEvent) -> AlertEvent:
+    def from_domain(cls, organization_id: UUID, journaled: JournaledAlertEvent) -> AlertEvent:
+        event = journaled.event
         return cls(
+            cursor=encode_cursor(organization_id, journaled.key.committed_at, journaled.key.id),
             id=strawberry.ID(str(event.id)),
             alert_id=strawberry.ID(str(event.alert_id)),
             transaction_id=strawberry.ID(str(event.transaction_id)),
@@ -101,7 +103,10 @@ class AlertEvent:
 @strawberry.type(description="A page of alert events, newest first.")
 class AlertEventPage:
     events: list[AlertEvent]
-    end_cursor: str | None = strawberry.field(description="Pass as `after` for older events; null at the end.")
+    end_cursor: str | None = strawberry.field(
+        description="Pass as `after` here for older events; null at the end. (An event's own cursor resumes the "
+        "subscription.)"
+    )
 
 
 @strawberry.input(description="Create or replace an alert; it is judged at once and after every change.")
@@ -137,6 +142,7 @@ class AlertMutations:
     )
     async def set_alert(self, info: Info, input: SetAlertInput) -> CommandOutcome:
         org_id = parse_id(input.organization_id, "organizationId")
+        check_text(input.idempotency_key, "idempotency key")  # before it names the alert
         alert_id = optional_id(input.alert_id, "alertId") or uuid.uuid5(_ALERT_IDS, f"{org_id}:{input.idempotency_key}")
         payload = SetAlert(
             alert_id=alert_id,
@@ -166,7 +172,7 @@ async def alert_events_of(
 ) -> AlertEventPage:
     if not 1 <= first <= page_size_max:
         raise invalid(f"first must be 1 to {page_size_max}")
-    before = None if after is None else _decode(organization_id, after)
+    before = None if after is None else decode_alert_cursor(organization_id, after)
     found = await alert_events_page(
         info.context.resources.pool,
         organization_id,
@@ -174,12 +180,11 @@ async def alert_events_of(
         limit=first + 1,
         alert_id=optional_id(alert_id, "alertId"),
     )
-    page = found[:first]
-    end = encode_cursor(organization_id, page[-1].at, page[-1].id) if len(found) > first else None
-    return AlertEventPage(events=[AlertEvent.from_domain(event) for event in page], end_cursor=end)
+    events = [AlertEvent.from_domain(organization_id, journaled) for journaled in found[:first]]
+    return AlertEventPage(events=events, end_cursor=events[-1].cursor if len(found) > first else None)
 
 
-def _decode(organization_id: UUID, cursor: str) -> tuple[datetime, UUID]:
-    at, id_ = decode_cursor(organization_id, cursor, (datetime, UUID), "alert events")
-    assert isinstance(at, datetime) and isinstance(id_, UUID)
-    return at, id_
+def decode_alert_cursor(organization_id: UUID, cursor: str) -> AlertEventKey:
+    committed_at, id_ = decode_cursor(organization_id, cursor, (datetime, UUID), "alert events")
+    assert isinstance(committed_at, datetime) and isinstance(id_, UUID)
+    return AlertEventKey(committed_at, id_)

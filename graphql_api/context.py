@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.types import Info as StrawberryInfo
 
-from graphql_api.access.authenticate import Authenticator
+from graphql_api.access.authenticate import Authenticator, Unauthenticated
 from graphql_api.access.policy import Permission, Role
 from graphql_api.access.principal import ANONYMOUS, Principal, PrincipalKind
 from graphql_api.errors import ApiError
@@ -81,6 +81,19 @@ class Context:
             raise ApiError("RATE_LIMITED", str(limited), {"retryAfterMs": limited.retry_after_ms}) from None
         self.charged.update(new)
         self.charged.add("caller")
+
+    async def renew(self) -> None:
+        """Authenticate the credentials again and forget what this connection decided, looked up
+        and was charged: an operation on a long-lived WebSocket starts (and a subscription goes on)
+        only as the caller may now."""
+        self.decisions.clear()
+        self.charged.clear()
+        self.loaders = Loaders.create(self.resources.pool)
+        try:
+            self.principal = await self.resources.authenticator.authenticate(self.credentials)
+        except Unauthenticated as error:
+            self.principal = ANONYMOUS
+            raise ApiError("UNAUTHENTICATED", str(error)) from None
 
     async def organization_partner(self, organization_id: UUID) -> UUID | bool | None:
         partners = self.resources.organization_partners

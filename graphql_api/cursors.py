@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 from graphql_api.errors import invalid
@@ -31,13 +31,18 @@ def decode_cursor(organization_id: UUID, cursor: str, shape: tuple[type[Part], .
         if len(fields) != len(shape):
             raise ValueError("another list's cursor")
         parts: list[Part] = [
-            datetime.fromisoformat(value) if kind is datetime else UUID(value)
-            for kind, value in zip(shape, fields, strict=True)
+            _instant(value) if kind is datetime else UUID(value) for kind, value in zip(shape, fields, strict=True)
         ]
-    except (binascii.Error, UnicodeError, ValueError, TypeError, AttributeError):
+    except (binascii.Error, UnicodeError, ValueError, TypeError, AttributeError, OverflowError):
         raise invalid("after is not a cursor of this list") from None
-    if any(isinstance(part, datetime) and part.tzinfo is None for part in parts):
-        raise invalid("after is not a cursor of this list")
     if owner != organization_id:
         raise invalid(f"after is a cursor of another organization's {of}")
     return parts
+
+
+def _instant(value: str) -> datetime:
+    """A time with its offset, in UTC (as PostgreSQL will take it: a year-1 time far east overflows)."""
+    at = datetime.fromisoformat(value)
+    if at.tzinfo is None:
+        raise ValueError("a cursor's times carry their offset")
+    return at.astimezone(UTC)

@@ -23,9 +23,17 @@ from ledger.runtime.outages import OUTAGES
 log = logging.getLogger(__name__)
 
 UNAVAILABLE_MESSAGE = "a backing service is unavailable; retry with the same idempotency key"
-# Text PostgreSQL cannot store (U+0000) in a name, email or the like: the request's own fault, and the
-# statement that met it wrote nothing. (Ledger commands refuse it earlier, in `validate`.)
+# Text PostgreSQL cannot store in a name, email or the like (U+0000, which it refuses; a lone
+# surrogate, which asyncpg cannot encode): the request's own fault, and nothing was written with it.
+# (Ledger commands refuse both earlier, in `validate`.)
 _UNSTORABLE_TEXT = (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError)
+
+
+def _unstorable(error: Exception | None) -> bool:
+    if isinstance(error, (*_UNSTORABLE_TEXT, UnicodeEncodeError)):
+        return True
+    # asyncpg reports text it cannot encode as a DataError caused by the UnicodeEncodeError.
+    return isinstance(error, asyncpg.DataError) and isinstance(error.__cause__, UnicodeEncodeError)
 
 
 class ApiError(Exception):
@@ -50,8 +58,9 @@ def _classify(error: GraphQLError) -> GraphQLError:
         return _with_code(error, original.code, original.message, extra=original.extensions)
     if isinstance(original, LedgerError):
         return _with_code(error, original.code, original.message)
-    if isinstance(original, _UNSTORABLE_TEXT):
-        return _with_code(error, "INVALID_INPUT", "text cannot contain the NUL character (U+0000)", keep_original=False)
+    if _unstorable(original):
+        message = "text must be valid Unicode without the NUL character (U+0000)"
+        return _with_code(error, "INVALID_INPUT", message, keep_original=False)
     if isinstance(original, OUTAGES):
         log.warning("backing service unavailable in %s: %r", error.path, original)
         return _with_code(error, "UNAVAILABLE", UNAVAILABLE_MESSAGE, keep_original=False)

@@ -106,7 +106,9 @@ class UsageEvent:
     model: str | None = strawberry.field(description='The event\'s "model" dimension.')
     dimensions: list[ResultDetail] = strawberry.field(description="Every dimension the event carried.")
     occurred_at: datetime
-    journaled_at: datetime = strawberry.field(description="When the ledger committed it.")
+    journaled_at: datetime = strawberry.field(
+        description="The journal's time for it: its batch's transaction time, as transactions' createdAt."
+    )
 
     @classmethod
     def from_domain(cls, organization_id: UUID, debit: UsageDebit) -> UsageEvent:

@@ -148,17 +148,36 @@ async def test_query_batches_and_malformed_bodies_are_refused_with_a_code(servic
 
 
 async def test_text_postgresql_cannot_store_is_invalid_input_and_stalls_nothing(service: Service) -> None:
-    """U+0000 in a name reaches no table; in a ledger command it would fail every batch it is in."""
-    refused = await service.graphql('mutation { createOrganization(input: {name: "a\\u0000b"}) { id } }')
-    assert refused["errors"][0]["extensions"]["code"] == "INVALID_INPUT", refused
+    """U+0000 or a lone surrogate in a name reaches no table; in a ledger command either would fail
+    every batch it is in."""
+
+    async def send(query: str, **variables: Any) -> dict[str, Any]:
+        # Escaped JSON (what a client sends for a lone surrogate): httpx would not encode one.
+        body = json.dumps({"query": query, "variables": variables})
+        headers = {"authorization": f"Bearer {service.admin_key}", "content-type": "application/json"}
+        answer: dict[str, Any] = (await service.client.post("/graphql", content=body, headers=headers)).json()
+        return answer
+
+    create = "mutation($n: String!) { createOrganization(input: {name: $n}) { id } }"
+    for name in ("a\x00b", "\ud800"):
+        refused = await send(create, n=name)
+        assert refused["errors"][0]["extensions"]["code"] == "INVALID_INPUT", refused
     org = await Ledger.create(service, "Nul")
     await org.accepted("grantCredits", amount="10")
-    for field in ({"userId": "a\x00b"}, {"idempotencyKey": "k\x00"}, {"dimensions": [{"name": "m", "value": "\x00"}]}):
-        body = await service.graphql(
-            "mutation($input: RecordUsageInput!) { recordUsage(input: $input) { status } }",
+    fields = (
+        {"userId": "a\x00b"}, {"idempotencyKey": "k\x00"}, {"dimensions": [{"name": "m", "value": "\x00"}]},
+        {"userId": "\ud800"}, {"idempotencyKey": "\udfff"},  # lone surrogates: no UTF-8 at all
+    )  # fmt: skip
+    usage = "mutation($input: RecordUsageInput!) { recordUsage(input: $input) { status } }"
+    for field in fields:
+        body = await send(
+            usage,
             input={"organizationId": org.org, "product": "sms.message", "quantity": "1", "idempotencyKey": "k"} | field,
         )
         assert body["errors"][0]["extensions"]["code"] == "INVALID_INPUT", body
+    alert = {"organizationId": org.org, "kind": "LOW_BALANCE", "threshold": "1", "idempotencyKey": "\ud800"}
+    body = await send("mutation($input: SetAlertInput!) { setAlert(input: $input) { status } }", input=alert)
+    assert body["errors"][0]["extensions"]["code"] == "INVALID_INPUT", body
     await org.accepted("recordUsage", product="sms.message", quantity="1")  # the partition goes on
 
 

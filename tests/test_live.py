@@ -6,6 +6,8 @@ across API processes."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -33,8 +35,8 @@ USER_METER = """subscription($org: ID!, $user: String!) { userCreditMeter(organi
 USAGE_EVENTS = """subscription($org: ID!, $user: String, $after: String) {
   usageEvents(organizationId: $org, userId: $user, after: $after) {
     cursor transactionId product quantity credits teamId userId model occurredAt journaledAt } }"""
-ALERT_EVENTS = """subscription($org: ID!) { alertEvents(organizationId: $org) {
-  alertId transactionId state kind name threshold value userId } }"""
+ALERT_EVENTS = """subscription($org: ID!, $after: String) { alertEvents(organizationId: $org, after: $after) {
+  cursor alertId transactionId state kind name threshold value userId } }"""
 ORG_METER = "subscription($org: ID!) { creditMeter(organizationId: $org) { total available } }"
 
 
@@ -179,9 +181,17 @@ async def test_alerts_fire_once_per_crossing_live_and_in_the_history(service: Se
     assert len(page["events"]) + len(older["alertEvents"]["events"]) == 5
     assert older["alertEvents"]["endCursor"] is None
     assert [e["name"] for e in older["alertEvents"]["events"]][-1] == "almost out"
-    await org.accepted("removeAlert", alertId=spend["alert_id"])
+    await org.accepted("removeAlert", alertId=spend["alert_id"])  # it was triggered: RESOLVED
     assert len((await org.read("alerts { id }"))["alerts"]) == 2
-    assert len((await org.read("alertEvents { events { id } }"))["alertEvents"]["events"]) == 5  # history stays
+    newest = (await org.read("alertEvents { events { name state cursor } }"))["alertEvents"]["events"]
+    assert [(e["name"], e["state"]) for e in newest[:2]] == [("spend", "RESOLVED"), ("spend", "TRIGGERED")]
+    assert len(newest) == 6  # the history stays
+    # A client that missed events resumes from the last cursor it saw.
+    async with Live.open(service) as resumed:
+        await resumed.subscribe(ALERT_EVENTS, org=org.org, after=newest[2]["cursor"])
+        missed = [await resumed.next("alertEvents") for _ in range(2)]
+        assert [(e["name"], e["state"]) for e in missed] == [("spend", "TRIGGERED"), ("spend", "RESOLVED")]
+        await resumed.quiet()
 
 
 async def test_alert_mutations_answer_clear_errors(service: Service) -> None:
@@ -196,6 +206,14 @@ async def test_alert_mutations_answer_clear_errors(service: Service) -> None:
     assert body["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
     code = await org.read_error("alertEvents(after: $after) { endCursor }", "$after: String", after="not-a-cursor")
     assert code == "INVALID_INPUT"
+    # A cursor's time at the edge of the calendar (it overflows in UTC) is a bad cursor, not a crash.
+    edge = json.dumps([org.org, "0001-01-01T00:00:00+01:00", str(uuid.uuid4())]).encode()
+    for field in ("alertEvents", "transactions"):
+        cursor = base64.urlsafe_b64encode(
+            edge if field == "alertEvents" else edge[:-1] + b',"0001-01-01T00:00:00+01:00"]'
+        )
+        selection = f"{field}(after: $after) {{ __typename }}"
+        assert await org.read_error(selection, "$after: String", after=cursor.decode()) == "INVALID_INPUT"
     # The same request again names the same alert; another request with the key is a conflict.
     first = await org.accepted("setAlert", kind="HIGH_SPEND", threshold="5", idempotencyKey="alert-once")
     again = await org.accepted("setAlert", kind="HIGH_SPEND", threshold="5", idempotencyKey="alert-once")
@@ -239,6 +257,27 @@ async def test_a_running_subscription_stops_when_access_ends(
         )
         assert await by_key.ended_with() == "UNAUTHENTICATED"
         assert await by_user.ended_with() == "FORBIDDEN"
+        # A new subscription on the same connection is decided afresh, not by what it decided before.
+        await by_key.subscribe(ORG_METER, org=org.org)
+        assert await by_key.ended_with() == "UNAUTHENTICATED"
+        await by_user.subscribe(ORG_METER, org=org.org)
+        assert await by_user.ended_with() == "FORBIDDEN"
+
+
+async def test_a_meter_reads_afresh_what_changes_without_a_command(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lot that expires stops counting at once, with no command and so no update: the meter's
+    periodic read shows it (as it would an update lost on the way)."""
+    monkeypatch.setattr(subscriptions, "access_recheck_s", 0.3)
+    org = await Ledger.create(service, "Expiring")
+    team = await org.team("Short-lived")
+    soon = datetime.now(UTC) + timedelta(seconds=1)
+    await org.accepted("grantCredits", amount="5", teamId=team, expiresAt=soon)
+    async with Live.open(service) as live:
+        await live.subscribe(TEAM_METER, org=org.org, team=team)
+        assert (await live.next("teamCreditMeter"))["total"] == "5"
+        assert (await live.next("teamCreditMeter", timeout_s=5))["total"] == "0"
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 from uuid import UUID
 
+from graphql import OperationType
 from strawberry.extensions import FieldExtension
 from strawberry.types import Info as StrawberryInfo
 from strawberry.utils.await_maybe import await_maybe
@@ -46,6 +47,10 @@ class AccessContext(Protocol):
     async def member_role(self, organization_id: UUID, user_id: str) -> Role | None: ...
 
     async def charge(self, organizations: Iterable[UUID]) -> None: ...
+
+    async def renew(self) -> None:
+        """Authenticate again and forget earlier decisions, lookups and charges."""
+        ...
 
 
 def forbidden(permission: Permission) -> ApiError:
@@ -150,6 +155,10 @@ class Authorize(FieldExtension):
         self.without_organization = without_organization
 
     async def resolve_async(self, next_: Any, source: Any, info: StrawberryInfo[Any, Any], **kwargs: Any) -> Any:
+        if info.operation.operation is OperationType.SUBSCRIPTION and info.path.prev is None:
+            # A WebSocket connection's context outlives its operations: each subscription is
+            # decided (and charged) on its own, as the caller stands now.
+            await info.context.renew()
         selected = await await_maybe(self.organizations(source, kwargs))
         if selected or self.permission not in ORGANIZATION_PERMISSIONS:
             await authorize(info.context, self.permission, selected)

@@ -518,14 +518,24 @@ def _product(product: str) -> None:
     _text(product, "product")
 
 
+def check_text(value: str | None, name: str) -> None:
+    """Refuse text no ledger command may carry (too long, or what PostgreSQL cannot store)."""
+    _text(value, name)
+
+
 def _text(value: str | None, name: str) -> None:
     if value is None:
         return
     if len(value) > TEXT_LENGTH_MAX:
         raise InvalidCommand(f"{name} must be at most {TEXT_LENGTH_MAX} characters")
+    # PostgreSQL's text and jsonb hold neither U+0000 nor a lone surrogate (which is no UTF-8): a
+    # command with either could never be journaled, and would fail every batch it is in.
     if "\x00" in value:
-        # PostgreSQL's text and jsonb cannot hold U+0000: such a command could never be journaled.
         raise InvalidCommand(f"{name} cannot contain the NUL character (U+0000)")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise InvalidCommand(f"{name} must be valid Unicode (it holds a lone surrogate)") from None
 
 
 # --- wire format -------------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """What a ledger worker publishes after a commit for live subscribers, and how readers decode it.
 
-Per organization and batch, at most one message on `meter:<org>` (a `MeterUpdate`: the balance and
-pool always, the teams and users the batch touched) and on `alerts:<org>` (the alerts that crossed).
-Usage debits are not published: a usage subscription reads them from the journal when a meter
-update says the organization changed (publishing each debit cost the worker more than its meters).
+Per organization and batch, one message on `meter:<org>`: a `MeterUpdate` (the balance and pool
+always, the teams and users the batch touched). Usage debits and alert events are not published:
+their streams read them from the journal when a meter update says the organization changed, so
+they miss nothing (and publishing each debit cost the worker more than its meters).
 Pub/sub may drop a message while a connection is down; a meter starts from a full read and every
 update carries absolute values, so the next one puts it right."""
 
@@ -17,34 +17,22 @@ from uuid import UUID
 
 from ledger.core import codec
 from ledger.core.batch import Outcome
-from ledger.core.entries import AlertEvent
+from ledger.core.entries import Applied
 from ledger.core.meter import MeterUpdate, meter_update
 from ledger.core.state import OrgState
-from ledger.stream import keys
 
 
 def messages(
-    outcomes: Sequence[Outcome],
-    initial: Mapping[UUID, OrgState],
-    final: Mapping[UUID, OrgState],
-    at: datetime,
-) -> tuple[dict[UUID, bytes], list[tuple[str, bytes]]]:
-    """A committed batch's meter update per organization, and its (channel, message) pairs of alert
-    events."""
-    applied: dict[UUID, list[Outcome]] = {}
+    outcomes: Sequence[Outcome], initial: Mapping[UUID, OrgState], final: Mapping[UUID, OrgState], at: datetime
+) -> dict[UUID, bytes]:
+    """A committed batch's meter update for each organization it applied a command to."""
+    applied: dict[UUID, list[Applied]] = {}
     for outcome in outcomes:
         if outcome.applied is not None:
-            applied.setdefault(outcome.command.organization_id, []).append(outcome)
-    meters: dict[UUID, bytes] = {}
-    others: list[tuple[str, bytes]] = []
-    for org_id, org_outcomes in applied.items():
-        changes = [o.applied for o in org_outcomes if o.applied is not None]
-        update = meter_update(initial[org_id], final[org_id], changes, at)
-        meters[org_id] = encode(update)
-        alerts = [event for change in changes for event in change.alert_events]
-        if alerts:
-            others.append((keys.alert_channel(org_id), _dumps([codec.to_json(event) for event in alerts])))
-    return meters, others
+            applied.setdefault(outcome.command.organization_id, []).append(outcome.applied)
+    return {
+        org_id: encode(meter_update(initial[org_id], final[org_id], changes, at)) for org_id, changes in applied.items()
+    }
 
 
 def encode(update: MeterUpdate) -> bytes:
@@ -64,10 +52,6 @@ def encode(update: MeterUpdate) -> bytes:
 
 def decode_meter(message: bytes) -> MeterUpdate:
     return codec.from_json(MeterUpdate, json.loads(message))
-
-
-def decode_alerts(message: bytes) -> list[AlertEvent]:
-    return [codec.from_json(AlertEvent, item) for item in json.loads(message)]
 
 
 def _dumps(value: Any) -> bytes:

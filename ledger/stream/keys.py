@@ -32,9 +32,5 @@ def meter_channel(org_id: UUID) -> str:
     return f"meter:{org_id}"
 
 
-def alert_channel(org_id: UUID) -> str:
-    return f"alerts:{org_id}"
-
-
 def balance_snapshot(org_id: UUID) -> str:
     return f"balance:{{{org_id}}}"

@@ -359,13 +359,11 @@ class LedgerWorker:
                 if reply_to:
                     reply = Reply(outcome.command.envelope.command_id, outcome.transaction_id, outcome.result)
                     pipe.publish(reply_to, encode_reply(reply))
-            meters, events = feeds.messages(outcomes, prepared.initial, prepared.final, now)
+            meters = feeds.messages(outcomes, prepared.initial, prepared.final, now)
             if meters:
                 pipe.mset({keys.balance_snapshot(org_id): update for org_id, update in meters.items()})
             for org_id, update in meters.items():
                 pipe.publish(keys.meter_channel(org_id), update)
-            for channel, message in events:
-                pipe.publish(channel, message)
             answers = await pipe.execute(raise_on_error=False)
         if any(isinstance(answer, NoScriptError) for answer in answers):
             # Redis restarted and forgot the trim script; trimming can wait for the next batch.

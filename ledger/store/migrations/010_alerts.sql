@@ -18,10 +18,12 @@ CREATE TABLE alert_events (
     team_id         uuid,
     user_id         text,
     at              timestamptz NOT NULL,
+    -- The batch's transaction time, as ledger_transactions.committed_at: it only grows per
+    -- organization (its batches are written one after another), so readers page on it.
+    committed_at    timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (org_id, id)
 );
--- Newest first, keyset-paged on (at, id).
-CREATE INDEX alert_events_history ON alert_events (org_id, at, id);
+CREATE INDEX alert_events_history ON alert_events (org_id, committed_at, id);
 
 CREATE TRIGGER alert_events_append_only
     BEFORE UPDATE OR DELETE ON alert_events
