@@ -619,6 +619,7 @@ MALFORMED: list[Command] = [
     command(GrantCredits(credits(1)), key="k\x00"), command(usage(1, user_id="a\x00")),
     command(usage(1, dimensions={"model": "\x00"})), command(IssueQuote("sms", Decimal(1), LATER, user_id="\x00")),
     command(GrantCredits(credits(1), terms=LotTerms(currency="U\x00D"))),
+    command(usage(1, user_id="\ud800")), command(GrantCredits(credits(1)), key="\udfff"),  # lone surrogates
     command(SetAlert(SOME_ID, AlertKind.LOW_BALANCE, credits(1), user_id="alice")),  # a user's balance is no alert
     command(SetAlert(SOME_ID, AlertKind.HIGH_SPEND, credits(1), team_id=TEAM, user_id="alice")),
     command(SetAlert(SOME_ID, AlertKind.HIGH_SPEND, credits(1), user_id="")),
