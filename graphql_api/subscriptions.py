@@ -202,14 +202,16 @@ class Subscription:
     ) -> AsyncGenerator[UserMeterReading, None]:
         org_id = parse_id(organization_id, "organizationId")
         async with _feed(info, org_id) as feed:
-            team = optional_id(team_id, "teamId")
-            if team is None:
-                members = await info.context.loaders.members.load(org_id)
-                team = next((m.team_id for m in members if m.user_id == user_id), None)
-            elif team not in await _team_ids(info, org_id):
+            chosen = optional_id(team_id, "teamId")
+            if chosen is not None and chosen not in await _team_ids(info, org_id):
                 raise not_found("team")
+            team = chosen
 
             async def reload() -> MeterView:
+                nonlocal team
+                if chosen is None:  # the membership's team, as it is now (a move shows at the next read)
+                    members = await info.context.loaders.members.load(org_id)
+                    team = next((m.team_id for m in members if m.user_id == user_id), None)
                 return await _view(info, org_id, [] if team is None else [team], [user_id])
 
             def read(v: MeterView) -> tuple[UserMeter, LimitUse | None]:

@@ -95,6 +95,26 @@ async def test_a_user_meter_shows_what_the_user_may_spend_now(service: Service, 
         assert (reading["available"], reading["sharedCredits"]) == ("15", False)
 
 
+async def test_a_user_meter_follows_the_user_to_another_team(
+    service: Service, pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(subscriptions, "access_recheck_s", 0.3)
+    org = await Ledger.create(service, "Moves")
+    first, second = await org.team("First"), await org.team("Second")
+    await org.accepted("adjustCredits", amount="7", reason="seed", teamId=second)
+    await put_member(pool, uuid.UUID(org.org), "ana", Role.CREATOR, team_id=uuid.UUID(first))
+    async with Live.open(service) as live:
+        await live.subscribe(USER_METER, org=org.org, user="ana")
+        assert ((reading := await live.next("userCreditMeter"))["teamId"], reading["available"]) == (first, "0")
+        moved = await service.graphql(
+            "mutation($input: UpdateMemberInput!) { updateMember(input: $input) { teamId } }",
+            input={"organizationId": org.org, "userId": "ana", "teamId": second},
+        )
+        assert "errors" not in moved, moved
+        reading = await live.next("userCreditMeter")
+        assert (reading["teamId"], reading["available"]) == (second, "7")
+
+
 async def test_the_usage_stream_sends_each_applied_debit(service: Service) -> None:
     org = await Ledger.create(service, "Usage stream")
     await org.accepted("grantCredits", amount="1000")
