@@ -159,18 +159,20 @@ class Subscription:
         # Listen before reading, so no change between the two is missed.
         async with _feed(info, org_id) as feed:
             now = datetime.now(UTC)
-            balance = (await balances_by_orgs(pool, [org_id], now))[org_id]
-            yield MeterReading.from_balance(org_id, balance, now)
+            shown = (await balances_by_orgs(pool, [org_id], now))[org_id]
+            yield MeterReading.from_balance(org_id, shown, now)
             while True:
                 update = await feed.next()
                 if update is not None:
                     meter = feeds.decode_meter(update)
-                    yield MeterReading.from_balance(org_id, meter.balance, meter.at)
+                    shown = meter.balance
+                    yield MeterReading.from_balance(org_id, shown, meter.at)
                     continue
-                now, last = datetime.now(UTC), balance
+                now = datetime.now(UTC)
                 balance = (await balances_by_orgs(pool, [org_id], now))[org_id]
-                if balance != last:
-                    yield MeterReading.from_balance(org_id, balance, now)
+                if balance != shown:  # only what the updates did not already show
+                    shown = balance
+                    yield MeterReading.from_balance(org_id, shown, now)
 
     @strawberry.subscription(
         extensions=_readers_of_the_organization(),

@@ -395,7 +395,7 @@ def validate(command: Command) -> None:
     key = command.envelope.idempotency_key
     if not key or len(key) > IDEMPOTENCY_KEY_LENGTH_MAX:
         raise InvalidCommand(f"idempotency key must be 1 to {IDEMPOTENCY_KEY_LENGTH_MAX} characters")
-    _text(key, "idempotency key")
+    check_text(key, "idempotency key")
     p = command.payload
     at = command.envelope.received_at
     match p:
@@ -414,16 +414,16 @@ def validate(command: Command) -> None:
                     raise InvalidCommand(f"rollover needs a cap >= 0 and 1 to {ROLLOVER_CYCLES_MAX} cycles")
             if p.terms.price_per_credit is not None and p.terms.price_per_credit < 0:
                 raise InvalidCommand("pricePerCredit cannot be negative")
-            _text(p.terms.currency, "currency")
+            check_text(p.terms.currency, "currency")
         case RecordUsage():
             _product(p.product)
             _positive(p.quantity, "quantity")
-            _text(p.user_id, "userId")
+            check_text(p.user_id, "userId")
             if len(p.dimensions) > DIMENSIONS_MAX:
                 raise InvalidCommand(f"at most {DIMENSIONS_MAX} dimensions")
             for name, value in p.dimensions.items():
-                _text(name, "dimension name")
-                _text(value, "dimension value")
+                check_text(name, "dimension name")
+                check_text(value, "dimension value")
         case Expire():
             if p.as_of > at:
                 raise InvalidCommand("nothing can be expired ahead of time")
@@ -432,13 +432,13 @@ def validate(command: Command) -> None:
             if p.from_team_id == p.to_team_id:
                 raise InvalidCommand("a transfer needs two different owners")
         case RefundLot() | CreditBack():
-            _text(p.reason, "reason")
+            check_text(p.reason, "reason")
         case AdjustCredits():
             if p.amount == 0:
                 raise InvalidCommand("an adjustment cannot be zero")
             if not p.reason.strip():
                 raise InvalidCommand("an adjustment needs a reason")
-            _text(p.reason, "reason")
+            check_text(p.reason, "reason")
         case PlaceHold():
             _positive(p.amount, "amount")
             if p.expires_at <= at:
@@ -447,8 +447,8 @@ def validate(command: Command) -> None:
                 _product(p.product)
             if p.cap is not None and p.cap < p.amount:
                 raise InvalidCommand("a hold's cap cannot be below its amount")
-            _text(p.user_id, "userId")
-            _text(p.run_id, "runId")
+            check_text(p.user_id, "userId")
+            check_text(p.run_id, "runId")
         case CaptureHold():
             if (p.amount is None) == (p.quantity is None):
                 raise InvalidCommand("capture either an amount of credits or a quantity, not both")
@@ -458,7 +458,7 @@ def validate(command: Command) -> None:
                 raise InvalidCommand("quantity cannot be negative")
         case IssueQuote():
             _product(p.product)
-            _text(p.user_id, "userId")
+            check_text(p.user_id, "userId")
             _positive(p.quantity, "quantity")
             if p.expires_at <= at:
                 raise InvalidCommand("a quote must expire in the future")
@@ -475,7 +475,7 @@ def validate(command: Command) -> None:
         case SetMemberLimits():
             if not p.user_id:
                 raise InvalidCommand("userId is required")
-            _text(p.user_id, "userId")
+            check_text(p.user_id, "userId")
             if p.cap is not None and p.cap < 0:
                 raise InvalidCommand("a cap cannot be negative")
         case SetRate():
@@ -495,8 +495,8 @@ def validate(command: Command) -> None:
         case SetAlert():
             if p.threshold < 0:
                 raise InvalidCommand("threshold cannot be negative")
-            _text(p.name, "name")
-            _text(p.user_id, "userId")
+            check_text(p.name, "name")
+            check_text(p.user_id, "userId")
             if p.kind is AlertKind.LOW_BALANCE and p.user_id is not None:
                 raise InvalidCommand("a LOW_BALANCE alert watches the organization or a team, not a user")
             if p.team_id is not None and p.user_id is not None:
@@ -515,15 +515,11 @@ def _positive(value: Decimal | int, name: str) -> None:
 def _product(product: str) -> None:
     if not product or len(product) > PRODUCT_KEY_LENGTH_MAX:
         raise InvalidCommand(f"product must be 1 to {PRODUCT_KEY_LENGTH_MAX} characters")
-    _text(product, "product")
+    check_text(product, "product")
 
 
 def check_text(value: str | None, name: str) -> None:
     """Refuse text no ledger command may carry (too long, or what PostgreSQL cannot store)."""
-    _text(value, name)
-
-
-def _text(value: str | None, name: str) -> None:
     if value is None:
         return
     if len(value) > TEXT_LENGTH_MAX:

@@ -153,27 +153,31 @@ def meter_update(before: OrgState, after: OrgState, applied: Iterable[Applied], 
     # Without holds or team lots, the pool's free credits are the whole balance (before the credit
     # line): no second pass over the lots.
     simple = not after.holds and all(lot.team_id is None for lot in after.lots)
-    pool = MicroCredits(balance.total + after.credit_drawn)
-    free: dict[UUID | None, MicroCredits] = {POOL: pool} if simple else free_by_owner(after, at)
-    return MeterUpdate(
-        organization_id=after.organization_id,
-        at=at,
-        balance=balance,
-        pool_free=free[POOL],
-        teams={team_id: team_meter(after, at, team_id, free) for team_id in sorted(teams)},
-        users={user_id: user_limits(after, at, user_id) for user_id in sorted(users)},
+    free: Mapping[UUID | None, MicroCredits] = (
+        {POOL: MicroCredits(balance.total + after.credit_drawn)} if simple else free_by_owner(after, at)
     )
+    return _update(after, at, balance, free, sorted(teams), sorted(users))
 
 
 def full_update(
     state: OrgState, at: datetime, team_ids: Iterable[UUID] = (), user_ids: Iterable[str] = ()
 ) -> MeterUpdate:
     """The same, read from a whole state: what a meter starts from."""
-    free = free_by_owner(state, at)
+    return _update(state, at, state.balance(at), free_by_owner(state, at), team_ids, user_ids)
+
+
+def _update(
+    state: OrgState,
+    at: datetime,
+    balance: Balance,
+    free: Mapping[UUID | None, MicroCredits],
+    team_ids: Iterable[UUID],
+    user_ids: Iterable[str],
+) -> MeterUpdate:
     return MeterUpdate(
         organization_id=state.organization_id,
         at=at,
-        balance=state.balance(at),
+        balance=balance,
         pool_free=free[POOL],
         teams={team_id: team_meter(state, at, team_id, free) for team_id in team_ids},
         users={user_id: user_limits(state, at, user_id) for user_id in user_ids},

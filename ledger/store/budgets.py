@@ -11,10 +11,9 @@ from uuid import UUID
 
 import asyncpg
 
-from ledger.core import codec
-from ledger.core.commands import LotKind
 from ledger.core.money import MicroCredits
-from ledger.core.state import Alert, Balance, Budget, MemberLimits, OrgState, Policy, SpendKey
+from ledger.core.state import Balance, OrgState, SpendKey
+from ledger.store.states import no_rules, read_rule
 
 # The rules only: rates are not needed here, and an org may have many versions of them.
 _RULES = """
@@ -48,24 +47,9 @@ async def spending_rules(
     rates or counters): enough for the core's own priority_of, policy_for and spend_limits."""
     found: dict[UUID, dict[str, Any]] = {}
     for row in await connection.fetch(_RULES, list(org_ids)):
-        rules = found.setdefault(
-            row["org_id"],
-            {"credit_drawn": MicroCredits(row["credit_drawn"]), "policies": {}, "budgets": {}, "members": {},
-             "kind_priorities": {}, "alerts": {}},
-        )  # fmt: skip
-        kind, key, value = row["kind"], row["key"], row["value"]
-        if kind == "policy":
-            rules["policies"][key] = codec.from_json(Policy, value)
-        elif kind == "budget":
-            budget = codec.from_json(Budget, value)
-            rules["budgets"][budget.team_id] = budget
-        elif kind == "member":
-            rules["members"][key] = codec.from_json(MemberLimits, value)
-        elif kind == "priority":
-            rules["kind_priorities"][LotKind(key)] = int(value)
-        elif kind == "alert":
-            alert = codec.from_json(Alert, value)
-            rules["alerts"][alert.id] = alert
+        rules = found.setdefault(row["org_id"], {"credit_drawn": MicroCredits(row["credit_drawn"]), **no_rules()})
+        if row["kind"] is not None:  # an organization without rules has one row of nulls
+            read_rule(rules, row["kind"], row["key"], row["value"])
     return {org: OrgState(org, **rules) for org, rules in found.items()}
 
 

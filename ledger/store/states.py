@@ -229,27 +229,36 @@ def _lot(row: asyncpg.Record) -> Lot:
     )
 
 
+def no_rules() -> dict[str, Any]:
+    """OrgState's rule fields, empty, as `read_rule` fills them."""
+    return {"policies": {}, "budgets": {}, "members": {}, "kind_priorities": {}, "alerts": {}}
+
+
+def read_rule(rules: dict[str, Any], kind: str, key: str, value: Any) -> bool:
+    """Put one `ledger_settings` row of a spending rule into `rules`; False for any other (a rate)."""
+    if kind == "policy":
+        rules["policies"][key] = codec.from_json(Policy, value)
+    elif kind == "budget":
+        budget = codec.from_json(Budget, value)
+        rules["budgets"][budget.team_id] = budget
+    elif kind == "member":
+        rules["members"][key] = codec.from_json(MemberLimits, value)
+    elif kind == "priority":
+        rules["kind_priorities"][LotKind(key)] = int(value)
+    elif kind == "alert":
+        alert = codec.from_json(Alert, value)
+        rules["alerts"][alert.id] = alert
+    else:
+        return False
+    return True
+
+
 async def _load_settings(connection: asyncpg.Connection, org_ids: list[UUID]) -> dict[UUID, dict[str, Any]]:
-    found: dict[UUID, dict[str, Any]] = {
-        org: {"policies": {}, "budgets": {}, "members": {}, "rates": {}, "kind_priorities": {}, "alerts": {}}
-        for org in org_ids
-    }
+    found: dict[UUID, dict[str, Any]] = {org: {**no_rules(), "rates": {}} for org in org_ids}
     versions: dict[UUID, dict[str, list[Rate]]] = {org: {} for org in org_ids}
     for row in await connection.fetch(_SETTINGS, org_ids):
         org, kind, key, value = row["org_id"], row["kind"], row["key"], row["value"]
-        if kind == "policy":
-            found[org]["policies"][key] = codec.from_json(Policy, value)
-        elif kind == "budget":
-            budget = codec.from_json(Budget, value)
-            found[org]["budgets"][budget.team_id] = budget
-        elif kind == "member":
-            found[org]["members"][key] = codec.from_json(MemberLimits, value)
-        elif kind == "priority":
-            found[org]["kind_priorities"][LotKind(key)] = int(value)
-        elif kind == "alert":
-            alert = codec.from_json(Alert, value)
-            found[org]["alerts"][alert.id] = alert
-        else:
+        if not read_rule(found[org], kind, key, value):
             rate = codec.from_json(Rate, value)
             versions[org].setdefault(rate.product, []).append(rate)
     for org, by_product in versions.items():
