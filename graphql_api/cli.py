@@ -57,8 +57,10 @@ def _jobs(settings: Settings) -> None:
 
 def _serve(settings: Settings) -> None:
     from graphql_api.supervisor import Supervisor
+    from ledger.runtime.servers import embedded_servers_started_here
 
-    Supervisor(settings).run()
+    # The embedded servers started for this serve are watched and restarted by its supervisor.
+    Supervisor(settings, embedded_servers_started_here()).run()
 
 
 def _demo(settings: Settings) -> None:

@@ -15,6 +15,14 @@ from ledger.store.migrate import migrate
 
 log = logging.getLogger(__name__)
 
+# The embedded servers this process started (not those it attached to), for `serve`'s supervisor to
+# watch and restart: the same process owns them, so it alone may.
+_started_here: list[EmbeddedServers] = []
+
+
+def embedded_servers_started_here() -> EmbeddedServers | None:
+    return _started_here[-1] if _started_here else None
+
 
 @contextlib.contextmanager
 def servers(settings: Settings) -> Iterator[Settings]:
@@ -24,9 +32,13 @@ def servers(settings: Settings) -> Iterator[Settings]:
         return
     embedded = EmbeddedServers(settings.state_dir, durable=settings.embedded_durable)
     urls = embedded.start()
+    if embedded.owner:
+        _started_here.append(embedded)
     try:
         yield settings.with_urls(settings.database_url or urls.database_url, settings.redis_url or urls.redis_url)
     finally:
+        if embedded in _started_here:
+            _started_here.remove(embedded)
         embedded.stop()
 
 
