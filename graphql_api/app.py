@@ -7,7 +7,10 @@ import logging
 from collections.abc import AsyncIterator
 
 import redis.asyncio as redis
-from cross_web import HTTPException  # what strawberry.asgi raises for a request it cannot read
+from cross_web import (
+    AsyncHTTPRequestAdapter,
+    HTTPException,  # what strawberry.asgi raises for a request it cannot read
+)
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -16,16 +19,27 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
+from strawberry.exceptions import MissingQueryError
+from strawberry.http import GraphQLRequestData
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from strawberry.types.unset import UNSET, UnsetType
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 
-from graphql_api.access.authenticate import Authenticator, Unauthenticated
+from graphql_api.access.authenticate import Authenticator
 from graphql_api.access.middleware import Authentication
-from graphql_api.access.principal import ANONYMOUS
+from graphql_api.access.principal import ANONYMOUS, PrincipalKind
 from graphql_api.access.tokens import token_secret
 from graphql_api.context import Context, Resources
+from graphql_api.edge import (
+    decode_request_json,
+    graphql_methods,
+    http_error_response,
+    method_not_allowed,
+    unauthenticated,
+)
 from graphql_api.loaders import Loaders
+from graphql_api.query_cost import document_refusal
 from graphql_api.rate_limits import Limit, RateLimiter
 from graphql_api.request_size import RequestSizeLimit
 from graphql_api.schema import build_schema
@@ -37,7 +51,13 @@ from ledger.stream.pubsub import PubSubHub
 
 log = logging.getLogger(__name__)
 readiness_timeout_s = 2.0
-_HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+# What each method may run over HTTP: subscriptions need a WebSocket (graphql-transport-ws); the
+# HTTP stream transports are not served, so Strawberry's own default would run one as a query.
+_HTTP_OPERATIONS = {
+    "GET": frozenset({OperationType.QUERY}),
+    "POST": frozenset({OperationType.QUERY, OperationType.MUTATION}),
+}
+_SUBSCRIPTIONS_OVER_WEBSOCKET = "subscriptions are served over WebSocket (graphql-transport-ws) at /graphql"
 
 
 class LedgerGraphQL(GraphQL[Context, None]):
@@ -67,26 +87,62 @@ class LedgerGraphQL(GraphQL[Context, None]):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
-        # Strawberry answers a request it cannot read (bad JSON, no query, a batch) in plain text;
-        # here it gets the API's error shape and a code like every other error.
+        request = Request(scope=scope, receive=receive)
         try:
-            response = await self.run(Request(scope=scope, receive=receive))
+            response = await self._answer(request)
         except HTTPException as error:
-            code = _HTTP_CODES.get(error.status_code, "BAD_REQUEST")
-            body = {"data": None, "errors": [{"message": error.reason, "extensions": {"code": code}}]}
-            response = JSONResponse(body, status_code=error.status_code)
+            # Strawberry answers a request it cannot read (bad JSON, no query, a batch) in plain
+            # text; here it gets the API's error shape and a code like every other error.
+            response = http_error_response(error)
         await response(scope, receive, send)
 
-    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
-        # Browsers cannot set headers on a WebSocket: the credentials come in connection_init.
-        authorization = (context.connection_params or {}).get("authorization")
-        if isinstance(authorization, str) and authorization:
-            try:
-                context.principal = await context.resources.authenticator.authenticate(authorization)
-            except Unauthenticated:
-                raise ConnectionRejectionError({"code": "UNAUTHENTICATED"}) from None
-            context.credentials = authorization
-        return UNSET  # type: ignore[no-any-return]
+    async def _answer(self, request: Request) -> Response:
+        if request.method not in graphql_methods:
+            return method_not_allowed(request.method)
+        principal = request.scope.get("principal", ANONYMOUS)
+        if principal.kind is PrincipalKind.ANONYMOUS and not self.should_render_graphql_ide(
+            self.request_adapter_class(request)
+        ):
+            # Nothing is read, parsed or validated for a caller without credentials: every field
+            # would refuse it anyway, and it must not cost the process anything.
+            return unauthenticated()
+        return await self.run(request)
+
+    def decode_json(self, data: str | bytes) -> object:
+        return decode_request_json(data)
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """Strawberry's, with subscriptions refused over HTTP (they are served over WebSocket)
+        and the document's cost checked before it is parsed."""
+        refusal = document_refusal(request_data.query, request_data.operation_name)
+        if refusal is not None:
+            return ExecutionResult(data=None, errors=[refusal])
+        try:
+            return await self.schema.execute(
+                request_data.query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=_HTTP_OPERATIONS[request_adapter.method],
+                operation_extensions=request_data.extensions,
+            )
+        except InvalidOperationTypeError as error:
+            if error.operation_type is OperationType.SUBSCRIPTION:
+                raise HTTPException(400, _SUBSCRIPTIONS_OVER_WEBSOCKET) from None
+            raise HTTPException(400, error.as_http_error_reason(request_adapter.method)) from None
+        except CannotGetOperationTypeError as error:
+            raise HTTPException(400, error.as_http_error_reason()) from None
+        except MissingQueryError:
+            raise HTTPException(400, "No GraphQL query found in the request") from None
 
 
 @contextlib.asynccontextmanager
@@ -154,7 +210,8 @@ def create_app(settings: Settings) -> Starlette:
             Middleware(Authentication, holder=holder),
         ],
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            # Every method reaches the view, so the ones it does not serve get its 405 with a code.
+            Route("/graphql", graphql),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
