@@ -188,20 +188,13 @@ def create_app(settings: Settings) -> Starlette:
         return PlainTextResponse("ok")
 
     async def readyz(_: Request) -> Response:
+        # Imported here, not at the top: the ledger's own verdict (stores, stalled and unowned
+        # partitions), computed afresh on every probe rather than read from the health job's hash.
+        from ledger.stream.health import readiness
+
         resources = holder["resources"]
-        checks: dict[str, str] = {}
-        try:
-            await resources.pool.fetchval("SELECT 1", timeout=readiness_timeout_s)
-            checks["postgres"] = "ok"
-        except Exception as error:
-            checks["postgres"] = type(error).__name__
-        try:
-            await resources.redis.ping()
-            checks["redis"] = "ok"
-        except Exception as error:
-            checks["redis"] = type(error).__name__
-        ready = all(value == "ok" for value in checks.values())
-        return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
+        ready, body = await readiness(resources.pool, resources.redis, resources.settings)
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     graphql = LedgerGraphQL(holder, graphiql=settings.graphiql, introspection=settings.introspection)
     return Starlette(
