@@ -110,11 +110,19 @@ class LedgerWorker:
         log.info("%s started", self.worker_id)
         self.rates.start()
         try:
+            outage_since: float | None = None  # an outage is logged once when it starts, once when it ends
             while not stop.is_set():
                 try:
                     await self.turn()
+                    if outage_since is not None:
+                        down_s = time.monotonic() - outage_since
+                        log.info("%s: PostgreSQL and Redis answer again after %.1f s", self.worker_id, down_s)
+                        outage_since = None
                 except OUTAGES as error:
-                    log.warning("%s: transient failure (%s); retrying", self.worker_id, error)
+                    if outage_since is None:
+                        outage_since = time.monotonic()
+                        log.error("%s: PostgreSQL or Redis is unreachable (%s: %s); retrying quietly until it is back",
+                                  self.worker_id, type(error).__name__, error)  # fmt: skip
                     self._reread_pending()
                     await asyncio.sleep(retry_delay_s)
         finally:
