@@ -7,6 +7,7 @@ credit-ledger jobs           the arq periodic-jobs worker
 credit-ledger migrate        apply database migrations
 credit-ledger demo           load the example catalog and organizations, then generate usage
 credit-ledger bench          the benchmark (from a checkout's root; `credit-ledger bench --help`)
+credit-ledger dead-letters   list|retry ID|drop ID: commands the ledger set aside (`... dead-letters --help`)
 """
 
 from __future__ import annotations
@@ -101,6 +102,59 @@ def _bench(argv: list[str]) -> None:
     bench_main(argv)
 
 
+def _dead_letters(argv: list[str]) -> None:
+    """`credit-ledger dead-letters list [--count N] | retry ID | drop ID`: its own arguments, on the
+    Redis the settings name (or the embedded servers of the state directory)."""
+    from ledger import constants
+
+    parser = argparse.ArgumentParser(
+        prog="credit-ledger dead-letters", description="Commands the ledger set aside instead of applying them."
+    )
+    actions = parser.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="the oldest dead letters, oldest first")
+    listing.add_argument("--count", type=int, default=constants.dead_letter_list_default_count)
+    retrying = actions.add_parser("retry", help="send the command again, as it was sent; delete the dead letter")
+    retrying.add_argument("id")
+    actions.add_parser("drop", help="delete the dead letter for good").add_argument("id")
+    arguments = parser.parse_args(argv)
+    with servers(Settings.from_environment()) as resolved:
+        failed = asyncio.run(_dead_letter_action(resolved.redis_url, arguments))
+    if failed:
+        sys.exit(1)
+
+
+async def _dead_letter_action(redis_url: str, arguments: argparse.Namespace) -> bool:
+    """Run one dead-letter action, printing its outcome; True if it failed."""
+    import redis.asyncio as redis
+
+    from ledger.stream import dead_letters
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        if arguments.action == "list":
+            letters = await dead_letters.list_dead_letters(client, arguments.count)
+            for letter in letters:
+                print(
+                    f"{letter.id}\tpartition {letter.partition}\tentry {letter.entry_id}\t{letter.at.isoformat()}"
+                    f"\t{letter.organization_id or '-'}\t{letter.command_type or '-'}\t{letter.error}: {letter.message}"
+                )
+            print(f"{len(letters)} dead letter(s)")
+            return False
+        if arguments.action == "retry":
+            try:
+                entry_id = await dead_letters.retry(client, arguments.id)
+            except dead_letters.NothingToReplay as error:
+                print(error)
+                return True
+            print(f"no dead letter {arguments.id}" if entry_id is None else f"{arguments.id} sent again as {entry_id}")
+            return entry_id is None
+        dropped = await dead_letters.drop(client, arguments.id)
+        print(f"dropped {arguments.id}" if dropped else f"no dead letter {arguments.id}")
+        return not dropped
+    finally:
+        await client.aclose()
+
+
 ROLES = {
     "serve": _serve,
     "api": _api,
@@ -116,11 +170,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="credit-ledger", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("role", choices=[*sorted(ROLES), "export-schema", "bench"])
+    parser.add_argument("role", choices=[*sorted(ROLES), "export-schema", "bench", "dead-letters"])
     parser.add_argument("--log-level", default="INFO")
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"]:  # its own options, and no servers of ours: it starts its own
         _bench(argv[1:])
+        return
+    if argv[:1] == ["dead-letters"]:  # its own subcommands and arguments
+        _dead_letters(argv[1:])
         return
     arguments = parser.parse_args(argv)
     if arguments.role == "export-schema":

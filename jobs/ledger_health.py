@@ -19,7 +19,7 @@ from ledger.stream.health import LedgerHealth, check_ledger_health
 
 log = logging.getLogger(__name__)
 
-HEALTH_KEY = "ledger:health"
+HEALTH_KEY = keys.HEALTH_KEY  # shared with the ledger workers, which count dead letters in it
 backlog_warning_count = 10_000
 
 

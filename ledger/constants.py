@@ -22,6 +22,21 @@ server_start_timeout_s = 60
 server_stop_timeout_s = 30
 pool_size_max = 10
 
+# Dead letters.
+# A pending entry delivered more often than this (each new owner's claim is a delivery) kept killing
+# the workers that held it: it is dead-lettered unapplied. Well above the fault tests' crash rate
+# (15% a batch): an ordinary entry would need eight deaths in a row while applied alone.
+dead_letter_deliveries_max = 10
+# From this many deliveries a pending entry is applied alone, so that a crash names it (and only
+# it gets closer to the bound above); fewer is what one ordinary crash leaves behind.
+dead_letter_alone_deliveries_min = 3
+# The dead-letter stream keeps about this many of the newest (every one is also logged).
+dead_letter_stream_length_max = 100_000
+# Error text kept in a dead letter (a store's message may quote a whole statement).
+dead_letter_message_length_max = 1_000
+# Dead letters `credit-ledger dead-letters list` shows unless told otherwise.
+dead_letter_list_default_count = 100
+
 # Health and supervision.
 # A partition whose oldest pending entry was delivered this long ago without being acknowledged is
 # stalled: a live owner acknowledges within a batch, and a dead one's entries are claimed again

@@ -9,6 +9,14 @@ from uuid import UUID
 CONSUMER_GROUP = "ledger"
 # Live ledger workers, scored by their last heartbeat (Redis time, ms).
 WORKER_REGISTRY = "ledger:workers"
+# Entries set aside rather than let stall their partition (`ledger.stream.dead_letters`). One stream
+# on a slot of its own: it is only ever written by single-key commands (never in a script or a
+# MULTI with a partition's keys), which a cluster client routes to its slot.
+DEAD_LETTER_STREAM = "ledger:dead-letter"
+# Figures for dashboards and alerts (a hash: backlog, pending entries, dead letters counted).
+HEALTH_KEY = "ledger:health"
+# JSON messages for operators: one per dead letter.
+ADMIN_ALERTS_CHANNEL = "ledger:admin-alerts"
 
 
 def partition_of(org_id: UUID, partition_count: int) -> int:

@@ -14,6 +14,16 @@ Batches are pipelined: while one batch is being written and committed (PostgreSQ
 other core), the next is read and applied in Python on top of the states the first produced. The
 second may only commit after the first did; if the first fails, both are dropped, with the warm
 states, and their entries read again. So a single hot organization keeps both cores busy.
+
+Poison isolation: a batch that fails with anything but an outage (a core bug, a value the store
+refuses) is dropped like a failed one, and its entries read again from the pending list. Entries
+read again are never pipelined: each batch of them is applied and written alone, and one that fails
+is split in halves, each applied and written by itself, until the one entry that fails alone is
+found; it is dead-lettered (`ledger.stream.dead_letters`) and its caller told `COMMAND_FAILED`,
+and everything else is applied. An entry that kills its process leaves no exception to catch: each
+new owner's claim counts a delivery, an entry delivered `dead_letter_alone_deliveries_min` times is
+applied alone, and one delivered more than `dead_letter_deliveries_max` times is dead-lettered
+unapplied. Nothing of this runs while batches succeed.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import logging
 import time
 import uuid
@@ -32,6 +43,7 @@ from uuid import UUID
 
 import asyncpg
 import redis.asyncio as redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import NoScriptError, ResponseError
 
 from ledger import constants
@@ -44,15 +56,18 @@ from ledger.store import fences, journal
 from ledger.store.catalog_rates import CatalogRates
 from ledger.store.fences import FencedOut
 from ledger.store.states import UnknownOrganizations, load_states
-from ledger.stream import feeds, keys
-from ledger.stream.failpoints import failpoint
+from ledger.stream import dead_letters, feeds, keys
+from ledger.stream.dead_letters import DeadLetter
+from ledger.stream.failpoints import failpoint, poisoned
 from ledger.stream.leases import Leases
 from ledger.stream.mailbox import Reply, encode_reply
 from ledger.stream.warm import WarmStates, event_time
 
 log = logging.getLogger(__name__)
 
-DEAD_LETTER_STREAM = "ledger:dead-letter"
+DEAD_LETTER_STREAM = keys.DEAD_LETTER_STREAM
+COMMAND_FAILED = "COMMAND_FAILED"
+_COMMAND_FAILED_MESSAGE = "the ledger could not apply this command; it was set aside for an operator to review"
 retry_delay_s = 0.5
 # Entries a read asks of each partition, at the least.
 _READ_SHARE_MIN = 16
@@ -70,11 +85,24 @@ return redis.call('XTRIM', KEYS[1], 'MINID', floor)
 
 
 @dataclass(frozen=True, slots=True)
+class Failure:
+    """Why an entry was set aside: what its dead letter records, and what its caller is told."""
+
+    error: str  # the exception's class, or what happened
+    message: str
+    code: str = COMMAND_FAILED
+    reply: str = _COMMAND_FAILED_MESSAGE
+
+
+@dataclass(frozen=True, slots=True)
 class Entry:
     partition: int
     entry_id: bytes
-    command: Command | None  # None: sent to the dead-letter stream
-    refused: Command | None = None  # a readable command that can never apply (its caller is told)
+    command: Command | None  # None: set aside for the dead-letter stream, not applied
+    raw: bytes = b""  # the `c` field as sent: what a dead letter keeps, to be replayed
+    refused: Command | None = None  # set aside, yet readable: its caller is told why
+    failure: Failure | None = None  # why it was set aside
+    history: bool = False  # read again from the pending list: applied alone, never pipelined
 
 
 class LedgerWorker:
@@ -134,14 +162,30 @@ class LedgerWorker:
 
     async def turn(self) -> int:
         """One read-apply-acknowledge cycle; returns how many entries it handled."""
-        if time.monotonic() >= self._next_lease_at:
-            await self._maintain_leases()
-        entries = await self._read()
-        if entries:
-            await self._process(entries)
-        else:
-            await self._settle()
+        entries: list[Entry] = []
+        try:
+            if time.monotonic() >= self._next_lease_at:
+                await self._maintain_leases()
+            entries = await self._read()
+            if entries:
+                await self._process(entries)
+            else:
+                await self._settle()
+        except _BatchFailed as failed:
+            await self._isolate(failed)
         return len(entries)
+
+    async def _isolate(self, failed: _BatchFailed) -> None:
+        """A batch failed, not for an outage: drop what was in flight and what is warm, and read
+        the pending entries again, to be applied by halves until the entry at fault is found."""
+        cause = failed.__cause__
+        log.warning(
+            "%s: a batch failed (%s: %s); applying its entries again, by halves if need be",
+            self.worker_id, type(cause).__name__, cause,
+        )  # fmt: skip
+        with contextlib.suppress(_BatchFailed):  # the other batch in flight: read again with the rest
+            await self._settle()
+        self._abandon()
 
     def _reread_pending(self) -> None:
         for partition in self._cursors:
@@ -214,7 +258,7 @@ class LedgerWorker:
             await self._maintain_leases()
         history = [p for p, cursor in self._cursors.items() if cursor == "0"]
         if history and await self._settle():  # pending entries include the batch in flight
-            entries = await self._read_group({p: "0" for p in history}, block_ms=None)
+            entries = await self._read_history(history)
             for partition in set(history) - {entry.partition for entry in entries}:
                 self._cursors[partition] = ">"
             if entries:
@@ -246,21 +290,46 @@ class LedgerWorker:
         entries: list[Entry] = []
         for stream_name, stream_entries in answer or []:
             partition = int(stream_name.decode().split("{")[1].rstrip("}"))
-            entries.extend(Entry(partition, entry_id, _decode(fields)) for entry_id, fields in stream_entries)
+            entries.extend(_entry(partition, entry_id, fields) for entry_id, fields in stream_entries)
         return entries
 
+    async def _read_history(self, partitions: list[int]) -> list[Entry]:
+        """Our pending entries, oldest first, with how often each was delivered. Read with XPENDING
+        and XRANGE, which count no delivery: only a new owner's claim does (`_adopt`), so retries
+        through an outage never count against an entry, and deaths do."""
+        count = max(_READ_SHARE_MIN, constants.batch_size_max // len(partitions))
+        async with self.client.pipeline(transaction=False) as pipe:
+            for partition in partitions:
+                pipe.xpending_range(
+                    keys.stream(partition), keys.CONSUMER_GROUP, "-", "+", count, consumername=self.worker_id
+                )
+            answers = await pipe.execute()
+        taken = [
+            (partition, pending)
+            for partition, rows in zip(partitions, answers, strict=True)
+            for pending in _next_run([_Pending(row["message_id"], row["times_delivered"]) for row in rows])
+        ]
+        if not taken:
+            return []
+        async with self.client.pipeline(transaction=False) as pipe:
+            for partition, pending in taken:
+                pipe.xrange(keys.stream(partition), pending.entry_id, pending.entry_id)
+            found = await pipe.execute()
+        return [_history_entry(p, pending, rows) for (p, pending), rows in zip(taken, found, strict=True)]
+
     async def _process(self, entries: Sequence[Entry]) -> None:
-        failpoint("before_apply")
-        commands = [entry.command for entry in entries if entry.command is not None]
-        try:
-            prepared = await self._prepare(entries, commands)
-        except UnknownOrganizations as unknown:
-            # A poison entry must not stop the partition: set it aside and commit the rest.
-            log.error("%s: dead-lettering commands for %s", self.worker_id, unknown)
-            await self._process([_refuse(entry, unknown.organization_ids) for entry in entries])
+        if entries and entries[0].history:
+            await self._process_alone(entries)
             return
+        failpoint("before_apply")
+        try:
+            prepared = await self._prepare_known(entries)
         except _Abandoned:
             return
+        except _PASS_THROUGH:
+            raise
+        except Exception as error:
+            raise _BatchFailed from error
         # The previous batch must commit before this one may; if it failed, this one, built on
         # it, is dropped too (its entries stay pending and are read again).
         if await self._settle():
@@ -271,6 +340,65 @@ class LedgerWorker:
                 for o in prepared.outcomes
                 if o.applied is not None
             }
+
+    async def _process_alone(self, entries: Sequence[Entry]) -> None:
+        """Entries read again: nothing is in flight, and they are applied and written by
+        themselves, so that a failure which is not an outage can be traced to its entry."""
+        failpoint("before_apply")
+        with contextlib.suppress(_Abandoned):
+            await self._apply_or_split(entries, retried=False)
+
+    async def _apply_or_split(self, entries: Sequence[Entry], retried: bool) -> None:
+        """Apply and write entries in one transaction; if that fails, not for an outage, split them
+        and try each half, until the entry that fails alone (twice: not a passing fault) is found
+        and dead-lettered."""
+        try:
+            prepared = await self._prepare_known(entries)
+            await self._journal(prepared)
+        except _Abandoned:
+            raise
+        except FencedOut as fenced:
+            self._fenced_out(fenced)
+            raise _Abandoned from fenced
+        except Exception as error:
+            # Whatever was kept warm may have run ahead of the database.
+            self.warm.drop(_organizations(entries))
+            if isinstance(error, OUTAGES):
+                raise
+            await self._split(entries, error, retried)
+            return
+        # Not in the try: a failure to acknowledge says nothing about the entries.
+        await self._after_commit(prepared)
+
+    async def _split(self, entries: Sequence[Entry], error: Exception, retried: bool) -> None:
+        if len(entries) > 1:
+            middle = len(entries) // 2
+            log.warning(
+                "%s: %d entries failed together (%s: %s); trying each half alone",
+                self.worker_id, len(entries), type(error).__name__, error,
+            )  # fmt: skip
+            await self._apply_or_split(entries[:middle], retried=False)
+            await self._apply_or_split(entries[middle:], retried=False)
+        elif not retried:
+            await self._apply_or_split(entries, retried=True)
+        else:
+            (entry,) = entries
+            failure = Failure(type(error).__name__, str(error))
+            aside = replace(entry, command=None, refused=entry.command, failure=failure)
+            await self._after_commit(_Prepared([aside], {aside.partition}, {}, [], {}))
+
+    async def _prepare_known(self, entries: Sequence[Entry]) -> _Prepared:
+        """`_prepare`, with the commands of organizations that do not exist set aside (they can
+        never apply; their callers are told NOT_FOUND)."""
+        commands = [entry.command for entry in entries if entry.command is not None]
+        if not commands:
+            return _Prepared(entries, {entry.partition for entry in entries}, {}, [], {})
+        try:
+            return await self._prepare(entries, commands)
+        except UnknownOrganizations as unknown:
+            log.warning("%s: dead-lettering commands for %s", self.worker_id, unknown)
+            failure = Failure(type(unknown).__name__, str(unknown), code="NOT_FOUND", reply="organization not found")
+            return await self._prepare_known([_refuse(entry, unknown.organization_ids, failure) for entry in entries])
 
     async def _prepare(self, entries: Sequence[Entry], commands: list[Command]) -> _Prepared:
         """Read what the batch needs and apply it, starting from warm states (the batch in flight
@@ -291,6 +419,7 @@ class LedgerWorker:
                     connection, [(c.organization_id, c.idempotency_key) for c in commands]
                 )
             outcomes, final = await _apply_in_slices(states, commands, {**stored, **self._inflight_keys})
+            poisoned("apply", (command.envelope.idempotency_key for command in commands))
         except BaseException:
             self.warm.drop(by_org)
             raise
@@ -299,15 +428,19 @@ class LedgerWorker:
         return _Prepared(entries, {entry.partition for entry in entries}, states, outcomes, final)
 
     async def _write(self, prepared: _Prepared) -> None:
-        """Journal a prepared batch in one transaction that first checks our fencing tokens; then
-        acknowledge and answer."""
+        """Journal a prepared batch, then acknowledge and answer."""
+        await self._journal(prepared)
+        await self._after_commit(prepared)
+
+    async def _journal(self, prepared: _Prepared) -> None:
+        """Write a prepared batch in one transaction that first checks our fencing tokens."""
         if prepared.outcomes:
             async with self.pool.acquire() as connection, connection.transaction():
                 await fences.check(connection, {p: self._tokens.get(p, 0) for p in prepared.partitions})
                 await journal.write_outcomes(connection, prepared.outcomes, prepared.initial, prepared.final)
+                poisoned("write", (outcome.command.envelope.idempotency_key for outcome in prepared.outcomes))
                 failpoint("in_transaction")
             failpoint("after_commit")
-        await self._after_commit(prepared)
 
     async def _settle(self) -> bool:
         """Wait for the batch in flight. True if it committed (or there was none); False if it was
@@ -319,18 +452,27 @@ class LedgerWorker:
         try:
             await task
         except FencedOut as fenced:
-            # Another worker owns these now and will apply the entries; leave them pending.
-            log.warning("%s: %s; nothing committed", self.worker_id, fenced)
-            self.leases.forget(set(fenced.partitions))
-            self._let_go(set(fenced.partitions))
-            self._abandon()
+            self._fenced_out(fenced)
             return False
+        except _PASS_THROUGH:
+            self._abandon()
+            raise
+        except Exception as error:
+            self._abandon()
+            raise _BatchFailed from error
         except BaseException:
             self._abandon()
             raise
         finally:
             self._inflight_orgs, self._inflight_keys = set(), {}
         return True
+
+    def _fenced_out(self, fenced: FencedOut) -> None:
+        # Another worker owns these now and will apply the entries; leave them pending.
+        log.warning("%s: %s; nothing committed", self.worker_id, fenced)
+        self.leases.forget(set(fenced.partitions))
+        self._let_go(set(fenced.partitions))
+        self._abandon()
 
     def _abandon(self) -> None:
         self.warm.clear()
@@ -353,11 +495,7 @@ class LedgerWorker:
         async with self.client.pipeline(transaction=False) as pipe:
             for entry in entries:
                 if entry.command is None:
-                    pipe.xadd(DEAD_LETTER_STREAM, {"partition": entry.partition, "entry": entry.entry_id})
-                if entry.refused is not None and entry.refused.envelope.reply_to:
-                    command_id = entry.refused.envelope.command_id
-                    refusal = Result(Status.REJECTED, code="NOT_FOUND", message="organization not found")
-                    pipe.publish(entry.refused.envelope.reply_to, encode_reply(Reply(command_id, command_id, refusal)))
+                    _set_aside(pipe, entry, now)
             for partition, entry_ids in by_partition.items():
                 stream = keys.stream(partition)
                 pipe.xack(stream, keys.CONSUMER_GROUP, *entry_ids)
@@ -382,6 +520,15 @@ class LedgerWorker:
 
 class _Abandoned(Exception):
     """The batch in flight failed while the next one was being prepared: drop the next one too."""
+
+
+class _BatchFailed(Exception):
+    """A batch failed for something other than an outage or a fence (its `__cause__`): its
+    entries are to be applied again, by halves."""
+
+
+# What a pipelined batch's failure is not to be taken for: retried as it is.
+_PASS_THROUGH: tuple[type[BaseException], ...] = (*OUTAGES, _BatchFailed, _Abandoned)
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,18 +579,73 @@ def _priced_products(commands: Sequence[Command], states: Mapping[UUID, OrgState
     return products
 
 
-def _refuse(entry: Entry, organization_ids: frozenset[UUID]) -> Entry:
+def _refuse(entry: Entry, organization_ids: frozenset[UUID], failure: Failure) -> Entry:
     command = entry.command
     if command is None or command.organization_id not in organization_ids:
         return entry
-    return Entry(entry.partition, entry.entry_id, command=None, refused=command)
+    return replace(entry, command=None, refused=command, failure=failure)
 
 
-def _decode(fields: dict[bytes, bytes] | None) -> Command | None:
-    if not fields or b"c" not in fields:
-        return None
+def _organizations(entries: Sequence[Entry]) -> set[UUID]:
+    return {entry.command.organization_id for entry in entries if entry.command is not None}
+
+
+def _entry(partition: int, entry_id: bytes, fields: dict[bytes, bytes] | None, history: bool = False) -> Entry:
+    raw = fields.get(b"c") if fields else None
+    if raw is None:
+        # Deleted from the stream while pending (history gives no fields), or sent without a command.
+        failure = Failure("MissingCommand", "the entry holds no command")
+        return Entry(partition, entry_id, None, failure=failure, history=history)
     try:
-        return decode(fields[b"c"])
+        return Entry(partition, entry_id, decode(raw), raw, history=history)
     except (ValueError, KeyError, TypeError) as error:
-        log.error("unreadable command sent to %s: %s", DEAD_LETTER_STREAM, error)
-        return None
+        return Entry(partition, entry_id, None, raw, failure=Failure(type(error).__name__, str(error)), history=history)
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    entry_id: bytes
+    deliveries: int  # as XPENDING counts them: the first read, and each claim since
+
+
+def _next_run(pending: list[_Pending]) -> list[_Pending]:
+    """Which of a partition's pending entries (oldest first) to take next: an entry delivered
+    `dead_letter_alone_deliveries_min` times or more alone, so that a crash it causes counts
+    against it only; otherwise every entry up to the first such."""
+    alone = constants.dead_letter_alone_deliveries_min
+    if pending and pending[0].deliveries >= alone:
+        return pending[:1]
+    return list(itertools.takewhile(lambda p: p.deliveries < alone, pending))
+
+
+def _history_entry(partition: int, pending: _Pending, found: list[tuple[bytes, dict[bytes, bytes]]]) -> Entry:
+    entry = _entry(partition, pending.entry_id, found[0][1] if found else None, history=True)
+    if pending.deliveries <= constants.dead_letter_deliveries_max or entry.command is None:
+        return entry
+    failure = Failure(
+        "DeliveriesExhausted",
+        f"delivered {pending.deliveries} times without being acknowledged"
+        f" (at most {constants.dead_letter_deliveries_max}): it kept its workers from finishing, so it was not applied",
+    )
+    return replace(entry, command=None, refused=entry.command, failure=failure)
+
+
+def _set_aside(pipe: Pipeline, entry: Entry, now: datetime) -> None:
+    """Queue an entry's dead letter and its caller's answer on the pipeline that acknowledges it."""
+    failure = entry.failure or Failure("Unknown", "set aside")
+    command = entry.refused
+    letter = DeadLetter(
+        partition=entry.partition,
+        entry_id=entry.entry_id.decode(),
+        command=entry.raw,
+        error=failure.error,
+        message=failure.message,
+        at=now,
+        organization_id=str(command.organization_id) if command is not None else "",
+        command_type=command.payload.type if command is not None else "",
+    )
+    dead_letters.record(pipe, letter)
+    if command is not None and command.envelope.reply_to:
+        command_id = command.envelope.command_id
+        refusal = Result(Status.REJECTED, code=failure.code, message=failure.reply)
+        pipe.publish(command.envelope.reply_to, encode_reply(Reply(command_id, command_id, refusal)))
