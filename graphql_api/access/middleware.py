@@ -2,8 +2,8 @@
 
 Bad credentials are refused here, with HTTP 401 and the API's error shape, so no resolver ever
 runs for them; an outage of PostgreSQL while checking a key answers 503 UNAVAILABLE. No
-credentials at all is the anonymous principal: every field then answers UNAUTHENTICATED (health
-checks need none).
+credentials at all is the anonymous principal, which /graphql answers UNAUTHENTICATED before it
+reads the body (graphql_api/edge.py); health checks and GraphiQL's page need none.
 """
 
 from __future__ import annotations
