@@ -25,9 +25,11 @@ from ledger.core.commands import Command, Envelope, GrantCredits, RecordUsage, e
 from ledger.core.entries import Status
 from ledger.core.money import MicroCredits
 from ledger.runtime.settings import Settings
+from ledger.store import journal
 from ledger.store.balances import balances_by_orgs
 from ledger.store.verify import verify
 from ledger.stream import dead_letters, keys
+from ledger.stream import worker as worker_module
 from ledger.stream.failpoints import poisoning
 from ledger.stream.mailbox import Mailbox, Reply
 from ledger.stream.pubsub import PubSubHub
@@ -361,3 +363,39 @@ async def test_dead_letter_tools_list_retry_and_drop(
     assert "0 dead letter(s)" in await run_cli(monkeypatch, settings, capsys, "list")
     assert int(await redis_client.hget(keys.HEALTH_KEY, "dead_letters")) == 3
     assert await verify(pool) == []
+
+
+async def test_the_servers_own_trouble_is_waited_out_not_dead_lettered(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    redis_client: redis.Redis,
+    catalog: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A full disk fails every batch whatever it holds: splitting would dead-letter everything, so
+    it is retried like an outage until PostgreSQL can write again."""
+    (org,) = await organizations_in(pool, 1, 1, settings.partition_count)
+    write_outcomes = journal.write_outcomes
+    failures = 0
+
+    async def disk_full_for_a_while(*args: Any) -> None:
+        nonlocal failures
+        if failures < 20:  # enough for any split to reach single entries, and fail them twice
+            failures += 1
+            raise asyncpg.DiskFullError("could not extend file: No space left on device")
+        await write_outcomes(*args)
+
+    monkeypatch.setattr(journal, "write_outcomes", disk_full_for_a_while)
+    monkeypatch.setattr(worker_module, "retry_delay_s", 0.01)
+    commands = [command(org, "grant", GrantCredits(GRANT)), *(usage(org, f"use-{n}") for n in range(40))]
+    await Mailbox(redis_client, settings.partition_count).send(commands)
+    async with running_worker(pool, settings):
+
+        async def applied() -> bool:
+            return sum((await journal_counts(pool)).values()) == len(commands)
+
+        await eventually(applied, "every command applied once the disk has room")
+        await eventually(lambda: nothing_pending(redis_client, settings.partition_count), "nothing pending")
+    assert failures == 20
+    assert await dead_letters.list_dead_letters(redis_client) == []
+    assert (await balances_by_orgs(pool, [org], datetime.now(UTC)))[org].total == GRANT - 40 * SMS

@@ -69,6 +69,14 @@ DEAD_LETTER_STREAM = keys.DEAD_LETTER_STREAM
 COMMAND_FAILED = "COMMAND_FAILED"
 _COMMAND_FAILED_MESSAGE = "the ledger could not apply this command; it was set aside for an operator to review"
 retry_delay_s = 0.5
+# PostgreSQL's own trouble, not any entry's: waited out like an outage and never split on (a full
+# disk would otherwise dead-letter every entry it met).
+_SERVER_TROUBLE: tuple[type[BaseException], ...] = (
+    asyncpg.InsufficientResourcesError,  # disk full, out of memory, too many connections
+    asyncpg.TransactionRollbackError,  # deadlock, serialization failure
+    asyncpg.ReadOnlySQLTransactionError,  # a failover left us on a standby
+)
+_RETRIED: tuple[type[BaseException], ...] = (*OUTAGES, *_SERVER_TROUBLE)
 # Entries a read asks of each partition, at the least.
 _READ_SHARE_MIN = 16
 # Commands applied between yields to the event loop.
@@ -146,7 +154,7 @@ class LedgerWorker:
                         down_s = time.monotonic() - outage_since
                         log.info("%s: PostgreSQL and Redis answer again after %.1f s", self.worker_id, down_s)
                         outage_since = None
-                except OUTAGES as error:
+                except _RETRIED as error:
                     if outage_since is None:
                         outage_since = time.monotonic()
                         log.error("%s: PostgreSQL or Redis is unreachable (%s: %s); retrying quietly until it is back",
@@ -363,7 +371,7 @@ class LedgerWorker:
         except Exception as error:
             # Whatever was kept warm may have run ahead of the database.
             self.warm.drop(_organizations(entries))
-            if isinstance(error, OUTAGES):
+            if isinstance(error, _RETRIED):
                 raise
             await self._split(entries, error, retried)
             return
@@ -528,7 +536,7 @@ class _BatchFailed(Exception):
 
 
 # What a pipelined batch's failure is not to be taken for: retried as it is.
-_PASS_THROUGH: tuple[type[BaseException], ...] = (*OUTAGES, _BatchFailed, _Abandoned)
+_PASS_THROUGH: tuple[type[BaseException], ...] = (*_RETRIED, _BatchFailed, _Abandoned)
 
 
 @dataclass(frozen=True, slots=True)
