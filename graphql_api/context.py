@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from uuid import UUID
 
 import asyncpg
@@ -18,7 +19,7 @@ from graphql_api.access.authenticate import Authenticator, Unauthenticated
 from graphql_api.access.policy import Permission, Role
 from graphql_api.access.principal import ANONYMOUS, Principal, PrincipalKind
 from graphql_api.errors import ApiError
-from graphql_api.known import KnownSet, known_organizations_max, known_products_max
+from graphql_api.known import KnownMap, KnownSet, known_organizations_max, known_products_max
 from graphql_api.loaders import Loaders
 from graphql_api.rate_limits import RateLimited, RateLimiter
 from ledger.runtime.settings import Settings
@@ -42,7 +43,8 @@ class Resources:
     # An organization's partner never changes: once read, it needs no further lookup.
     organization_partners: dict[UUID, UUID | None] = field(default_factory=dict)
     known_organizations: KnownSet[UUID] = field(default_factory=lambda: KnownSet(known_organizations_max))
-    known_products: KnownSet[str] = field(default_factory=lambda: KnownSet(known_products_max))
+    # Each product's catalog rate in credits per unit, as first seen.
+    known_products: KnownMap[str, Decimal] = field(default_factory=lambda: KnownMap(known_products_max))
 
 
 @dataclass(slots=True)

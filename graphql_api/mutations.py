@@ -19,6 +19,7 @@ from graphql_api.scalars import Credits, Quantity
 from graphql_api.submit import aware, submit, submit_many
 from graphql_api.types import Ack, CommandOutcome, Organization, Team, load_organization
 from ledger import constants
+from ledger.core import bounds
 from ledger.core.commands import (
     GrantCredits,
     LotKind,
@@ -29,7 +30,7 @@ from ledger.core.commands import (
     RolloverRule,
 )
 from ledger.core.errors import UnknownProduct
-from ledger.core.money import MicroCredits
+from ledger.core.money import MicroCredits, price
 from ledger.store import catalog
 from ledger.store.organizations import create_organization, organizations_by_ids
 from ledger.store.teams import create_team, team
@@ -125,16 +126,25 @@ async def require_products(info: Info, products: set[str]) -> None:
     unknown = known.unknown(products)
     if not unknown:
         return
-    found = (await catalog.rates_for(info.context.resources.pool, unknown)).keys()
-    known.add(found)
-    if unknown - found:
-        raise UnknownProduct(f"no rate for product {min(unknown - found)!r}")
+    found = await catalog.rates_for(info.context.resources.pool, unknown)
+    known.add({product: rate.credits_per_unit for product, rate in found.items()})
+    if unknown - found.keys():
+        raise UnknownProduct(f"no rate for product {min(unknown - found.keys())!r}")
 
 
-def usage_payload(event: UsageEventInput) -> RecordUsage:
+def require_priceable(info: Info, product: str, quantity: Decimal) -> None:
+    """Refuse, before it is queued, a quantity whose price at the catalog's rate would pass the
+    ledger's range (the actor judges the rate in force, perhaps the org's own, again)."""
+    rate = info.context.resources.known_products.get(product)
+    if rate is not None and price(quantity, rate) > bounds.CREDITS_MAX:
+        raise invalid(f"{quantity} units of {product!r} would cost more than {bounds.CREDITS_MAX_WHOLE:,} credits")
+
+
+def usage_payload(info: Info, event: UsageEventInput) -> RecordUsage:
     dimensions = {d.name: d.value for d in event.dimensions}
     if len(dimensions) != len(event.dimensions):
         raise invalid("dimension names must be unique")
+    require_priceable(info, event.product, Decimal(event.quantity))
     return RecordUsage(
         product=event.product,
         quantity=Decimal(event.quantity),
@@ -225,7 +235,7 @@ class Mutation:
     async def record_usage(self, info: Info, input: RecordUsageInput) -> CommandOutcome:
         organization_id = parse_id(input.organization_id, "organizationId")
         await require_product(info, input.product)
-        return await submit(info, organization_id, input.idempotency_key, usage_payload(input), input.ack)
+        return await submit(info, organization_id, input.idempotency_key, usage_payload(info, input), input.ack)
 
     @strawberry.mutation(
         extensions=[Authorize(Permission.RECORD_USAGE, batch_organizations)],
@@ -239,7 +249,7 @@ class Mutation:
             raise invalid(f"events must hold 1 to {constants.usage_batch_max} usage events")
         await require_products(info, {event.product for event in input.events})
         items = [
-            (parse_id(event.organization_id, "organizationId"), event.idempotency_key, usage_payload(event))
+            (parse_id(event.organization_id, "organizationId"), event.idempotency_key, usage_payload(info, event))
             for event in input.events
         ]
         return await submit_many(info, items, input.ack)

@@ -4,10 +4,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.core.money import MICRO_PER_CREDIT, AmountError, format_credits, parse_credits, price
+from ledger.core.bounds import CREDITS_MAX
+from ledger.core.errors import InvalidCommand
+from ledger.core.money import MICRO_PER_CREDIT, format_credits, parse_credits, price
 
 
-@given(st.integers(min_value=-(2**63), max_value=2**63 - 1))
+@given(st.integers(min_value=-CREDITS_MAX, max_value=CREDITS_MAX))
 def test_format_then_parse_is_the_identity(micro: int) -> None:
     assert parse_credits(format_credits(micro)) == micro
 
@@ -20,10 +22,27 @@ def test_parse_credits(text: str, micro: int) -> None:
     assert parse_credits(text) == micro
 
 
-@pytest.mark.parametrize("text", ["", "abc", "NaN", "Infinity", "1e3", "0.0000001", "1" * 60, "--1"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "", "abc", "NaN", "Infinity", "1e3", "0.0000001", "1" * 60, "--1",
+        # One grammar: ASCII digits, a leading minus, one point between digits.
+        "١٢٣", "\uff11\uff12", "1_000", "+5", " 5 ", "5.", ".5", "1.2.3", "-", "0x10", "5\n",
+        # More than six decimals, however long the number (never rounded).
+        "1.0000001", "0." + "0" * 50 + "1",
+        # Past a trillion credits: it would overflow a sum of the store's 64-bit columns.
+        "1000000000000.000001", "1000000000001", "1" + "0" * 30, "-1000000000000.000001",
+    ],
+)  # fmt: skip
 def test_parse_credits_refuses(text: str) -> None:
-    with pytest.raises(AmountError):
+    with pytest.raises(InvalidCommand):
         parse_credits(text)
+
+
+def test_the_range_ends_at_a_trillion_credits() -> None:
+    assert parse_credits("1000000000000") == CREDITS_MAX == 10**18
+    assert parse_credits("-1000000000000") == -CREDITS_MAX
+    assert parse_credits("0001.500000000") == 1_500_000  # leading and trailing zeros are exact
 
 
 def test_format_credits_has_no_trailing_zeros() -> None:

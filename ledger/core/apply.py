@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ledger.core import alerts, lots, rules, spending
+from ledger.core import alerts, bounds, lots, rules, spending
 from ledger.core.commands import (
     AdjustCredits,
     CaptureHold,
@@ -32,6 +32,7 @@ from ledger.core.commands import (
     SetSpendingPolicy,
     SetTeamBudget,
     TransferCredits,
+    validate,
 )
 from ledger.core.entries import Applied, Result, Status
 from ledger.core.errors import LedgerError
@@ -62,12 +63,30 @@ _HANDLERS: dict[type, Callable[[OrgState, Command, Any], Applied]] = {
 
 def apply(state: OrgState, command: Command) -> Applied:
     try:
+        # The API validated it already; the actor checks again, so that no command that reaches
+        # it by another road (a replayed dead letter, a job) can carry a value the store refuses.
+        validate(command)
         applied = _HANDLERS[type(command.payload)](state, command, command.payload)
+        # A rejected command changed nothing, so only an accepted one can move an alert.
+        if applied.state.alerts:
+            applied = alerts.judge(applied, command)
+        _within_range(applied)
     except LedgerError as error:
         at = getattr(command.payload, "occurred_at", None) or command.at
         rejected = Result(
             Status.REJECTED, balance_after=state.balance(at).total, code=error.code, message=error.message
         )
         return Applied(state=state, postings=(), result=rejected)
-    # A rejected command changed nothing, so only an accepted one can move an alert.
-    return alerts.judge(applied, command) if applied.state.alerts else applied
+    return applied
+
+
+def _within_range(applied: Applied) -> None:
+    """What every command writes stays in the store's range: its postings, the figures of its
+    result and its alert events. (The sums it forms are judged where they are formed.)"""
+    result = applied.result
+    bounds.within_sum(result.balance_after, "the balance")
+    bounds.within_sum(result.credits_charged, "the charge")
+    for posting in applied.postings:
+        bounds.within_sum(posting.amount, f"a posting to {posting.account}")
+    for event in applied.alert_events:
+        bounds.within_sum(event.value, "an alert's value")

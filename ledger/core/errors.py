@@ -10,6 +10,8 @@
     ├── QuoteUnusable           QUOTE_UNUSABLE: the quote expired, was used, or is for another product
     ├── NotReversible           NOT_REVERSIBLE: not refundable, or already refunded / credited back
     ├── LimitReached            LIMIT_REACHED: the organization has as many of these as it may
+    ├── OutOfRange              OUT_OF_RANGE: the result would pass the ledger's range (a balance,
+    │                           a lot, a spend counter, a price past a trillion credits)
     └── IdempotencyConflict     IDEMPOTENCY_CONFLICT: the key was used before with another payload
 
 A rejection is a result, not a crash: the worker stores it under the command's idempotency key so a
@@ -65,3 +67,10 @@ class NotReversible(LedgerError):
 
 class LimitReached(LedgerError):
     code = "LIMIT_REACHED"
+
+
+class OutOfRange(LedgerError):
+    """A command valid in itself whose result would leave the range every stored sum must keep
+    (`ledger.core.bounds`): rejected and recorded like any rejection."""
+
+    code = "OUT_OF_RANGE"

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import datetime
 from uuid import UUID
 
+from ledger.core import bounds
 from ledger.core.change import Change
 from ledger.core.commands import (
     DEFAULT_PRIORITY,
@@ -34,7 +35,7 @@ from ledger.core.entries import (
     Applied,
 )
 from ledger.core.errors import InsufficientCredits, NotFound, NotReversible
-from ledger.core.money import MicroCredits, format_credits, round_money
+from ledger.core.money import MicroCredits, credits_money, format_credits
 from ledger.core.spending import Spender, counted_keys, expire_hold
 from ledger.core.state import HoldStatus, Lot, OrgState, add_months, require_team
 
@@ -75,6 +76,13 @@ def _issue(change: Change, lot: Lot, at: datetime) -> None:
     change.post(f"{ISSUANCE_ACCOUNT}:{lot.kind.value}", -lot.amount)
     change.add_lot(lot)
     _repay_credit_line(change, lot, at)
+    within_range(change)
+
+
+def within_range(change: Change) -> None:
+    """Credits coming in (a grant, an adjustment, a credit-back) may not take what the org's lots
+    hold, usable now or later, past the ledger's range."""
+    bounds.within_sum(sum(lot.remaining for lot in change.lots()), "the organization's credits")
 
 
 def _repay_credit_line(change: Change, lot: Lot, at: datetime) -> None:
@@ -199,8 +207,7 @@ def refund_lot(state: OrgState, command: Command, request: RefundLot) -> Applied
     change.post(f"{REFUND_ACCOUNT}:{lot.kind.value}", lot.remaining)
     details = {"lot_id": str(lot.id), "credits_refunded": format_credits(lot.remaining)}
     if lot.terms.price_per_credit is not None:
-        value = lot.terms.price_per_credit * lot.remaining / 1_000_000
-        details["amount_refunded"] = str(round_money(value))
+        details["amount_refunded"] = str(credits_money(lot.remaining, lot.terms.price_per_credit))
         details["currency"] = lot.terms.currency or ""
     return change.applied(command.at, details=details)
 
@@ -237,6 +244,7 @@ def credit_back(state: OrgState, command: Command, request: CreditBack) -> Appli
         if key in spend:
             spend[key] = MicroCredits(max(0, spend[key] - debit.charge))
     debits = {**state.debits, debit.transaction_id: replace(debit, reversed=True)}
+    within_range(change)
     change.replace_state(spend=spend, debits=debits)
     return change.applied(command.at, charged=-debit.charge)
 

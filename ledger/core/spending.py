@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
-from ledger.core import alerts
+from ledger.core import alerts, bounds
 from ledger.core.change import Change
 from ledger.core.commands import AtZero, CaptureHold, Command, IssueQuote, PlaceHold, RecordUsage, ReleaseHold
 from ledger.core.entries import (
@@ -29,7 +29,7 @@ from ledger.core.errors import (
     QuoteUnusable,
     UnknownProduct,
 )
-from ledger.core.money import MicroCredits, format_credits, price, round_money
+from ledger.core.money import MicroCredits, format_credits, money, price, share_money
 from ledger.core.state import (
     Hold,
     HoldStatus,
@@ -76,11 +76,11 @@ def record_usage(state: OrgState, command: Command, usage: RecordUsage) -> Appli
     change = Change(state)
     if usage.quote_id is None:
         rate = _rate(state, usage.product, at)
-        amount = price(usage.quantity, rate.credits_per_unit)
+        amount = _price(usage.quantity, rate.credits_per_unit)
     else:
         quote = _usable_quote(state, usage, command.at)
         rate = replace(_rate(state, usage.product, at), credits_per_unit=quote.credits_per_unit)
-        amount = price(usage.quantity, quote.credits_per_unit)
+        amount = _price(usage.quantity, quote.credits_per_unit)
         quotes = {**state.quotes, quote.id: replace(quote, used_by=command.envelope.command_id)}
         change.replace_state(quotes=quotes)
     uncovered = _charge(change, spender, amount, hold=None)
@@ -90,7 +90,7 @@ def record_usage(state: OrgState, command: Command, usage: RecordUsage) -> Appli
 def estimate(state: OrgState, spender: Spender, quantity: Decimal) -> Estimate:
     """Price `quantity` of the spender's product and say whether it could be charged now."""
     assert spender.product is not None
-    credits = price(quantity, _rate(state, spender.product, spender.at).credits_per_unit)
+    credits = _price(quantity, _rate(state, spender.product, spender.at).credits_per_unit)
     try:
         require_team(state, spender.team_id)
         _charge(Change(state), spender, credits, hold=None)
@@ -140,6 +140,8 @@ def place_hold(state: OrgState, command: Command, request: PlaceHold) -> Applied
     }[policy.at_zero]
     if request.amount > free + headroom:
         raise InsufficientCredits(f"{format_credits(free)} credits available; the hold needs more")
+    # Under OVERAGE holds may fence more than there is; what they fence together stays in range.
+    bounds.within_sum(state.balance(command.at).held + request.amount, "what the organization's holds fence")
     hold = Hold(
         id=uuid.uuid5(_NAMESPACE, f"{command.envelope.command_id}:hold"),
         transaction_id=command.envelope.command_id,
@@ -168,10 +170,11 @@ def capture_hold(state: OrgState, command: Command, request: CaptureHold) -> App
         if hold.product is None:
             raise InvalidCommand("this hold has no product: capture an amount of credits")
         rate = _rate(state, hold.product, at)
-        amount = price(request.quantity, rate.credits_per_unit)
+        amount = _price(request.quantity, rate.credits_per_unit)
     else:
         assert request.amount is not None
         rate, amount = None, request.amount
+    bounds.within_sum(hold.captured + amount, "what the hold has captured")
     if hold.cap is not None and hold.captured + amount > hold.cap:
         raise CapExceeded(f"the hold's cap of {format_credits(hold.cap)} credits would be exceeded")
     change = Change(state)
@@ -337,8 +340,17 @@ def _counted_spend(state: OrgState, spender: Spender, amount: MicroCredits) -> d
         counted[key] = MicroCredits(spent)
     if state.alerts:
         for key in alerts.spend_counters(state, spender.at, spender.team_id, spender.user_id):
+            # Budgets and caps bound their counters; an alert's has only the range.
             counted[key] = MicroCredits(state.spend.get(key, 0) + amount)
+            bounds.within_sum(counted[key], "a spend alert's counter")
     return counted
+
+
+def _price(quantity: Decimal, credits_per_unit: Decimal) -> MicroCredits:
+    """The price of a debit, which may not pass the ledger's range (OUT_OF_RANGE)."""
+    amount = price(quantity, credits_per_unit)
+    bounds.within_sum(amount, "the price")
+    return amount
 
 
 # --- lookups -----------------------------------------------------------------------------------
@@ -383,13 +395,12 @@ def _usage_details(rate: Rate, quantity: Decimal, amount: MicroCredits, uncovere
     """Cost of goods and overage money, for margins and invoices."""
     details: dict[str, str] = {"credits_per_unit": str(rate.credits_per_unit)}
     if rate.cost_per_unit is not None:
-        details["cost"] = str(round_money(quantity * rate.cost_per_unit))
+        details["cost"] = str(money(quantity, rate.cost_per_unit))
         details["currency"] = rate.currency
     if uncovered:
         details["overage_credits"] = format_credits(uncovered)
         if rate.overage_price_per_unit is not None and amount:
             # The uncovered share of the event's quantity, at the SKU's overage price.
-            units = quantity * Decimal(uncovered) / Decimal(amount)
-            details["overage_amount"] = str(round_money(units * rate.overage_price_per_unit))
+            details["overage_amount"] = str(share_money(quantity, uncovered, amount, rate.overage_price_per_unit))
             details["currency"] = rate.currency
     return details

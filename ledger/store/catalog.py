@@ -9,6 +9,9 @@ from decimal import Decimal
 
 import asyncpg
 
+from ledger.core import bounds
+from ledger.core.commands import PRODUCT_KEY_LENGTH_MAX, check_text
+from ledger.core.errors import InvalidCommand
 from ledger.core.state import Rate
 
 
@@ -59,7 +62,24 @@ async def list_products(connection: asyncpg.Connection | asyncpg.Pool) -> list[P
     return [Product(**dict(row)) for row in await connection.fetch(_PRODUCTS)]
 
 
+def check_product(product: Product) -> None:
+    """A catalog entry within the ledger's ranges (InvalidCommand otherwise): its rates price with
+    the same bounds as an org's own (`SetRate`)."""
+    bounds.check_decimal(product.credits_per_unit, f"{product.key}: creditsPerUnit", bounds.RATE_MAX)
+    money_rates = {"overagePricePerUnit": product.overage_price_per_unit, "costPerUnit": product.cost_per_unit}
+    for name, value in money_rates.items():
+        if value is not None:
+            bounds.check_decimal(value, f"{product.key}: {name}", bounds.MONEY_RATE_MAX)
+    if not product.key or len(product.key) > PRODUCT_KEY_LENGTH_MAX:
+        raise InvalidCommand(f"product keys are 1 to {PRODUCT_KEY_LENGTH_MAX} characters: {product.key!r}")
+    for text in (product.key, product.name, product.unit, product.currency):
+        check_text(text, f"{product.key}: text")
+
+
 async def upsert_products(connection: asyncpg.Connection | asyncpg.Pool, products: Iterable[Product]) -> None:
+    products = list(products)
+    for product in products:
+        check_product(product)
     await connection.executemany(
         _UPSERT,
         [
