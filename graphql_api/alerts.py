@@ -116,7 +116,11 @@ class SetAlertInput:
     threshold: Credits
     idempotency_key: str
     alert_id: strawberry.ID | None = strawberry.field(
-        default=None, description="The alert to replace; omitted, a new alert (its id is in the outcome's details)."
+        default=None,
+        description=(
+            "The alert to create or replace (an upsert: a client may choose its alerts' ids); omitted, a new "
+            "alert whose id is in the outcome's details."
+        ),
     )
     name: str = ""
     team_id: strawberry.ID | None = strawberry.field(default=None, description="Watch this team instead of the org.")

@@ -180,12 +180,15 @@ class CreditHold:
 
     @classmethod
     def from_domain(cls, hold: HoldView) -> CreditHold:
+        # A hold stops fencing credits at its TTL, before the expiry sweep journals its release:
+        # show it as it counts.
+        lapsed = hold.status == "open" and hold.expires_at <= datetime.now(UTC)
         return cls(
             id=strawberry.ID(str(hold.id)),
             amount=Credits(hold.amount),
-            reserved=Credits(hold.reserved),
+            reserved=Credits(0 if lapsed else hold.reserved),
             captured=Credits(hold.captured),
-            status=hold.status,
+            status="expired" if lapsed else hold.status,
             expires_at=hold.expires_at,
             product=hold.product,
             team_id=_id(hold.team_id),

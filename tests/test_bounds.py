@@ -4,6 +4,7 @@ result would leave the range is an OUT_OF_RANGE rejection, recorded like any oth
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -114,3 +115,14 @@ def test_quantities_are_exact_or_refused(quantity: Decimal) -> None:
         assert quantity > bounds.QUANTITY_MAX or -normalized.as_tuple().exponent > bounds.QUANTITY_DECIMALS_MAX  # type: ignore[operator]
     else:
         assert parsed == quantity
+
+
+async def test_a_hold_past_its_ttl_shows_expired_before_the_sweep(service: Service) -> None:
+    org = await Ledger.create(service, "lapsed hold")
+    await org.accepted("grantCredits", amount="10")
+    expires = datetime.now(UTC) + timedelta(seconds=1)
+    await org.accepted("placeHold", amount="4", expiresAt=expires)
+    await asyncio.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds()) + 0.2)
+    holds = await org.read("holds(includeClosed: true) { status reserved }")
+    assert holds["holds"] == [{"status": "expired", "reserved": "0"}]
+    assert (await org.balance())["available"] == "10"
