@@ -50,7 +50,6 @@ from ledger.stream.mailbox import Mailbox
 from ledger.stream.pubsub import PubSubHub
 
 log = logging.getLogger(__name__)
-readiness_timeout_s = 2.0
 # What each method may run over HTTP: subscriptions need a WebSocket (graphql-transport-ws); the
 # HTTP stream transports are not served, so Strawberry's own default would run one as a query.
 _HTTP_OPERATIONS = {
