@@ -20,6 +20,7 @@ from graphql_api.context import Info
 from graphql_api.errors import ApiError, invalid, not_found
 from graphql_api.ids import parse_id
 from graphql_api.mutations import NAME_LENGTH_MAX, optional_id
+from ledger.core.errors import ErrorCode
 
 strawberry.enum(Role, name="Role", description="A member's role in an organization (seed 001).")
 strawberry.enum(PrincipalKind, name="PrincipalKind", description="What kind of caller a request comes from.")
@@ -185,7 +186,7 @@ class AccessMutations:
         pool = info.context.resources.pool
         found = await create_partner(pool, partner_id, name) or await partner(pool, partner_id)
         if found is None or found.name != name:
-            raise ApiError("IDEMPOTENCY_CONFLICT", "a partner with this id exists with another name")
+            raise ApiError(ErrorCode.IDEMPOTENCY_CONFLICT, "a partner with this id exists with another name")
         return Partner(id=strawberry.ID(str(found.id)), name=found.name, created_at=found.created_at)
 
     @strawberry.mutation(

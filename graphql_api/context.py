@@ -22,6 +22,7 @@ from graphql_api.errors import ApiError
 from graphql_api.known import KnownMap, KnownSet, known_organizations_max, known_products_max
 from graphql_api.loaders import Loaders
 from graphql_api.rate_limits import RateLimited, RateLimiter
+from ledger.core.errors import ErrorCode
 from ledger.runtime.settings import Settings
 from ledger.stream.mailbox import Mailbox
 from ledger.stream.pubsub import PubSubHub
@@ -80,7 +81,7 @@ class Context:
         try:
             await self.resources.rate_limiter.charge(caller, new)
         except RateLimited as limited:
-            raise ApiError("RATE_LIMITED", str(limited), {"retryAfterMs": limited.retry_after_ms}) from None
+            raise ApiError(ErrorCode.RATE_LIMITED, str(limited), {"retryAfterMs": limited.retry_after_ms}) from None
         self.charged.update(new)
         self.charged.add("caller")
 
@@ -95,7 +96,7 @@ class Context:
             self.principal = await self.resources.authenticator.authenticate(self.credentials)
         except Unauthenticated as error:
             self.principal = ANONYMOUS
-            raise ApiError("UNAUTHENTICATED", str(error)) from None
+            raise ApiError(ErrorCode.UNAUTHENTICATED, str(error)) from None
 
     async def organization_partner(self, organization_id: UUID) -> UUID | bool | None:
         partners = self.resources.organization_partners

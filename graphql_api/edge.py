@@ -14,23 +14,24 @@ from cross_web import HTTPException
 from starlette.responses import JSONResponse
 
 from graphql_api.access.authorize import UNAUTHENTICATED_MESSAGE
+from ledger.core.errors import ErrorCode
 
 graphql_methods = frozenset({"GET", "POST"})
 # Nesting of the request's JSON (the body, its variables, an input inside them). The deepest a
 # legitimate request goes is about six (a usage batch's event dimensions); graphql-core coerces
 # variables recursively, so a bound well under the interpreter's recursion limit keeps it safe.
 json_depth_max = 32
-_HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+_HTTP_CODES = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(status: int, code: ErrorCode, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     body = {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
 def http_error_response(error: HTTPException) -> JSONResponse:
     """What Strawberry raises for a request it cannot read, in the API's shape."""
-    code = _HTTP_CODES.get(error.status_code, "BAD_REQUEST")
+    code = _HTTP_CODES.get(error.status_code, ErrorCode.BAD_REQUEST)
     headers = {"allow": ", ".join(sorted(graphql_methods))} if error.status_code == 405 else None
     return error_response(error.status_code, code, error.reason, headers)
 
@@ -42,7 +43,7 @@ def method_not_allowed(method: str) -> JSONResponse:
 def unauthenticated() -> JSONResponse:
     # HTTP 200, as every field has always answered a caller without credentials (the README's
     # UNAUTHENTICATED row); a key or token that is refused is 401, in the middleware.
-    return error_response(200, "UNAUTHENTICATED", UNAUTHENTICATED_MESSAGE)
+    return error_response(200, ErrorCode.UNAUTHENTICATED, UNAUTHENTICATED_MESSAGE)
 
 
 def decode_request_json(data: str | bytes) -> object:

@@ -1,4 +1,5 @@
-"""The API's one error model: every error a client sees carries a stable `extensions.code`.
+"""The API's one error model: every error a client sees carries a stable `extensions.code`, one of
+`ledger.core.errors.ErrorCode`.
 
 Expected failures are `ApiError`s (or the ledger's own `LedgerError`s) and keep their message.
 Errors of the request itself (syntax, validation, a value that does not parse) are the client's and
@@ -17,7 +18,7 @@ import asyncpg
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
-from ledger.core.errors import LedgerError
+from ledger.core.errors import ErrorCode, LedgerError
 from ledger.runtime.outages import OUTAGES
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def _unstorable(error: Exception | None) -> bool:
 
 
 class ApiError(Exception):
-    def __init__(self, code: str, message: str, extensions: dict[str, object] | None = None) -> None:
+    def __init__(self, code: ErrorCode, message: str, extensions: dict[str, object] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -45,11 +46,11 @@ class ApiError(Exception):
 
 
 def not_found(what: str) -> ApiError:
-    return ApiError("NOT_FOUND", f"{what} not found")
+    return ApiError(ErrorCode.NOT_FOUND, f"{what} not found")
 
 
 def invalid(message: str) -> ApiError:
-    return ApiError("INVALID_INPUT", message)
+    return ApiError(ErrorCode.INVALID_INPUT, message)
 
 
 def _classify(error: GraphQLError) -> GraphQLError:
@@ -60,25 +61,25 @@ def _classify(error: GraphQLError) -> GraphQLError:
         return _with_code(error, original.code, original.message)
     if _unstorable(original):
         message = "text must be valid Unicode without the NUL character (U+0000)"
-        return _with_code(error, "INVALID_INPUT", message, keep_original=False)
+        return _with_code(error, ErrorCode.INVALID_INPUT, message, keep_original=False)
     if isinstance(original, OUTAGES):
         log.warning("backing service unavailable in %s: %r", error.path, original)
-        return _with_code(error, "UNAVAILABLE", UNAVAILABLE_MESSAGE, keep_original=False)
+        return _with_code(error, ErrorCode.UNAVAILABLE, UNAVAILABLE_MESSAGE, keep_original=False)
     if error.path is None:
         # Raised before execution: the request's own fault.
         if error.message.startswith("Syntax Error"):
-            return _with_code(error, "GRAPHQL_PARSE_FAILED", error.message)
-        code = "INVALID_INPUT" if original is not None else "GRAPHQL_VALIDATION_FAILED"
+            return _with_code(error, ErrorCode.GRAPHQL_PARSE_FAILED, error.message)
+        code = ErrorCode.INVALID_INPUT if original is not None else ErrorCode.GRAPHQL_VALIDATION_FAILED
         return _with_code(error, code, error.message)
     if original is None:
-        return _with_code(error, "INVALID_INPUT", error.message)
+        return _with_code(error, ErrorCode.INVALID_INPUT, error.message)
     log.error("unexpected error in %s", error.path, exc_info=original)
-    return _with_code(error, "INTERNAL", "Unexpected error.", keep_original=False)
+    return _with_code(error, ErrorCode.INTERNAL, "Unexpected error.", keep_original=False)
 
 
 def _with_code(
     error: GraphQLError,
-    code: str,
+    code: ErrorCode,
     message: str,
     *,
     keep_original: bool = True,

@@ -46,6 +46,7 @@ from graphql_api.errors import ApiError, invalid, not_found
 from graphql_api.ids import parse_id
 from graphql_api.mutations import NAME_LENGTH_MAX
 from graphql_api.types import Invitation, Member, OrganizationLimits, load_organization
+from ledger.core.errors import ErrorCode
 from ledger.store.teams import team
 
 EMAIL_LENGTH_MAX = 254
@@ -164,16 +165,18 @@ async def _within_limits(
     """Refuse a new member past the member limit, or a new kit holder past the kit limit."""
     limits = (await limits_by_orgs(connection, [organization_id]))[organization_id]
     if joining and limits.member_limit is not None and limits.members >= limits.member_limit:
-        raise ApiError("LIMIT_REACHED", f"the organization has its limit of {limits.member_limit} members")
+        raise ApiError(ErrorCode.LIMIT_REACHED, f"the organization has its limit of {limits.member_limit} members")
     if taking_kit and limits.kit_limit is not None and limits.kits >= limits.kit_limit:
-        raise ApiError("LIMIT_REACHED", f"the organization has its limit of {limits.kit_limit} kits assigned")
+        raise ApiError(ErrorCode.LIMIT_REACHED, f"the organization has its limit of {limits.kit_limit} kits assigned")
 
 
 async def _keep_an_owner(connection: asyncpg.Connection, existing: DomainMember, role: Role | None) -> None:
     """Refuse to demote (role) or remove (None) an organization's last Owner."""
     demoted = existing.role is Role.OWNER and role is not Role.OWNER
     if demoted and await owner_count(connection, existing.organization_id) <= 1:
-        raise ApiError("LAST_OWNER", "an organization keeps at least one Owner: make another member Owner first")
+        raise ApiError(
+            ErrorCode.LAST_OWNER, "an organization keeps at least one Owner: make another member Owner first"
+        )
 
 
 @strawberry.type
@@ -208,7 +211,7 @@ class MemberMutations:
         if existing is None or (existing.email, existing.role, existing.team_id, existing.kit) != (
             email, input.role, team_id, kit,
         ) or existing.expires_at - existing.created_at != expires_in:  # fmt: skip
-            raise ApiError("IDEMPOTENCY_CONFLICT", "this idempotency key was used for another invitation")
+            raise ApiError(ErrorCode.IDEMPOTENCY_CONFLICT, "this idempotency key was used for another invitation")
         # The same token again; none if the signing secret changed since (it could not be accepted).
         token = invitation_token(secret, existing.id)
         return Invitation.from_domain(existing, now, token if token_hash(token) == existing.token_hash else None)
@@ -239,11 +242,11 @@ class MemberMutations:
         principal = info.context.principal
         token = input.token.strip()
         if not token.startswith(TOKEN_MARK):
-            raise ApiError("NOT_FOUND", "no invitation has this token")
+            raise ApiError(ErrorCode.NOT_FOUND, "no invitation has this token")
         async with info.context.resources.pool.acquire() as connection, connection.transaction():
             found = await invitation_for_token(connection, token)
             if found is None:
-                raise ApiError("NOT_FOUND", "no invitation has this token")
+                raise ApiError(ErrorCode.NOT_FOUND, "no invitation has this token")
             match found.status(datetime.now(UTC)):
                 case InvitationStatus.ACCEPTED:
                     raise invalid("this invitation was accepted already")
@@ -255,7 +258,7 @@ class MemberMutations:
             # A partner's user ids are its own: its token cannot claim a seat in another partner's org.
             partner = principal.partner_id
             if partner is not None and await info.context.organization_partner(organization_id) != partner:
-                raise ApiError("FORBIDDEN", "this user token works only in its partner's organizations")
+                raise ApiError(ErrorCode.FORBIDDEN, "this user token works only in its partner's organizations")
             await lock_members(connection, organization_id)
             if await member(connection, organization_id, principal.id) is not None:
                 raise invalid("you are a member of this organization already; an Owner can change your role")

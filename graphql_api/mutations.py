@@ -29,7 +29,7 @@ from ledger.core.commands import (
     RevenueTreatment,
     RolloverRule,
 )
-from ledger.core.errors import UnknownProduct
+from ledger.core.errors import ErrorCode, UnknownProduct
 from ledger.core.money import MicroCredits, price
 from ledger.store import catalog
 from ledger.store.organizations import create_organization, organizations_by_ids
@@ -178,7 +178,7 @@ class Mutation:
             await authorize(info.context, Permission.READ, [organization_id])
             if existing.name != name or existing.partner_id != partner_id:
                 raise ApiError(
-                    "IDEMPOTENCY_CONFLICT", "an organization with this id exists with another name"
+                    ErrorCode.IDEMPOTENCY_CONFLICT, "an organization with this id exists with another name"
                 ) from None
             return Organization.from_domain(existing)
 
@@ -198,7 +198,7 @@ class Mutation:
             return Team.from_domain(created)
         existing = await team(pool, organization_id, team_id)
         if existing is None or existing.name != name:
-            raise ApiError("IDEMPOTENCY_CONFLICT", "a team with this id exists with another name")
+            raise ApiError(ErrorCode.IDEMPOTENCY_CONFLICT, "a team with this id exists with another name")
         return Team.from_domain(existing)
 
     @strawberry.mutation(

@@ -18,6 +18,7 @@ from graphql import GraphQLError, GraphQLSyntaxError, Source
 from graphql.language import Lexer, Token, TokenKind
 
 from graphql_api.schema import query_tokens_max
+from ledger.core.errors import ErrorCode
 
 # Fields, fragment spreads and inline fragments in one document. The largest documents the tests
 # send (every field two levels down) select about 150; a client that needs more sends several.
@@ -115,12 +116,12 @@ def document_refusal(query: str | None, operation_name: str | None) -> GraphQLEr
     if shape.tokens > query_tokens_max:
         # What the parser would say at its own limit, without parsing 5,000 tokens first.
         message = f"Syntax Error: Document contains more than {query_tokens_max} tokens. Parsing aborted."
-        return GraphQLError(message, extensions={"code": "GRAPHQL_PARSE_FAILED"})
+        return GraphQLError(message, extensions={"code": ErrorCode.GRAPHQL_PARSE_FAILED})
     if shape.selections > query_selections_max:
         message = f"the document has more than {query_selections_max} selections; split it into several requests"
-        return GraphQLError(message, extensions={"code": "GRAPHQL_VALIDATION_FAILED"})
+        return GraphQLError(message, extensions={"code": ErrorCode.GRAPHQL_VALIDATION_FAILED})
     if shape.operations > 1 and not operation_name:
         # The GraphQL spec: with several operations, operationName says which to run.
         message = "the document has several operations: send operationName to say which one to run"
-        return GraphQLError(message, extensions={"code": "GRAPHQL_VALIDATION_FAILED"})
+        return GraphQLError(message, extensions={"code": ErrorCode.GRAPHQL_VALIDATION_FAILED})
     return None

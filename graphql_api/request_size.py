@@ -10,6 +10,8 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ledger.core.errors import ErrorCode
+
 
 class RequestSizeLimit:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
@@ -52,6 +54,8 @@ class RequestSizeLimit:
 
     async def _refuse(self, send: Send) -> None:
         message = f"the request is larger than {self.max_bytes} bytes"
-        body = json.dumps({"data": None, "errors": [{"message": message, "extensions": {"code": "REQUEST_TOO_LARGE"}}]})
+        body = json.dumps(
+            {"data": None, "errors": [{"message": message, "extensions": {"code": ErrorCode.REQUEST_TOO_LARGE}}]}
+        )
         await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": body.encode()})

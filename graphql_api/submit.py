@@ -13,7 +13,7 @@ from graphql_api.errors import invalid, not_found
 from graphql_api.types import Ack, CommandOutcome
 from ledger import constants
 from ledger.core.commands import Command, Envelope, Payload, validate
-from ledger.core.errors import IdempotencyConflict
+from ledger.core.errors import ErrorCode, error_for
 
 
 async def submit(info: Info, organization_id: UUID, key: str, payload: Payload, ack: Ack) -> CommandOutcome:
@@ -43,9 +43,10 @@ async def submit_many(info: Info, items: Sequence[tuple[UUID, str, Payload]], ac
         await mailbox.send(commands)
         return [CommandOutcome.queued(command.envelope.command_id) for command in commands]
     replies = await mailbox.send_and_wait(commands, constants.apply_wait_timeout_ms)
-    if len(replies) == 1 and replies[0].result.code == IdempotencyConflict.code:
+    if len(replies) == 1 and replies[0].result.code == ErrorCode.IDEMPOTENCY_CONFLICT:
         # A single request reused a key: that is the request's error, not a ledger decision.
-        raise IdempotencyConflict(replies[0].result.message or "idempotency key reused with another payload")
+        result = replies[0].result
+        raise error_for(ErrorCode.IDEMPOTENCY_CONFLICT, result.message or "idempotency key reused with another payload")
     return [CommandOutcome.from_reply(reply) for reply in replies]
 
 

@@ -23,6 +23,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 from graphql_api.access.authenticate import Unauthenticated
 from graphql_api.context import Context
 from graphql_api.query_cost import document_refusal
+from ledger.core.errors import ErrorCode
 from ledger.runtime.outages import OUTAGES
 
 log = logging.getLogger(__name__)
@@ -30,8 +31,8 @@ log = logging.getLogger(__name__)
 # Operations one connection may run at once (each subscription holds a listener and a task).
 subscriptions_per_connection_max = 100
 _LIMIT_MESSAGE = "Subscription limit reached"
-_UNAUTHENTICATED_CLOSE = (4401, "UNAUTHENTICATED")
-_UNAVAILABLE_CLOSE = (1013, "UNAVAILABLE")
+_UNAUTHENTICATED_CLOSE = (4401, ErrorCode.UNAUTHENTICATED)
+_UNAVAILABLE_CLOSE = (1013, ErrorCode.UNAVAILABLE)
 
 
 class LedgerTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
@@ -41,7 +42,7 @@ class LedgerTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
                 extensions = error.setdefault("extensions", {})
                 if "code" not in extensions:
                     limited = error.get("message") == _LIMIT_MESSAGE
-                    extensions["code"] = "LIMIT_REACHED" if limited else "BAD_REQUEST"
+                    extensions["code"] = ErrorCode.LIMIT_REACHED if limited else ErrorCode.BAD_REQUEST
         await super().send_message(message)
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:

@@ -23,6 +23,7 @@ from graphql_api import cli
 from ledger import constants
 from ledger.core.commands import Command, Envelope, GrantCredits, RecordUsage, encode
 from ledger.core.entries import Status
+from ledger.core.errors import ErrorCode
 from ledger.core.money import MicroCredits
 from ledger.runtime.settings import Settings
 from ledger.store import journal
@@ -33,9 +34,10 @@ from ledger.stream import worker as worker_module
 from ledger.stream.failpoints import poisoning
 from ledger.stream.mailbox import Mailbox, Reply
 from ledger.stream.pubsub import PubSubHub
-from ledger.stream.worker import COMMAND_FAILED, LedgerWorker
+from ledger.stream.worker import LedgerWorker
 from tests.conftest import running_worker
 
+COMMAND_FAILED = ErrorCode.COMMAND_FAILED
 CREDIT = 1_000_000
 GRANT = MicroCredits(10_000 * CREDIT)
 SMS = CREDIT  # the example catalog's price of one sms.message

@@ -30,6 +30,7 @@ from graphql_api.access.policy import (
 from graphql_api.access.principal import Principal, PrincipalKind
 from graphql_api.errors import ApiError
 from graphql_api.ids import parse_id
+from ledger.core.errors import ErrorCode
 
 UNAUTHENTICATED_MESSAGE = "send Authorization: Bearer <API key or user token>"
 
@@ -54,16 +55,16 @@ class AccessContext(Protocol):
 
 
 def forbidden(permission: Permission) -> ApiError:
-    return ApiError("FORBIDDEN", f"not allowed: {permission.value.replace('_', ' ')} in this organization")
+    return ApiError(ErrorCode.FORBIDDEN, f"not allowed: {permission.value.replace('_', ' ')} in this organization")
 
 
 async def authorize(context: AccessContext, permission: Permission, organizations: Iterable[UUID]) -> None:
     principal = context.principal
     if principal.kind is PrincipalKind.ANONYMOUS:
-        raise ApiError("UNAUTHENTICATED", UNAUTHENTICATED_MESSAGE)
+        raise ApiError(ErrorCode.UNAUTHENTICATED, UNAUTHENTICATED_MESSAGE)
     if permission not in ORGANIZATION_PERMISSIONS:
         if not await _decide(context, permission, None):
-            raise ApiError("FORBIDDEN", f"not allowed: {permission.value.replace('_', ' ')}")
+            raise ApiError(ErrorCode.FORBIDDEN, f"not allowed: {permission.value.replace('_', ' ')}")
         return
     for organization_id in set(organizations):
         if not await _decide(context, permission, organization_id):
@@ -165,7 +166,7 @@ class Authorize(FieldExtension):
         elif self.without_organization is not None:
             await authorize(info.context, self.without_organization, ())
         else:
-            raise ApiError("INVALID_INPUT", "organizationId is required")
+            raise ApiError(ErrorCode.INVALID_INPUT, "organizationId is required")
         # Only an allowed request is charged against the rate limits (the caller's, the orgs').
         await info.context.charge(selected)
         return await await_maybe(next_(source, info, **kwargs))

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from graphql_api.access.authenticate import Unauthenticated
 from graphql_api.errors import UNAVAILABLE_MESSAGE
+from ledger.core.errors import ErrorCode
 from ledger.runtime.outages import OUTAGES
 
 log = logging.getLogger(__name__)
@@ -35,11 +36,11 @@ class Authentication:
             try:
                 scope["principal"] = await self.holder["resources"].authenticator.authenticate(authorization)
             except Unauthenticated as error:
-                await _refuse(scope, send, 401, "UNAUTHENTICATED", str(error))
+                await _refuse(scope, send, 401, ErrorCode.UNAUTHENTICATED, str(error))
                 return
             except OUTAGES as outage:
                 log.warning("cannot authenticate: %r", outage)
-                await _refuse(scope, send, 503, "UNAVAILABLE", UNAVAILABLE_MESSAGE)
+                await _refuse(scope, send, 503, ErrorCode.UNAVAILABLE, UNAVAILABLE_MESSAGE)
                 return
         await self.app(scope, receive, send)
 
@@ -51,7 +52,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _refuse(scope: Scope, send: Send, status: int, code: str, message: str) -> None:
+async def _refuse(scope: Scope, send: Send, status: int, code: ErrorCode, message: str) -> None:
     if scope["type"] == "websocket":
         await send({"type": "websocket.close", "code": 4401 if status == 401 else 1013, "reason": code})
         return

@@ -1,4 +1,8 @@
-"""Expected failures of the ledger, each with a stable code that clients may rely on.
+"""The one registry of error codes, and the ledger's expected failures that carry them.
+
+Every code a client can see is an `ErrorCode`: the ledger's rejections (stored in a command's
+result), the API's own refusals (`graphql_api.errors.ApiError`) and the HTTP edge's. The README's
+error table lists exactly these (a test checks both directions).
 
     LedgerError
     ├── InvalidCommand          INVALID_INPUT: the command cannot be applied as written
@@ -12,17 +16,59 @@
     ├── LimitReached            LIMIT_REACHED: the organization has as many of these as it may
     ├── OutOfRange              OUT_OF_RANGE: the result would pass the ledger's range (a balance,
     │                           a lot, a spend counter, a price past a trillion credits)
-    └── IdempotencyConflict     IDEMPOTENCY_CONFLICT: the key was used before with another payload
+    ├── IdempotencyConflict     IDEMPOTENCY_CONFLICT: the key was used before with another payload
+    ├── CommandFailed           COMMAND_FAILED: the worker could not apply it and dead-lettered it
+    ├── Unavailable             UNAVAILABLE: the command queue could not be reached
+    ├── Overloaded              OVERLOADED: the partition's backlog is full
+    └── ResultTimeout           RESULT_TIMEOUT: queued, but no result in time
 
 A rejection is a result, not a crash: the worker stores it under the command's idempotency key so a
-retry returns the same answer.
+retry returns the same answer. `error_for` turns a stored rejection back into its error.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
+from typing import ClassVar
+
+
+class ErrorCode(StrEnum):
+    """Every `extensions.code` the API answers with."""
+
+    # The request itself.
+    INVALID_INPUT = "INVALID_INPUT"
+    NOT_FOUND = "NOT_FOUND"
+    GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+    GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+    BAD_REQUEST = "BAD_REQUEST"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
+    # Who is asking.
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    RATE_LIMITED = "RATE_LIMITED"
+    # The ledger's decisions.
+    UNKNOWN_PRODUCT = "UNKNOWN_PRODUCT"
+    INSUFFICIENT_CREDITS = "INSUFFICIENT_CREDITS"
+    CAP_EXCEEDED = "CAP_EXCEEDED"
+    HOLD_CLOSED = "HOLD_CLOSED"
+    QUOTE_UNUSABLE = "QUOTE_UNUSABLE"
+    NOT_REVERSIBLE = "NOT_REVERSIBLE"
+    OUT_OF_RANGE = "OUT_OF_RANGE"
+    LIMIT_REACHED = "LIMIT_REACHED"
+    IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"
+    COMMAND_FAILED = "COMMAND_FAILED"
+    # The directory's rules.
+    LAST_OWNER = "LAST_OWNER"
+    # The service.
+    UNAVAILABLE = "UNAVAILABLE"
+    OVERLOADED = "OVERLOADED"
+    RESULT_TIMEOUT = "RESULT_TIMEOUT"
+    INTERNAL = "INTERNAL"
+
 
 class LedgerError(Exception):
-    code = "LEDGER_ERROR"
+    code: ClassVar[ErrorCode]
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -30,47 +76,84 @@ class LedgerError(Exception):
 
 
 class InvalidCommand(LedgerError):
-    code = "INVALID_INPUT"
+    code = ErrorCode.INVALID_INPUT
 
 
 class UnknownProduct(LedgerError):
-    code = "UNKNOWN_PRODUCT"
+    code = ErrorCode.UNKNOWN_PRODUCT
 
 
 class InsufficientCredits(LedgerError):
-    code = "INSUFFICIENT_CREDITS"
+    code = ErrorCode.INSUFFICIENT_CREDITS
 
 
 class IdempotencyConflict(LedgerError):
-    code = "IDEMPOTENCY_CONFLICT"
+    code = ErrorCode.IDEMPOTENCY_CONFLICT
 
 
 class CapExceeded(LedgerError):
-    code = "CAP_EXCEEDED"
+    code = ErrorCode.CAP_EXCEEDED
 
 
 class NotFound(LedgerError):
-    code = "NOT_FOUND"
+    code = ErrorCode.NOT_FOUND
 
 
 class HoldClosed(LedgerError):
-    code = "HOLD_CLOSED"
+    code = ErrorCode.HOLD_CLOSED
 
 
 class QuoteUnusable(LedgerError):
-    code = "QUOTE_UNUSABLE"
+    code = ErrorCode.QUOTE_UNUSABLE
 
 
 class NotReversible(LedgerError):
-    code = "NOT_REVERSIBLE"
+    code = ErrorCode.NOT_REVERSIBLE
 
 
 class LimitReached(LedgerError):
-    code = "LIMIT_REACHED"
+    code = ErrorCode.LIMIT_REACHED
 
 
 class OutOfRange(LedgerError):
     """A command valid in itself whose result would leave the range every stored sum must keep
     (`ledger.core.bounds`): rejected and recorded like any rejection."""
 
-    code = "OUT_OF_RANGE"
+    code = ErrorCode.OUT_OF_RANGE
+
+
+class CommandFailed(LedgerError):
+    """The worker could not apply the command (it failed on its own, or kept killing the workers
+    that held it) and dead-lettered it; retrying as is will not help."""
+
+    code = ErrorCode.COMMAND_FAILED
+
+
+class Unavailable(LedgerError):
+    """The command queue (Redis) could not be reached: nothing was queued, retry with the key."""
+
+    code = ErrorCode.UNAVAILABLE
+
+
+class Overloaded(LedgerError):
+    """The partition's backlog is full: nothing was queued, retry shortly."""
+
+    code = ErrorCode.OVERLOADED
+
+
+class ResultTimeout(LedgerError):
+    """Queued, but no result in time: retry with the same key to learn it."""
+
+    code = ErrorCode.RESULT_TIMEOUT
+
+
+def _leaves(cls: type[LedgerError]) -> list[type[LedgerError]]:
+    return [leaf for sub in cls.__subclasses__() for leaf in (sub, *_leaves(sub))]
+
+
+_BY_CODE: dict[ErrorCode, type[LedgerError]] = {cls.code: cls for cls in _leaves(LedgerError)}
+
+
+def error_for(code: str, message: str) -> LedgerError:
+    """The error a stored rejection's code stands for (the one place a code maps to its class)."""
+    return _BY_CODE[ErrorCode(code)](message)

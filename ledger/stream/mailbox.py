@@ -1,12 +1,8 @@
 """The caller's side of an organization's mailbox: append a command, and optionally wait for the
 ledger worker's result.
 
-    LedgerError
-    ├── Unavailable      UNAVAILABLE: Redis could not be reached; nothing was queued, retry
-    ├── Overloaded       OVERLOADED: the partition's backlog is at its bound; retry later
-    └── ResultTimeout    RESULT_TIMEOUT: queued, but no result in time; retry with the same key
-
-Every error here is retryable under the same idempotency key: the ledger applies a key once.
+Every error here (`Unavailable`, `Overloaded`, `ResultTimeout`, in `ledger.core.errors`) is
+retryable under the same idempotency key: the ledger applies a key once.
 """
 
 from __future__ import annotations
@@ -28,22 +24,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from ledger import constants
 from ledger.core.commands import Command, encode
 from ledger.core.entries import Result, result_from_dict, result_to_dict
-from ledger.core.errors import LedgerError
+from ledger.core.errors import Overloaded, ResultTimeout, Unavailable
 from ledger.stream import keys
 from ledger.stream.pubsub import PubSubHub
-
-
-class Unavailable(LedgerError):
-    code = "UNAVAILABLE"
-
-
-class Overloaded(LedgerError):
-    code = "OVERLOADED"
-
-
-class ResultTimeout(LedgerError):
-    code = "RESULT_TIMEOUT"
-
 
 # Refuse rather than grow without bound: a full partition means the workers are behind.
 _APPEND = """

@@ -50,6 +50,7 @@ from ledger import constants
 from ledger.core.batch import IdempotencyKey, Outcome, Stored, apply_batch
 from ledger.core.commands import CaptureHold, Command, IssueQuote, PlaceHold, RecordUsage, decode
 from ledger.core.entries import Result, Status
+from ledger.core.errors import ErrorCode
 from ledger.core.state import OrgState
 from ledger.runtime.outages import OUTAGES
 from ledger.store import fences, journal
@@ -66,7 +67,6 @@ from ledger.stream.warm import WarmStates, event_time
 log = logging.getLogger(__name__)
 
 DEAD_LETTER_STREAM = keys.DEAD_LETTER_STREAM
-COMMAND_FAILED = "COMMAND_FAILED"
 _COMMAND_FAILED_MESSAGE = "the ledger could not apply this command; it was set aside for an operator to review"
 retry_delay_s = 0.5
 # PostgreSQL's own trouble, not any entry's: waited out like an outage and never split on (a full
@@ -98,7 +98,7 @@ class Failure:
 
     error: str  # the exception's class, or what happened
     message: str
-    code: str = COMMAND_FAILED
+    code: ErrorCode = ErrorCode.COMMAND_FAILED
     reply: str = _COMMAND_FAILED_MESSAGE
 
 
@@ -405,7 +405,9 @@ class LedgerWorker:
             return await self._prepare(entries, commands)
         except UnknownOrganizations as unknown:
             log.warning("%s: dead-lettering commands for %s", self.worker_id, unknown)
-            failure = Failure(type(unknown).__name__, str(unknown), code="NOT_FOUND", reply="organization not found")
+            failure = Failure(
+                type(unknown).__name__, str(unknown), code=ErrorCode.NOT_FOUND, reply="organization not found"
+            )
             return await self._prepare_known([_refuse(entry, unknown.organization_ids, failure) for entry in entries])
 
     async def _prepare(self, entries: Sequence[Entry], commands: list[Command]) -> _Prepared:
