@@ -17,7 +17,6 @@ RESOLVED first.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
@@ -27,12 +26,11 @@ from ledger.core.change import Change
 from ledger.core.commands import AlertKind, Command, RemoveAlert, SetAlert
 from ledger.core.entries import AlertEvent, AlertState, Applied
 from ledger.core.errors import LimitReached, NotFound
+from ledger.core.ids import Namespace, derived_id
 from ledger.core.money import MicroCredits
 from ledger.core.state import Alert, OrgState, SpendKey, alert_scope, period_start, require_team
 
 alerts_per_organization_max = 100
-
-_NAMESPACE = UUID("0b8f4d36-5c1e-4a9b-8f27-6d3e9a1c4b70")
 
 
 def set_alert(state: OrgState, command: Command, request: SetAlert) -> Applied:
@@ -98,7 +96,7 @@ def judge(applied: Applied, command: Command) -> Applied:
 def _event(alert: Alert, crossing: AlertState, value: MicroCredits, command: Command) -> AlertEvent:
     # One command may resolve an alert's old definition and trigger its new one: the state is in the id.
     return AlertEvent(
-        id=uuid.uuid5(_NAMESPACE, f"{command.envelope.command_id}:{alert.id}:{crossing.value}"),
+        id=derived_id(Namespace.ALERT_EVENTS, command.envelope.command_id, alert.id, crossing.value),
         alert_id=alert.id,
         transaction_id=command.envelope.command_id,
         state=crossing,

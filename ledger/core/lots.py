@@ -4,7 +4,6 @@ rollover bank), refunded, credited back, corrected. Every change is postings, ne
 from __future__ import annotations
 
 import heapq
-import uuid
 from dataclasses import replace
 from datetime import datetime
 from uuid import UUID
@@ -35,16 +34,15 @@ from ledger.core.entries import (
     Applied,
 )
 from ledger.core.errors import InsufficientCredits, NotFound, NotReversible
+from ledger.core.ids import Namespace, derived_id
 from ledger.core.money import MicroCredits, credits_money, format_credits
 from ledger.core.spending import Spender, counted_keys, expire_hold
 from ledger.core.state import HoldStatus, Lot, OrgState, add_months, require_team
 
-_NAMESPACE = UUID("5f0c1a52-8d7e-4b8f-9a51-3e2f0d6c9b10")
-
 
 def _lot_id(command: Command, tag: str) -> UUID:
     """Lot ids derive from the command, so applying it again yields the same lots."""
-    return uuid.uuid5(_NAMESPACE, f"{command.envelope.command_id}:{tag}")
+    return derived_id(Namespace.LOTS, command.envelope.command_id, tag)
 
 
 def grant(state: OrgState, command: Command, request: GrantCredits) -> Applied:

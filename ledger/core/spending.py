@@ -3,7 +3,6 @@ captured hold, a quoted run and a plain usage event meet the same limits, order 
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -29,6 +28,7 @@ from ledger.core.errors import (
     QuoteUnusable,
     UnknownProduct,
 )
+from ledger.core.ids import Namespace, derived_id
 from ledger.core.money import MicroCredits, format_credits, money, price, share_money
 from ledger.core.state import (
     Hold,
@@ -44,7 +44,6 @@ from ledger.core.state import (
     user_scope,
 )
 
-_NAMESPACE = UUID("8a6d3c0e-2b1f-4e57-9c44-71d0f3a5b2e6")
 UNPRICED_PRODUCT = "hold"  # the usage account of captures by amount on a hold with no product
 
 
@@ -105,7 +104,7 @@ def issue_quote(state: OrgState, command: Command, request: IssueQuote) -> Appli
     spender = Spender(command.at, request.product, request.team_id, request.user_id)
     answer = estimate(state, spender, request.quantity)
     quote = Quote(
-        id=uuid.uuid5(_NAMESPACE, f"{command.envelope.command_id}:quote"),
+        id=derived_id(Namespace.HOLDS_AND_QUOTES, command.envelope.command_id, "quote"),
         transaction_id=command.envelope.command_id,
         product=request.product,
         quantity=request.quantity,
@@ -143,7 +142,7 @@ def place_hold(state: OrgState, command: Command, request: PlaceHold) -> Applied
     # Under OVERAGE holds may fence more than there is; what they fence together stays in range.
     bounds.within_sum(state.balance(command.at).held + request.amount, "what the organization's holds fence")
     hold = Hold(
-        id=uuid.uuid5(_NAMESPACE, f"{command.envelope.command_id}:hold"),
+        id=derived_id(Namespace.HOLDS_AND_QUOTES, command.envelope.command_id, "hold"),
         transaction_id=command.envelope.command_id,
         amount=request.amount,
         reserved=request.amount,
