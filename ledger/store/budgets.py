@@ -13,7 +13,7 @@ import asyncpg
 
 from ledger.core.money import MicroCredits
 from ledger.core.state import Balance, OrgState, SpendKey
-from ledger.store.states import no_rules, read_rule
+from ledger.store.settings import no_rules, read_rule
 
 # The rules only: rates are not needed here, and an org may have many versions of them.
 _RULES = """

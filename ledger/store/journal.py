@@ -18,7 +18,7 @@ from ledger.core.batch import IdempotencyKey, Outcome, Stored
 from ledger.core.entries import result_from_dict, result_to_dict
 from ledger.core.state import Lot, OrgState
 from ledger.store.pool import JsonText
-from ledger.store.states import settings_rows
+from ledger.store.settings import settings_rows
 
 _STORED = """
 SELECT t.org_id, t.idempotency_key, t.id, t.fingerprint, t.result

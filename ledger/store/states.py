@@ -29,21 +29,17 @@ from ledger.core.commands import (
 from ledger.core.entries import CREDIT_LINE_ACCOUNT, LOT_ACCOUNT, OVERAGE_ACCOUNT, USAGE_ACCOUNT
 from ledger.core.money import MicroCredits
 from ledger.core.state import (
-    ALL_PRODUCTS,
-    Alert,
-    Budget,
     Debit,
     Hold,
     HoldStatus,
     Lot,
-    MemberLimits,
     OrgState,
-    Policy,
     Quote,
     Rate,
     SpendKey,
 )
 from ledger.store.catalog import rates_for
+from ledger.store.settings import no_rules, read_rule
 
 # Budgets and caps count calendar periods of at most a month; a week may start in the month before.
 _COUNTER_LOOKBACK = timedelta(days=38)
@@ -229,30 +225,6 @@ def _lot(row: asyncpg.Record) -> Lot:
     )
 
 
-def no_rules() -> dict[str, Any]:
-    """OrgState's rule fields, empty, as `read_rule` fills them."""
-    return {"policies": {}, "budgets": {}, "members": {}, "kind_priorities": {}, "alerts": {}}
-
-
-def read_rule(rules: dict[str, Any], kind: str, key: str, value: Any) -> bool:
-    """Put one `ledger_settings` row of a spending rule into `rules`; False for any other (a rate)."""
-    if kind == "policy":
-        rules["policies"][key] = codec.from_json(Policy, value)
-    elif kind == "budget":
-        budget = codec.from_json(Budget, value)
-        rules["budgets"][budget.team_id] = budget
-    elif kind == "member":
-        rules["members"][key] = codec.from_json(MemberLimits, value)
-    elif kind == "priority":
-        rules["kind_priorities"][LotKind(key)] = int(value)
-    elif kind == "alert":
-        alert = codec.from_json(Alert, value)
-        rules["alerts"][alert.id] = alert
-    else:
-        return False
-    return True
-
-
 async def _load_settings(connection: asyncpg.Connection, org_ids: list[UUID]) -> dict[UUID, dict[str, Any]]:
     found: dict[UUID, dict[str, Any]] = {org: {**no_rules(), "rates": {}} for org in org_ids}
     versions: dict[UUID, dict[str, list[Rate]]] = {org: {} for org in org_ids}
@@ -267,31 +239,6 @@ async def _load_settings(connection: asyncpg.Connection, org_ids: list[UUID]) ->
             for product, rates in by_product.items()
         }
     return found
-
-
-def _effective(rate: Rate) -> datetime:
-    assert rate.effective_at is not None  # an org's own versions always have one
-    return rate.effective_at
-
-
-def settings_rows(state: OrgState) -> dict[tuple[str, str], Any]:
-    """The state's rules and rates as `ledger_settings` rows: (kind, key) -> JSON value."""
-    rows: dict[tuple[str, str], Any] = {}
-    for product, policy in state.policies.items():
-        rows[("policy", product or ALL_PRODUCTS)] = codec.to_json(policy)
-    for team_id, budget in state.budgets.items():
-        rows[("budget", str(team_id))] = codec.to_json(budget)
-    for user_id, limits in state.members.items():
-        rows[("member", user_id)] = codec.to_json(limits)
-    for lot_kind, priority in state.kind_priorities.items():
-        rows[("priority", lot_kind.value)] = priority
-    for alert_id, alert in state.alerts.items():
-        rows[("alert", str(alert_id))] = codec.to_json(alert)
-    for product, versions in state.rates.items():
-        for rate in versions:
-            assert rate.effective_at is not None
-            rows[("rate", f"{product}@{rate.effective_at.isoformat()}")] = codec.to_json(rate)
-    return rows
 
 
 async def _load_debits(
