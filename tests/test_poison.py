@@ -32,8 +32,9 @@ from ledger.store.verify import verify
 from ledger.stream import dead_letters, keys
 from ledger.stream import worker as worker_module
 from ledger.stream.failpoints import poisoning
-from ledger.stream.mailbox import Mailbox, Reply
+from ledger.stream.mailbox import Mailbox
 from ledger.stream.pubsub import PubSubHub
+from ledger.stream.replies import Reply
 from ledger.stream.worker import LedgerWorker
 from tests.conftest import running_worker
 

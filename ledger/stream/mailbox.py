@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -23,10 +21,10 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ledger import constants
 from ledger.core.commands import Command, encode
-from ledger.core.entries import Result, result_from_dict, result_to_dict
 from ledger.core.errors import Overloaded, ResultTimeout, Unavailable
 from ledger.stream import keys
 from ledger.stream.pubsub import PubSubHub
+from ledger.stream.replies import Reply, decode_reply
 
 # Refuse rather than grow without bound: a full partition means the workers are behind.
 _APPEND = """
@@ -35,28 +33,6 @@ if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then
 end
 return redis.call('XADD', KEYS[1], '*', 'c', ARGV[2])
 """
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    command_id: UUID
-    transaction_id: UUID
-    result: Result
-
-
-def encode_reply(reply: Reply) -> bytes:
-    return json.dumps(
-        {
-            "command_id": str(reply.command_id),
-            "transaction_id": str(reply.transaction_id),
-            "result": result_to_dict(reply.result),
-        }
-    ).encode()
-
-
-def decode_reply(raw: bytes) -> Reply:
-    data = json.loads(raw)
-    return Reply(UUID(data["command_id"]), UUID(data["transaction_id"]), result_from_dict(data["result"]))
 
 
 class Mailbox:

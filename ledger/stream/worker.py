@@ -61,7 +61,7 @@ from ledger.stream import dead_letters, feeds, keys
 from ledger.stream.dead_letters import DeadLetter
 from ledger.stream.failpoints import failpoint, poisoned
 from ledger.stream.leases import Leases
-from ledger.stream.mailbox import Reply, encode_reply
+from ledger.stream.replies import Reply, encode_reply
 from ledger.stream.warm import WarmStates, event_time
 
 log = logging.getLogger(__name__)
