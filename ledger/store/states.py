@@ -13,21 +13,10 @@ from uuid import UUID
 import asyncpg
 
 from ledger.core import codec
-from ledger.core.commands import (
-    CaptureHold,
-    Command,
-    CreditBack,
-    IssueQuote,
-    LotKind,
-    LotTerms,
-    PlaceHold,
-    RecordUsage,
-    RefundLot,
-    ReleaseHold,
-    RolloverRule,
-)
+from ledger.core.commands import Command, LotKind, LotTerms, RolloverRule
 from ledger.core.entries import CREDIT_LINE_ACCOUNT, LOT_ACCOUNT, OVERAGE_ACCOUNT, USAGE_ACCOUNT
 from ledger.core.money import MicroCredits
+from ledger.core.references import references
 from ledger.core.state import (
     Debit,
     Hold,
@@ -110,24 +99,13 @@ class _References:
 
 def _references(commands: Iterable[Command]) -> _References:
     refs = _References()
-    for command in commands:
-        p = command.payload
-        refs.saw(command.at)
-        match p:
-            case RecordUsage():
-                refs.products.add(p.product)
-                refs.saw(p.occurred_at or command.at)
-                if p.quote_id is not None:
-                    refs.quotes.add(p.quote_id)
-            case IssueQuote() | PlaceHold():
-                if p.product is not None:
-                    refs.products.add(p.product)
-            case CaptureHold() | ReleaseHold():
-                refs.holds.add(p.hold_id)
-            case RefundLot():
-                refs.lots.add(p.lot_id)
-            case CreditBack():
-                refs.debits.add(p.transaction_id)
+    for named in map(references, commands):
+        refs.lots |= named.lots
+        refs.holds |= named.holds
+        refs.quotes |= named.quotes
+        refs.debits |= named.debits
+        refs.products |= named.products
+        refs.saw(named.reads_from)
     return refs
 
 

@@ -18,38 +18,28 @@ from dataclasses import replace
 from datetime import datetime
 from uuid import UUID
 
-from ledger.core.commands import CaptureHold, Command, CreditBack, RecordUsage, RefundLot, ReleaseHold
+from ledger.core.commands import Command
+from ledger.core.references import references
 from ledger.core.state import HoldStatus, OrgState
 from ledger.stream.keys import partition_of
-
-_TEAM_FIELDS = ("team_id", "from_team_id", "to_team_id")
 
 
 def event_time(command: Command) -> datetime:
     """The earliest time a command may count spending at."""
-    p = command.payload
-    if isinstance(p, RecordUsage) and p.occurred_at is not None:
-        return min(p.occurred_at, command.at)
-    return command.at
+    return references(command).reads_from
 
 
 def covers(state: OrgState, command: Command) -> bool:
     """Whether the warm state holds everything `command` may read."""
-    p = command.payload
-    for name in _TEAM_FIELDS:
-        team_id = getattr(p, name, None)
-        if team_id is not None and team_id not in state.teams:
-            return False
-    match p:
-        case RecordUsage():
-            return p.quote_id is None or p.quote_id in state.quotes
-        case CaptureHold() | ReleaseHold():
-            return p.hold_id in state.holds
-        case RefundLot():
-            return any(lot.id == p.lot_id for lot in state.lots)
-        case CreditBack():
-            return False  # its debit is read from the journal
-    return True
+    named = references(command)
+    if named.debits:
+        return False  # a debit is read from the journal
+    return (
+        named.teams <= state.teams
+        and named.quotes <= state.quotes.keys()
+        and named.holds <= state.holds.keys()
+        and all(any(lot.id == lot_id for lot in state.lots) for lot_id in named.lots)
+    )
 
 
 def trim(state: OrgState) -> OrgState:

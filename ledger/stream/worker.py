@@ -48,9 +48,10 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from ledger import constants
 from ledger.core.batch import IdempotencyKey, Outcome, Stored, apply_batch
-from ledger.core.commands import CaptureHold, Command, IssueQuote, PlaceHold, RecordUsage, decode
+from ledger.core.commands import Command, decode
 from ledger.core.entries import Result, Status
 from ledger.core.errors import ErrorCode
+from ledger.core.references import references
 from ledger.core.state import OrgState
 from ledger.runtime.outages import OUTAGES
 from ledger.store import fences, journal
@@ -576,16 +577,11 @@ def _stored(outcome: Outcome) -> Stored:
 def _priced_products(commands: Sequence[Command], states: Mapping[UUID, OrgState]) -> set[str]:
     products: set[str] = set()
     for command in commands:
-        p = command.payload
-        match p:
-            case RecordUsage():
-                products.add(p.product)
-            case PlaceHold() | IssueQuote() if p.product is not None:
-                products.add(p.product)
-            case CaptureHold():
-                hold = states[command.organization_id].holds.get(p.hold_id)
-                if hold is not None and hold.product is not None:
-                    products.add(hold.product)
+        named = references(command)
+        products |= named.products
+        holds = states[command.organization_id].holds
+        products.update(hold.product for hold_id in named.charged_holds
+                        if (hold := holds.get(hold_id)) is not None and hold.product is not None)  # fmt: skip
     return products
 
 
