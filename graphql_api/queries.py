@@ -1,3 +1,6 @@
+"""The root queries: an organization (most reads start there), the catalog, a usage estimate, and
+who is calling."""
+
 from __future__ import annotations
 
 import uuid
@@ -9,22 +12,21 @@ import strawberry
 from graphql_api.access.authorize import Authorize, from_argument, nowhere
 from graphql_api.access.policy import Permission
 from graphql_api.context import Info
-from graphql_api.ids import parse_id
-from graphql_api.mutations import optional_id, require_product
-from graphql_api.scalars import Credits, Quantity
-from graphql_api.types import Organization, Product, load_organization
+from graphql_api.enums import PrincipalKind
+from graphql_api.inputs import (
+    load_organization,
+    optional_id,
+    parse_id,
+    require_product,
+)
+from graphql_api.scalars import Credits, Quantity, id_of
+from graphql_api.types.access import Viewer
+from graphql_api.types.catalog import Estimate, Product
+from graphql_api.types.organization import Organization
 from ledger.core.commands import Command, Envelope, RecordUsage
 from ledger.core.spending import Spender, estimate
 from ledger.store.catalog import list_products
 from ledger.store.states import load_states
-
-
-@strawberry.type(description='What an intended usage would cost and whether it could be paid now ("Calculate").')
-class Estimate:
-    credits: Credits = strawberry.field(description="The price in credits at today's rate.")
-    affordable: bool = strawberry.field(description="Whether it could be charged now, within budgets and caps.")
-    code: str | None = strawberry.field(description="Why not, e.g. INSUFFICIENT_CREDITS or CAP_EXCEEDED.")
-    message: str | None
 
 
 @strawberry.type
@@ -68,4 +70,19 @@ class Query:
         answer = estimate(state, Spender(now, product, team, user_id), Decimal(quantity))
         return Estimate(
             credits=Credits(answer.credits), affordable=answer.affordable, code=answer.code, message=answer.message
+        )
+
+    @strawberry.field(extensions=[Authorize(Permission.IDENTIFY, nowhere)], description="Who is calling.")
+    async def viewer(self, info: Info) -> Viewer:
+        principal = info.context.principal
+        key_id = principal.api_key_id
+        return Viewer(
+            kind=principal.kind,
+            user_id=principal.id if principal.kind is PrincipalKind.USER else None,
+            api_key_id=id_of(key_id),
+            organization_id=None
+            if principal.organization_id is None
+            else strawberry.ID(str(principal.organization_id)),
+            role=principal.role,
+            partner_id=id_of(principal.partner_id),
         )

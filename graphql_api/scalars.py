@@ -18,6 +18,11 @@ from ledger.core.errors import InvalidCommand
 from ledger.core.money import MicroCredits, format_credits
 
 
+def id_of(value: object | None) -> strawberry.ID | None:
+    """An optional id on the way out: null stays null."""
+    return None if value is None else strawberry.ID(str(value))
+
+
 def _parse_credits(value: object) -> MicroCredits:
     if not isinstance(value, str):
         raise ValueError('credits are written as a decimal string, e.g. "12.5"')

@@ -13,15 +13,10 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
-from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
-from graphql_api.access_api import AccessMutations, AccessQuery
-from graphql_api.alerts import AlertMutations
-from graphql_api.credit_mutations import CreditMutations
 from graphql_api.documents import DocumentCache, documents_cached_max
 from graphql_api.errors import ErrorCodes
-from graphql_api.member_mutations import MemberMutations
 from graphql_api.mutations import Mutation
 from graphql_api.queries import Query
 from graphql_api.scalars import SCALAR_MAP
@@ -51,8 +46,8 @@ def build_schema(*, introspection: bool = True) -> strawberry.Schema:
     """The schema; without introspection (CREDIT_LEDGER_INTROSPECTION=false) `__schema` and `__type`
     are refused at validation, as production APIs may want."""
     return LedgerSchema(
-        query=merge_types("Query", (Query, AccessQuery)),
-        mutation=merge_types("Mutation", (Mutation, CreditMutations, AlertMutations, AccessMutations, MemberMutations)),
+        query=Query,
+        mutation=Mutation,
         subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=[

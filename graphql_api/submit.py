@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from graphql_api.context import Info
-from graphql_api.errors import invalid, not_found
-from graphql_api.types import Ack, CommandOutcome
+from graphql_api.errors import not_found
+from graphql_api.outcomes import Ack, CommandOutcome
 from ledger import constants
 from ledger.core.commands import Command, Envelope, Payload, validate
 from ledger.core.errors import ErrorCode, error_for
@@ -48,16 +48,3 @@ async def submit_many(info: Info, items: Sequence[tuple[UUID, str, Payload]], ac
         result = replies[0].result
         raise error_for(ErrorCode.IDEMPOTENCY_CONFLICT, result.message or "idempotency key reused with another payload")
     return [CommandOutcome.from_reply(reply) for reply in replies]
-
-
-def aware(value: datetime | None, field: str) -> datetime | None:
-    """Times must say their offset: a naive time would be read in whatever zone the server runs."""
-    if value is not None and value.tzinfo is None:
-        raise invalid(f"{field} needs a time zone offset, e.g. 2026-01-01T00:00:00Z")
-    return value
-
-
-def required_time(value: datetime, field: str) -> datetime:
-    checked = aware(value, field)
-    assert checked is not None
-    return checked

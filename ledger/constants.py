@@ -52,3 +52,7 @@ worker_restart_delay_max_ms = 2_000
 child_healthy_run_ms = 10_000
 # Between tries to start a crashed embedded PostgreSQL while its old backends still hold memory.
 server_restart_retry_ms = 500
+
+# API (graphql_api): pages, reports, subscriptions and query limits.
+# Rows a page of transactions or alert events holds at most (`first`).
+page_size_max = 200

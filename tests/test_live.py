@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 import uvicorn
 
-from graphql_api import subscriptions
+from graphql_api.subscriptions import feeds as subscriptions
 from graphql_api.access.api_keys import create_api_key
 from graphql_api.access.members import put_member
 from graphql_api.access.policy import Role

@@ -29,7 +29,7 @@ from graphql_api.access.policy import (
 )
 from graphql_api.access.principal import Principal, PrincipalKind
 from graphql_api.errors import ApiError
-from graphql_api.ids import parse_id
+from graphql_api.inputs import parse_id
 from ledger.core.errors import ErrorCode
 
 UNAUTHENTICATED_MESSAGE = "send Authorization: Bearer <API key or user token>"

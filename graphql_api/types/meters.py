@@ -1,4 +1,5 @@
-"""What the live subscriptions send: meter readings for a team and a user, and usage events."""
+"""What the live subscriptions send: meter readings for the organization, a team and a user, and
+usage events."""
 
 from __future__ import annotations
 
@@ -7,12 +8,32 @@ from uuid import UUID
 
 import strawberry
 
-from graphql_api.history import encode_history_cursor
-from graphql_api.scalars import Credits, Quantity
-from graphql_api.types import ResultDetail
-from ledger.core.commands import Period
+from graphql_api.enums import Period
+from graphql_api.outcomes import ResultDetail
+from graphql_api.scalars import Credits, Quantity, id_of
+from graphql_api.types.history import HISTORY
 from ledger.core.meter import LimitUse, TeamMeter, UserMeter
+from ledger.core.state import Balance as DomainBalance
 from ledger.store.history import UsageDebit
+
+
+@strawberry.type(description="A live reading of an organization's credits.")
+class MeterReading:
+    organization_id: strawberry.ID
+    total: Credits
+    held: Credits
+    available: Credits
+    at: datetime = strawberry.field(description="When the reading was taken.")
+
+    @classmethod
+    def from_balance(cls, organization_id: UUID, balance: DomainBalance, at: datetime) -> MeterReading:
+        return cls(
+            organization_id=strawberry.ID(str(organization_id)),
+            total=Credits(balance.total),
+            held=Credits(balance.held),
+            available=Credits(balance.available),
+            at=at,
+        )
 
 
 @strawberry.type(description="A budget or cap in its current period.")
@@ -82,7 +103,7 @@ class UserMeterReading:
         return cls(
             organization_id=strawberry.ID(str(organization_id)),
             user_id=user_id,
-            team_id=None if meter.team_id is None else strawberry.ID(str(meter.team_id)),
+            team_id=id_of(meter.team_id),
             available=Credits(meter.available),
             shared_credits=meter.limits.shared_credits,
             cap=LimitReading.from_domain(meter.limits.cap),
@@ -113,14 +134,14 @@ class UsageEvent:
     @classmethod
     def from_domain(cls, organization_id: UUID, debit: UsageDebit) -> UsageEvent:
         return cls(
-            cursor=encode_history_cursor(organization_id, debit.key),
+            cursor=HISTORY.encode(organization_id, debit.key),
             transaction_id=strawberry.ID(str(debit.key.id)),
             product=debit.product,
             quantity=None if debit.quantity is None else Quantity(debit.quantity),
             credits=Credits(debit.credits),
-            team_id=None if debit.team_id is None else strawberry.ID(str(debit.team_id)),
+            team_id=id_of(debit.team_id),
             user_id=debit.user_id,
-            hold_id=None if debit.hold_id is None else strawberry.ID(str(debit.hold_id)),
+            hold_id=id_of(debit.hold_id),
             model=debit.dimensions.get("model"),
             dimensions=[ResultDetail(name=name, value=value) for name, value in sorted(debit.dimensions.items())],
             occurred_at=debit.occurred_at,

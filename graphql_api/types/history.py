@@ -1,5 +1,5 @@
 """An organization's ledger history as a Relay-style connection: newest first, keyset-paged on
-(committed at, received at, id) with cursors bound to the organization (`graphql_api.cursors`)."""
+(committed at, received at, id) with cursors bound to the organization (`graphql_api.pagination`)."""
 
 from __future__ import annotations
 
@@ -9,17 +9,22 @@ from uuid import UUID
 import strawberry
 
 from graphql_api.context import Info
-from graphql_api.cursors import decode_cursor, encode_cursor
 from graphql_api.errors import invalid
-from graphql_api.scalars import Credits
-from graphql_api.submit import aware
-from graphql_api.types import CommandStatus, Rejection, ResultDetail
+from graphql_api.inputs import aware
+from graphql_api.outcomes import CommandStatus, Rejection, ResultDetail
+from graphql_api.pagination import Keyset, page
+from graphql_api.scalars import Credits, id_of
 from ledger.core.commands import PAYLOAD_TYPES
 from ledger.core.entries import Status
 from ledger.store.history import HistoryKey, PostingView, TransactionView, transactions_page
 
-page_size_max = 200
 COMMAND_TYPES = frozenset(PAYLOAD_TYPES)
+
+
+# How a transaction's key travels as a cursor (also the usage events' and usageEvents' cursor).
+HISTORY = Keyset(
+    "transactions", (datetime, datetime, UUID), lambda key: (key.committed_at, key.received_at, key.id), HistoryKey
+)
 
 
 @strawberry.type(description="One leg of a transaction; a transaction's legs sum to zero.")
@@ -38,8 +43,8 @@ class Posting:
         return cls(
             leg=posting.leg,
             account=posting.account,
-            lot_id=None if posting.lot_id is None else strawberry.ID(str(posting.lot_id)),
-            hold_id=None if posting.hold_id is None else strawberry.ID(str(posting.hold_id)),
+            lot_id=id_of(posting.lot_id),
+            hold_id=id_of(posting.hold_id),
             amount=Credits(posting.amount),
         )
 
@@ -100,17 +105,7 @@ class TransactionConnection:
     page_info: PageInfo = strawberry.field(description="How to ask for the next page.")
 
 
-def encode_history_cursor(organization_id: UUID, key: HistoryKey) -> str:
-    return encode_cursor(organization_id, key.committed_at, key.received_at, key.id)
-
-
-def decode_history_cursor(organization_id: UUID, cursor: str) -> HistoryKey:
-    committed_at, received_at, id_ = decode_cursor(organization_id, cursor, (datetime, datetime, UUID), "transactions")
-    assert isinstance(committed_at, datetime) and isinstance(received_at, datetime) and isinstance(id_, UUID)
-    return HistoryKey(committed_at, received_at, id_)
-
-
-async def transactions(
+async def transactions_of(
     info: Info,
     organization_id: UUID,
     first: int,
@@ -119,29 +114,26 @@ async def transactions(
     since: datetime | None,
     until: datetime | None,
 ) -> TransactionConnection:
-    if not 1 <= first <= page_size_max:
-        raise invalid(f"first must be 1 to {page_size_max}")
     if kinds is not None:
         unknown = set(kinds) - COMMAND_TYPES
         if unknown or not kinds:
             raise invalid(f"kinds must name command types among {', '.join(sorted(COMMAND_TYPES))}")
-    before = None if after is None else decode_history_cursor(organization_id, after)
-    # One more than asked says whether there is a next page.
-    found = await transactions_page(
-        info.context.resources.pool,
-        organization_id,
-        before=before,
-        limit=first + 1,
-        command_types=kinds,
-        since=aware(since, "since"),
-        until=aware(until, "until"),
-    )
+    since, until = aware(since, "since"), aware(until, "until")
+
+    async def fetch(before: HistoryKey | None, limit: int) -> list[TransactionView]:
+        pool = info.context.resources.pool
+        return await transactions_page(
+            pool, organization_id, before=before, limit=limit, command_types=kinds, since=since, until=until
+        )
+
+    found = await page(organization_id, first, after, HISTORY, fetch)
     edges = [
         TransactionEdge(
-            cursor=encode_history_cursor(organization_id, transaction.key),
+            cursor=HISTORY.encode(organization_id, transaction.key),
             node=LedgerTransaction.from_domain(organization_id, transaction),
         )
-        for transaction in found[:first]
+        for transaction in found.rows
     ]
-    page = PageInfo(has_next_page=len(found) > first, end_cursor=edges[-1].cursor if edges else None)
-    return TransactionConnection(edges=edges, page_info=page)
+    return TransactionConnection(
+        edges=edges, page_info=PageInfo(has_next_page=found.has_next, end_cursor=edges[-1].cursor if edges else None)
+    )

@@ -1,9 +1,5 @@
-"""Mutations for the org -> team -> user hierarchy: invitations, members' roles, teams and kits,
-and the org's member and kit limits.
-
-Every change to an org's members runs in one transaction under the org's members lock
-(`lock_members`), so a limit and the one-Owner rule hold under concurrent joins and removals.
-"""
+"""Invitations, members and organization limits: written at once in transactions that lock the
+organization's members, so the limits and the last Owner hold under concurrent requests."""
 
 from __future__ import annotations
 
@@ -39,82 +35,44 @@ from graphql_api.access.members import (
     set_limits,
     update_member,
 )
-from graphql_api.access.policy import Permission, Role
+from graphql_api.access.policy import Permission
 from graphql_api.access.principal import Principal, PrincipalKind
 from graphql_api.context import Info
+from graphql_api.enums import Role
 from graphql_api.errors import ApiError, invalid, not_found
-from graphql_api.ids import parse_id
-from graphql_api.mutations import NAME_LENGTH_MAX
-from graphql_api.types import Invitation, Member, OrganizationLimits, load_organization
+from graphql_api.input_types.members import (
+    AcceptInvitationInput,
+    AddMemberInput,
+    InviteMemberInput,
+    RemoveMemberInput,
+    RevokeInvitationInput,
+    SetOrganizationLimitsInput,
+    UpdateMemberInput,
+)
+from graphql_api.inputs import (
+    NAME_LENGTH_MAX,
+    load_organization,
+    parse_id,
+    printable,
+)
+from graphql_api.types.members import Invitation, Member, OrganizationLimits
 from ledger.core.errors import ErrorCode
 from ledger.store.teams import team
 
 EMAIL_LENGTH_MAX = 254
+
+
 KIT_LENGTH_MAX = 100
+
+
 KEY_LENGTH_MAX = 200
+
+
 invitation_hours_max = 30 * 24
+
+
 # A shape check, not a proof of delivery: the integrator sends the invitation.
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-
-
-@strawberry.input(description="Invite someone into an organization; they accept with the token in the answer.")
-class InviteMemberInput:
-    organization_id: strawberry.ID = strawberry.field(description="The organization to join.")
-    email: str = strawberry.field(description="Whom it is for; kept lower-cased.")
-    role: Role = strawberry.field(description="The role they get.")
-    idempotency_key: str = strawberry.field(
-        description="Your unique key for this invitation: a retry returns the same invitation and token."
-    )
-    team_id: strawberry.ID | None = strawberry.field(default=None, description="A team of the organization to join.")
-    kit: str | None = strawberry.field(default=None, description="A kit (seat) to assign, 1 to 100 characters.")
-    expires_in_hours: int = strawberry.field(default=168, description="How long the token works: 1 to 720 hours.")
-
-
-@strawberry.input(description="Revoke a pending invitation: its token stops working at once.")
-class RevokeInvitationInput:
-    organization_id: strawberry.ID = strawberry.field(description="The invitation's organization.")
-    invitation_id: strawberry.ID = strawberry.field(description="The invitation.")
-
-
-@strawberry.input(description="Join an organization with an invitation's token, as the signed-in user.")
-class AcceptInvitationInput:
-    token: str = strawberry.field(description="The token inviteMember answered (inv_...).")
-
-
-@strawberry.input(description="Change a member. A field left out stays as it is; null clears a team or kit.")
-class UpdateMemberInput:
-    organization_id: strawberry.ID = strawberry.field(description="The member's organization.")
-    user_id: str = strawberry.field(description="The member's user id.")
-    role: Role | None = strawberry.field(default=strawberry.UNSET, description="A new role.")
-    team_id: strawberry.ID | None = strawberry.field(
-        default=strawberry.UNSET, description="A team of the organization, or null for none."
-    )
-    kit: str | None = strawberry.field(default=strawberry.UNSET, description="A kit (seat), or null for none.")
-
-
-@strawberry.input(description="Remove a member: their next request no longer reaches the organization.")
-class RemoveMemberInput:
-    organization_id: strawberry.ID = strawberry.field(description="The member's organization.")
-    user_id: str = strawberry.field(description="The member's user id.")
-
-
-@strawberry.input(description="Make a user a member directly (the platform provisioning its users), or change one.")
-class AddMemberInput:
-    organization_id: strawberry.ID = strawberry.field(description="The organization.")
-    user_id: str = strawberry.field(description="Your id of the user (the `sub` of their user token).")
-    role: Role = strawberry.field(description="Their role.")
-    email: str | None = strawberry.field(default=None, description="Their email; kept lower-cased.")
-    team_id: strawberry.ID | None = strawberry.field(default=None, description="A team of the organization.")
-    kit: str | None = strawberry.field(default=None, description="A kit (seat), 1 to 100 characters.")
-
-
-@strawberry.input(description="Set an organization's limits. A field left out stays as it is; null is unlimited.")
-class SetOrganizationLimitsInput:
-    organization_id: strawberry.ID = strawberry.field(description="The organization.")
-    member_limit: int | None = strawberry.field(default=strawberry.UNSET, description="Most members, 0 or more.")
-    kit_limit: int | None = strawberry.field(
-        default=strawberry.UNSET, description="Most members holding a kit, 0 or more."
-    )
 
 
 def _email(value: str) -> str:
@@ -124,19 +82,12 @@ def _email(value: str) -> str:
     return email
 
 
-def _text(value: str, what: str, length_max: int) -> str:
-    text = value.strip()
-    if not 1 <= len(text) <= length_max or not text.isprintable():
-        raise invalid(f"{what} must be 1 to {length_max} printable characters")
-    return text
-
-
 def _kit(value: str | None) -> str | None:
-    return None if value is None else _text(value, "kit", KIT_LENGTH_MAX)
+    return None if value is None else printable(value, "kit", KIT_LENGTH_MAX)
 
 
 def _user_id(value: str) -> str:
-    return _text(value, "userId", NAME_LENGTH_MAX)
+    return printable(value, "userId", NAME_LENGTH_MAX)
 
 
 async def _team(info: Info, organization_id: UUID, value: strawberry.ID | None) -> UUID | None:
@@ -189,7 +140,7 @@ class MemberMutations:
         organization_id = parse_id(input.organization_id, "organizationId")
         email = _email(input.email)
         kit = _kit(input.kit)
-        key = _text(input.idempotency_key, "idempotencyKey", KEY_LENGTH_MAX)
+        key = printable(input.idempotency_key, "idempotencyKey", KEY_LENGTH_MAX)
         if not 1 <= input.expires_in_hours <= invitation_hours_max:
             raise invalid(f"expiresInHours must be 1 to {invitation_hours_max}")
         expires_in = timedelta(hours=input.expires_in_hours)

@@ -1,7 +1,6 @@
 """Usage and what is left to spend: usage summed per time bucket, team budgets and member caps with
-their spend this period, and the organization's consumption policy. Types and the resolvers of the
-Organization fields that answer with them (graphql_api.types reaches this module lazily, once every
-enum is registered)."""
+their spend this period, and the organization's consumption policy; with the resolvers of the
+Organization fields that answer with them."""
 
 from __future__ import annotations
 
@@ -11,11 +10,12 @@ from uuid import UUID
 import strawberry
 
 from graphql_api.context import Info
+from graphql_api.enums import AtZero, LotKind, Period
 from graphql_api.errors import invalid
-from graphql_api.scalars import Credits, Quantity
-from graphql_api.submit import required_time
-from graphql_api.types import Team
-from ledger.core.commands import DEFAULT_PRIORITY, AtZero, LotKind, Period
+from graphql_api.inputs import required_time
+from graphql_api.scalars import Credits, Quantity, id_of
+from graphql_api.types.teams import Team
+from ledger.core.commands import DEFAULT_PRIORITY
 from ledger.core.money import MicroCredits
 from ledger.core.spending import Spender, spend_limits
 from ledger.core.state import ALL_PRODUCTS, OrgState, Policy, SpendKey, period_start
@@ -23,7 +23,11 @@ from ledger.store.usage import BucketSize, Grouping, GroupKey, UsageRow, usage_r
 
 # A report reads the journal directly: its range, its buckets and its rows are bounded.
 usage_range_max = timedelta(days=366)
+
+
 usage_buckets_max = 1_000
+
+
 usage_rows_max = 10_000
 
 
@@ -53,7 +57,7 @@ class UsageBucket:
             start=row.start,
             product=row.product,
             model=row.model,
-            team_id=None if row.team_id is None else strawberry.ID(str(row.team_id)),
+            team_id=id_of(row.team_id),
             user_id=row.user_id,
             quantity=Quantity(row.quantity),
             credits=Credits(row.credits),
@@ -61,7 +65,7 @@ class UsageBucket:
         )
 
 
-async def usage(
+async def usage_buckets(
     info: Info, organization_id: UUID, start: datetime, end: datetime, bucket: BucketSize, group_by: list[GroupKey]
 ) -> list[UsageBucket]:
     start, end = required_time(start, "from").astimezone(UTC), required_time(end, "to").astimezone(UTC)
@@ -90,9 +94,6 @@ def _bucket_count(start: datetime, end: datetime, bucket: BucketSize) -> int:
     return (
         last.replace(minute=0, second=0, microsecond=0) - start.replace(minute=0, second=0, microsecond=0)
     ) // hour + 1
-
-
-# --- budgets and caps --------------------------------------------------------------------------
 
 
 @strawberry.type(description="A team's budget and what is left of it in the current period.")
@@ -124,7 +125,7 @@ class MemberCap:
     shared_credits: bool = strawberry.field(description="Whether they may spend the organization's shared pool.")
 
 
-async def team_budgets(info: Info, organization_id: UUID) -> list[TeamBudget]:
+async def team_budgets_of(info: Info, organization_id: UUID) -> list[TeamBudget]:
     state = await info.context.loaders.spending_rules.load(organization_id)
     now = datetime.now(UTC)
     team_ids = sorted(state.budgets, key=str)
@@ -145,7 +146,7 @@ async def team_budgets(info: Info, organization_id: UUID) -> list[TeamBudget]:
     ]
 
 
-async def member_caps(info: Info, organization_id: UUID) -> list[MemberCap]:
+async def member_caps_of(info: Info, organization_id: UUID) -> list[MemberCap]:
     state = await info.context.loaders.spending_rules.load(organization_id)
     now = datetime.now(UTC)
     members = [state.members[user_id] for user_id in sorted(state.members)]
@@ -177,9 +178,6 @@ async def member_caps(info: Info, organization_id: UUID) -> list[MemberCap]:
 async def _spent(info: Info, organization_id: UUID, keys: list[SpendKey]) -> list[MicroCredits]:
     """Every counter at once, batched with any other budget or cap read in the same request."""
     return await info.context.loaders.spend.load_many([(organization_id, key) for key in keys])
-
-
-# --- consumption policy ------------------------------------------------------------------------
 
 
 @strawberry.type(description="The priority lots of a kind get when granted without one (lower is consumed first).")
@@ -215,7 +213,7 @@ class ConsumptionPolicy:
     )
 
 
-async def consumption_policy(info: Info, organization_id: UUID) -> ConsumptionPolicy:
+async def consumption_policy_of(info: Info, organization_id: UUID) -> ConsumptionPolicy:
     state: OrgState = await info.context.loaders.spending_rules.load(organization_id)
     kinds = sorted(LotKind, key=lambda kind: (state.priority_of(kind), list(LotKind).index(kind)))
     return ConsumptionPolicy(

@@ -1,0 +1,56 @@
+"""Every enum of the schema that the domain defines, registered here once.
+
+The GraphQL enum is the domain's own enum (one name serves both, and a resolver passes values
+through unconverted). A module that uses one of these in a type imports it from here, so it is
+registered before any type names it. Enums that only the API has (`Ack`, `CommandStatus`,
+`ApiKeyScope`) are declared with `@strawberry.enum` where they are used."""
+
+from __future__ import annotations
+
+import strawberry
+
+from graphql_api.access.invitations import InvitationStatus
+from graphql_api.access.policy import Role
+from graphql_api.access.principal import PrincipalKind
+from ledger.core.commands import AlertKind, AtZero, LotKind, LotSource, Period, RevenueTreatment
+from ledger.core.entries import AlertState
+from ledger.store.usage import BucketSize, GroupKey
+
+__all__ = [
+    "AlertKind",
+    "AlertState",
+    "AtZero",
+    "BucketSize",
+    "GroupKey",
+    "InvitationStatus",
+    "LotKind",
+    "LotSource",
+    "Period",
+    "PrincipalKind",
+    "RevenueTreatment",
+    "Role",
+]
+
+strawberry.enum(LotKind, name="LotKind", description="What a credit lot is for; sets its default priority.")
+strawberry.enum(LotSource, name="LotSource", description="Where a lot's credits came from.")
+strawberry.enum(RevenueTreatment, name="RevenueTreatment", description="How finance recognizes a lot's revenue.")
+strawberry.enum(AtZero, name="AtZero", description="What a debit does when the credits cannot cover it.")
+strawberry.enum(Period, name="Period", description="A calendar period in UTC (weeks start on Monday).")
+strawberry.enum(BucketSize, name="UsageBucketSize", description="How long each bucket of a usage report is, in UTC.")
+strawberry.enum(
+    GroupKey,
+    name="UsageGroup",
+    description='What splits a usage bucket besides time: PRODUCT, MODEL (the "model" dimension), TEAM or USER.',
+)
+strawberry.enum(
+    AlertKind,
+    name="AlertKind",
+    description="LOW_BALANCE: available credits at or below the threshold. "
+    "HIGH_SPEND: spend in the current period at or above it.",
+)
+strawberry.enum(
+    AlertState, name="AlertState", description="TRIGGERED: the condition began to hold. RESOLVED: it ended."
+)
+strawberry.enum(InvitationStatus, name="InvitationStatus", description="Where an invitation stands.")
+strawberry.enum(Role, name="Role", description="A member's role in an organization (seed 001).")
+strawberry.enum(PrincipalKind, name="PrincipalKind", description="What kind of caller a request comes from.")

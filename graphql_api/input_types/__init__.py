@@ -1,0 +1,1 @@
+"""The GraphQL input types, one module per domain of mutations."""

@@ -1,0 +1,91 @@
+"""The checks every input passes on its way in: ids, times, names and text, products, and the
+organization named. Each refuses with a clear error naming the field (INVALID_INPUT, or
+UNKNOWN_PRODUCT / NOT_FOUND) before anything is written or sent to the ledger."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from uuid import UUID
+
+from graphql_api.context import Info
+from graphql_api.errors import invalid, not_found
+from ledger.core import bounds
+from ledger.core.errors import UnknownProduct
+from ledger.core.money import price
+from ledger.store import catalog
+from ledger.store.organizations import Organization
+
+# Names of organizations, teams, partners, API keys, and user ids.
+NAME_LENGTH_MAX = 200
+
+
+def parse_id(value: str, what: str) -> UUID:
+    """Ids are UUIDs; anything else is the client's mistake, never a server error."""
+    try:
+        return UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        raise invalid(f"{what} is not a valid id: {value!r}") from None
+
+
+def optional_id(value: str | None, what: str) -> UUID | None:
+    return None if value is None else parse_id(value, what)
+
+
+def aware(value: datetime | None, field: str) -> datetime | None:
+    """Times must say their offset: a naive time would be read in whatever zone the server runs."""
+    if value is not None and value.tzinfo is None:
+        raise invalid(f"{field} needs a time zone offset, e.g. 2026-01-01T00:00:00Z")
+    return value
+
+
+def required_time(value: datetime, field: str) -> datetime:
+    checked = aware(value, field)
+    assert checked is not None
+    return checked
+
+
+def checked_name(value: str, what: str = "name") -> str:
+    """A display name or id, trimmed: 1 to NAME_LENGTH_MAX characters."""
+    trimmed = value.strip()
+    if not 1 <= len(trimmed) <= NAME_LENGTH_MAX:
+        raise invalid(f"{what} must be 1 to {NAME_LENGTH_MAX} characters")
+    return trimmed
+
+
+def printable(value: str, what: str, length_max: int) -> str:
+    """Text shown to people (a kit, a user id in the directory), trimmed: printable characters only."""
+    text = value.strip()
+    if not 1 <= len(text) <= length_max or not text.isprintable():
+        raise invalid(f"{what} must be 1 to {length_max} printable characters")
+    return text
+
+
+async def load_organization(info: Info, organization_id: UUID) -> Organization:
+    organization = await info.context.loaders.organization.load(organization_id)
+    if organization is None:
+        raise not_found("organization")
+    return organization
+
+
+async def require_product(info: Info, product: str) -> None:
+    await require_products(info, {product})
+
+
+async def require_products(info: Info, products: set[str]) -> None:
+    known = info.context.resources.known_products
+    unknown = known.unknown(products)
+    if not unknown:
+        return
+    found = await catalog.rates_for(info.context.resources.pool, unknown)
+    known.add({product: rate.credits_per_unit for product, rate in found.items()})
+    if unknown - found.keys():
+        raise UnknownProduct(f"no rate for product {min(unknown - found.keys())!r}")
+
+
+def require_priceable(info: Info, product: str, quantity: Decimal) -> None:
+    """Refuse, before it is queued, a quantity whose price at the catalog's rate would pass the
+    ledger's range (the actor judges the rate in force, perhaps the org's own, again)."""
+    rate = info.context.resources.known_products.get(product)
+    if rate is not None and price(quantity, rate) > bounds.CREDITS_MAX:
+        raise invalid(f"{quantity} units of {product!r} would cost more than {bounds.CREDITS_MAX_WHOLE:,} credits")
