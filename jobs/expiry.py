@@ -11,18 +11,17 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from ledger import constants
 from ledger.core.commands import Command, Envelope, Expire, validate
 from ledger.store.expiry import organizations_with_expired
 from ledger.stream.mailbox import Mailbox
 
 log = logging.getLogger(__name__)
 
-organizations_per_run_max = 10_000
-
 
 async def expire_credit_lots(ctx: dict[str, Any]) -> int:
     as_of = datetime.now(UTC)
-    organizations = await organizations_with_expired(ctx["pool"], as_of, organizations_per_run_max)
+    organizations = await organizations_with_expired(ctx["pool"], as_of, constants.expiry_organizations_per_run_max)
     commands = [
         Command(Envelope(uuid.uuid4(), org, f"expire:{as_of.isoformat()}", as_of), Expire(as_of))
         for org in organizations

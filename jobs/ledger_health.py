@@ -14,13 +14,11 @@ from typing import Any
 
 import redis.asyncio as redis
 
+from ledger import constants
 from ledger.stream import keys
 from ledger.stream.health import LedgerHealth, check_ledger_health
 
 log = logging.getLogger(__name__)
-
-HEALTH_KEY = keys.HEALTH_KEY  # shared with the ledger workers, which count dead letters in it
-backlog_warning_count = 10_000
 
 
 async def measure_backlog(client: redis.Redis, partition_count: int) -> dict[str, int]:
@@ -51,12 +49,12 @@ async def record_ledger_health(ctx: dict[str, Any]) -> dict[str, int | str]:
     settings = ctx["settings"]
     health = await check_ledger_health(client, settings.partition_count, settings.lease_ttl_ms)
     figures: dict[str, int | str] = {**await measure_backlog(client, settings.partition_count), **health_fields(health)}
-    await client.hset(HEALTH_KEY, mapping=figures)  # type: ignore[misc]
+    await client.hset(keys.HEALTH_KEY, mapping=figures)  # type: ignore[misc]
     for problem in health.problems():
         log.error("ledger unhealthy: %s", problem)
     if ctx.get("ledger_was_unhealthy") and health.healthy:
         log.info("ledger healthy again: every partition with entries is held and moving")
     ctx["ledger_was_unhealthy"] = not health.healthy
-    if int(figures["busiest_partition_entries"]) > backlog_warning_count:
+    if int(figures["busiest_partition_entries"]) > constants.backlog_warning_count:
         log.warning("ledger backlog is growing: %s", figures)
     return figures

@@ -11,12 +11,11 @@ from arq.worker import Worker
 
 from jobs.expiry import expire_credit_lots
 from jobs.ledger_health import record_ledger_health
+from ledger import constants
 from ledger.runtime.settings import Settings
 from ledger.store.pool import create_pool
 from ledger.stream.mailbox import Mailbox
 
-job_timeout_s = 60
-job_pool_size_max = 2
 CRON_JOBS = [
     cron(record_ledger_health, second={0, 15, 30, 45}, run_at_startup=True),
     cron(expire_credit_lots, second=0, run_at_startup=True),
@@ -25,7 +24,7 @@ CRON_JOBS = [
 
 async def startup(ctx: dict[str, Any], settings: Settings) -> None:
     ctx["settings"] = settings
-    ctx["pool"] = await create_pool(settings.database_url, size_max=job_pool_size_max)
+    ctx["pool"] = await create_pool(settings.database_url, size_max=constants.job_pool_size_max)
     ctx["mailbox"] = Mailbox(ctx["redis"], settings.partition_count)
 
 
@@ -43,7 +42,7 @@ def create_worker(settings: Settings) -> Worker:
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
         on_startup=on_startup,
         on_shutdown=shutdown,
-        job_timeout=job_timeout_s,
+        job_timeout=constants.job_timeout_s,
         handle_signals=True,
     )
 
@@ -52,7 +51,7 @@ class WorkerSettings:
     """For `arq jobs.worker.WorkerSettings` with the URLs set (the CLI's `jobs` does the same)."""
 
     cron_jobs = CRON_JOBS
-    job_timeout = job_timeout_s
+    job_timeout = constants.job_timeout_s
     on_shutdown = shutdown
     redis_settings = RedisSettings.from_dsn(Settings.from_environment().redis_url or "redis://localhost:6379")
 

@@ -56,3 +56,34 @@ server_restart_retry_ms = 500
 # API (graphql_api): pages, reports, subscriptions and query limits.
 # Rows a page of transactions or alert events holds at most (`first`).
 page_size_max = 200
+
+# --- Ledger side (ledger/core, ledger/store, ledger/stream, jobs) --------------------------------
+# Ledger worker.
+# Entries a read asks of each partition at the least, however many partitions share the batch.
+read_share_min = 16
+# A lease renewal counts for this share of its TTL, leaving room for clock drift between a worker
+# and Redis.
+lease_validity_share = 0.8
+# Connections to Redis and PostgreSQL made by the ledger's processes.
+redis_socket_timeout_s = 10
+redis_connect_timeout_s = 5
+# What asyncpg gives one statement before it cancels it.
+pool_command_timeout_s = 30
+# Pub/sub: messages a listener may have waiting; past this the oldest is dropped (a meter only
+# needs the newest reading).
+pubsub_listener_queue_length_max = 100
+pubsub_reconnect_delay_s = 0.2
+# How long one wait for a pub/sub message lasts before the listener looks again.
+pubsub_poll_timeout_s = 1.0
+# Between tries to listen again for catalog changes after the listening connection was lost.
+catalog_listener_reconnect_interval_s = 1.0
+# Alert rules an organization may have.
+alerts_per_organization_max = 100
+# Jobs.
+job_timeout_s = 60
+job_pool_size_max = 2
+# Organizations one expiry run sends an Expire to; the rest wait for the next minute's run.
+expiry_organizations_per_run_max = 10_000
+# A partition holding more unprocessed entries than this is logged as a warning.
+backlog_warning_count = 10_000
+# --- end of the ledger side ---------------------------------------------------------------------

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import replace
 from datetime import timedelta
 
-from ledger.core.alerts import alerts_per_organization_max
+from ledger.constants import alerts_per_organization_max
 from ledger.core.batch import apply_batch
 from ledger.core.commands import (
     AlertKind,

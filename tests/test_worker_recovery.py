@@ -16,8 +16,9 @@ from ledger.core.money import MicroCredits
 from ledger.runtime.settings import Settings
 from ledger.store.balances import balances_by_orgs
 from ledger.stream import keys
+from ledger.stream.keys import DEAD_LETTER_STREAM
 from ledger.stream.mailbox import Mailbox
-from ledger.stream.worker import DEAD_LETTER_STREAM, LedgerWorker
+from ledger.stream.worker import LedgerWorker
 
 
 async def test_redelivered_entries_apply_exactly_once(

@@ -22,6 +22,7 @@ from dataclasses import replace
 from datetime import datetime
 from uuid import UUID
 
+from ledger import constants
 from ledger.core.change import Change
 from ledger.core.commands import AlertKind, Command, RemoveAlert, SetAlert
 from ledger.core.entries import AlertEvent, AlertState, Applied
@@ -30,13 +31,11 @@ from ledger.core.ids import Namespace, derived_id
 from ledger.core.money import MicroCredits
 from ledger.core.state import Alert, OrgState, SpendKey, alert_scope, period_start, require_team
 
-alerts_per_organization_max = 100
-
 
 def set_alert(state: OrgState, command: Command, request: SetAlert) -> Applied:
     require_team(state, request.team_id)
-    if request.alert_id not in state.alerts and len(state.alerts) >= alerts_per_organization_max:
-        raise LimitReached(f"an organization has at most {alerts_per_organization_max} alerts")
+    if request.alert_id not in state.alerts and len(state.alerts) >= constants.alerts_per_organization_max:
+        raise LimitReached(f"an organization has at most {constants.alerts_per_organization_max} alerts")
     alert = Alert(
         id=request.alert_id,
         kind=request.kind,

@@ -16,13 +16,13 @@ from collections.abc import Collection, Mapping
 
 import asyncpg
 
+from ledger import constants
 from ledger.core.state import Rate
 from ledger.store.catalog import rates_for
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "credit_ledger_catalog"
-_RECONNECT_INTERVAL_S = 1.0
 
 
 class CatalogRates:
@@ -51,7 +51,7 @@ class CatalogRates:
     async def _listen(self) -> None:
         if not self._enabled or self._listener is not None or time.monotonic() < self._next_attempt:
             return
-        self._next_attempt = time.monotonic() + _RECONNECT_INTERVAL_S
+        self._next_attempt = time.monotonic() + constants.catalog_listener_reconnect_interval_s
         connection: asyncpg.Connection = await self._pool.acquire()
         try:
             await connection.add_listener(CHANNEL, self._changed)

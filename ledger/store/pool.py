@@ -36,7 +36,11 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
 
 async def create_pool(database_url: str, *, size_max: int = constants.pool_size_max) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        database_url, min_size=1, max_size=size_max, init=_init_connection, command_timeout=30
+        database_url,
+        min_size=1,
+        max_size=size_max,
+        init=_init_connection,
+        command_timeout=constants.pool_command_timeout_s,
     )
     assert pool is not None
     return pool

@@ -20,6 +20,7 @@ import time
 
 import redis.asyncio as redis
 
+from ledger import constants
 from ledger.stream import keys
 
 _RENEW = """
@@ -45,9 +46,6 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms - tonumber(ARGV[2]))
 return redis.call('ZCARD', KEYS[1])
 """
 
-# A renewal counts for less than the TTL, leaving room for clock drift between us and Redis.
-_VALIDITY_SHARE = 0.8
-
 
 class Leases:
     def __init__(self, client: redis.Redis, owner: str, partition_count: int, ttl_ms: int) -> None:
@@ -72,7 +70,7 @@ class Leases:
         """Heartbeat, renew what we hold, then shed or take partitions towards our fair share;
         return (gained, lost)."""
         started = time.monotonic()
-        valid_until = started + self._ttl_ms / 1000 * _VALIDITY_SHARE
+        valid_until = started + self._ttl_ms / 1000 * constants.lease_validity_share
         held = sorted(self._valid_until)
         async with self._client.pipeline(transaction=False) as pipe:
             await self._heartbeat(keys=[keys.WORKER_REGISTRY], args=[self._owner, self._ttl_ms], client=pipe)

@@ -16,10 +16,9 @@ import redis.asyncio as redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-log = logging.getLogger(__name__)
+from ledger import constants
 
-listener_queue_length_max = 100
-reconnect_delay_s = 0.2
+log = logging.getLogger(__name__)
 
 Handler = Callable[[bytes], None]
 
@@ -63,7 +62,7 @@ class PubSubHub:
     async def listen(self, channel: str) -> AsyncIterator[asyncio.Queue[bytes]]:
         """A bounded queue of a channel's messages; when full the oldest is dropped (a meter only
         needs the newest reading)."""
-        queue: asyncio.Queue[bytes] = asyncio.Queue(listener_queue_length_max)
+        queue: asyncio.Queue[bytes] = asyncio.Queue(constants.pubsub_listener_queue_length_max)
 
         def deliver(message: bytes) -> None:
             if queue.full():
@@ -83,10 +82,10 @@ class PubSubHub:
                 self._subscribed.clear()
                 await self._subscribed.wait()
             try:
-                message = await self._pubsub.get_message(timeout=1.0)
+                message = await self._pubsub.get_message(timeout=constants.pubsub_poll_timeout_s)
             except (RedisConnectionError, RedisTimeoutError) as error:
                 log.warning("pub/sub connection lost (%s); reconnecting", error)
-                await asyncio.sleep(reconnect_delay_s)
+                await asyncio.sleep(constants.pubsub_reconnect_delay_s)
                 continue
             if message is None or message["type"] != "message":
                 continue

@@ -7,6 +7,7 @@ import signal
 
 import redis.asyncio as redis
 
+from ledger import constants
 from ledger.runtime.settings import Settings
 from ledger.store.pool import create_pool
 from ledger.stream.worker import LedgerWorker
@@ -18,7 +19,11 @@ async def run_ledger_worker(settings: Settings) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     pool = await create_pool(settings.database_url)
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
+    client = redis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=constants.redis_socket_timeout_s,
+        socket_connect_timeout=constants.redis_connect_timeout_s,
+    )
     try:
         await LedgerWorker(pool, client, settings.partition_count, settings.lease_ttl_ms).run(stop)
     finally:

@@ -67,7 +67,6 @@ from ledger.stream.warm import WarmStates, event_time
 
 log = logging.getLogger(__name__)
 
-DEAD_LETTER_STREAM = keys.DEAD_LETTER_STREAM
 _COMMAND_FAILED_MESSAGE = "the ledger could not apply this command; it was set aside for an operator to review"
 retry_delay_s = 0.5
 # PostgreSQL's own trouble, not any entry's: waited out like an outage and never split on (a full
@@ -78,8 +77,6 @@ _SERVER_TROUBLE: tuple[type[BaseException], ...] = (
     asyncpg.ReadOnlySQLTransactionError,  # a failover left us on a standby
 )
 _RETRIED: tuple[type[BaseException], ...] = (*OUTAGES, *_SERVER_TROUBLE)
-# Entries a read asks of each partition, at the least.
-_READ_SHARE_MIN = 16
 # Commands applied between yields to the event loop.
 _APPLY_SLICE = 100
 
@@ -276,7 +273,7 @@ class LedgerWorker:
         if not live:
             await asyncio.sleep(constants.read_block_ms / 1000)
             return []
-        share = max(_READ_SHARE_MIN, constants.batch_size_max // len(live))
+        share = max(constants.read_share_min, constants.batch_size_max // len(live))
         entries = await self._read_group({p: ">" for p in live}, block_ms=constants.read_block_ms, count=share)
         # Partitions that filled their share have more waiting: a hot organization's partition
         # fills the rest of the batch, rather than trickling in a share at a time.
@@ -288,7 +285,7 @@ class LedgerWorker:
         return entries
 
     async def _read_group(self, cursors: dict[int, str], block_ms: int | None, count: int | None = None) -> list[Entry]:
-        count = count or max(_READ_SHARE_MIN, constants.batch_size_max // len(cursors))
+        count = count or max(constants.read_share_min, constants.batch_size_max // len(cursors))
         answer = await self.client.xreadgroup(
             keys.CONSUMER_GROUP,
             self.worker_id,
@@ -306,7 +303,7 @@ class LedgerWorker:
         """Our pending entries, oldest first, with how often each was delivered. Read with XPENDING
         and XRANGE, which count no delivery: only a new owner's claim does (`_adopt`), so retries
         through an outage never count against an entry, and deaths do."""
-        count = max(_READ_SHARE_MIN, constants.batch_size_max // len(partitions))
+        count = max(constants.read_share_min, constants.batch_size_max // len(partitions))
         async with self.client.pipeline(transaction=False) as pipe:
             for partition in partitions:
                 pipe.xpending_range(
