@@ -31,19 +31,19 @@ from graphql_api.access.middleware import Authentication
 from graphql_api.access.principal import ANONYMOUS, PrincipalKind
 from graphql_api.access.tokens import token_secret
 from graphql_api.context import Context, Resources
-from graphql_api.edge import (
+from graphql_api.edge.http import (
     decode_request_json,
     graphql_methods,
     http_error_response,
     method_not_allowed,
     unauthenticated,
 )
+from graphql_api.edge.query_cost import document_refusal
+from graphql_api.edge.rate_limits import Limit, RateLimiter
+from graphql_api.edge.request_size import RequestSizeLimit
+from graphql_api.edge.websocket import LedgerTransportWSHandler, subscriptions_per_connection_max
 from graphql_api.loaders import Loaders
-from graphql_api.query_cost import document_refusal
-from graphql_api.rate_limits import Limit, RateLimiter
-from graphql_api.request_size import RequestSizeLimit
 from graphql_api.schema import build_schema
-from graphql_api.websocket import LedgerTransportWSHandler, subscriptions_per_connection_max
 from ledger.runtime.settings import Settings
 from ledger.store.pool import create_pool
 from ledger.stream.mailbox import Mailbox

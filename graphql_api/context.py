@@ -18,10 +18,10 @@ from strawberry.types import Info as StrawberryInfo
 from graphql_api.access.authenticate import Authenticator, Unauthenticated
 from graphql_api.access.policy import Permission, Role
 from graphql_api.access.principal import ANONYMOUS, Principal, PrincipalKind
+from graphql_api.edge.rate_limits import RateLimited, RateLimiter
 from graphql_api.errors import ApiError
 from graphql_api.known import KnownMap, KnownSet, known_organizations_max, known_products_max
 from graphql_api.loaders import Loaders
-from graphql_api.rate_limits import RateLimited, RateLimiter
 from ledger.core.errors import ErrorCode
 from ledger.runtime.settings import Settings
 from ledger.stream.mailbox import Mailbox

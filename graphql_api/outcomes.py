@@ -10,7 +10,7 @@ import strawberry
 
 from graphql_api.scalars import Credits
 from ledger.core.entries import Status
-from ledger.stream.mailbox import Reply
+from ledger.stream.replies import Reply
 
 
 @strawberry.enum(description="When a ledger mutation returns.")

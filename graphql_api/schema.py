@@ -15,7 +15,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from graphql_api.documents import DocumentCache, documents_cached_max
+from graphql_api.edge.documents import DocumentCache, documents_cached_max
 from graphql_api.errors import ErrorCodes
 from graphql_api.mutations import Mutation
 from graphql_api.queries import Query

@@ -22,7 +22,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 
 from graphql_api.access.authenticate import Unauthenticated
 from graphql_api.context import Context
-from graphql_api.query_cost import document_refusal
+from graphql_api.edge.query_cost import document_refusal
 from ledger.core.errors import ErrorCode
 from ledger.runtime.outages import OUTAGES
 
