@@ -18,7 +18,7 @@ from pathlib import Path
 import asyncpg
 import redis.asyncio as redis
 
-from graphql_api.demo import catalog_products, example_catalog
+from graphql_api.shell.demo import catalog_products, example_catalog
 from ledger.runtime.embedded import EmbeddedPostgres, EmbeddedRedis
 from ledger.runtime.servers import apply_migrations
 from ledger.store.catalog import Product, upsert_products
@@ -121,7 +121,7 @@ class LedgerProcess:
     def __post_init__(self) -> None:
         with self.log_path.open("ab") as log_file:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "graphql_api.cli", self.role],
+                [sys.executable, "-m", "graphql_api.shell.cli", self.role],
                 cwd=repository_root(),  # the code under test, wherever the venv points
                 env=self.env,
                 stdout=log_file,

@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 import redis.asyncio as redis
 
-from graphql_api import cli
+from graphql_api.shell import cli
 from ledger import constants
 from ledger.core.commands import Command, Envelope, GrantCredits, RecordUsage, encode
 from ledger.core.entries import Status

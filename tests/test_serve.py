@@ -46,7 +46,7 @@ def _start(state_dir: Path, port: int) -> subprocess.Popen[bytes]:
         "CREDIT_LEDGER_ADMIN_KEY": ADMIN_KEY,
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "graphql_api.cli", "serve", "--log-level", "WARNING"], env=environment
+        [sys.executable, "-m", "graphql_api.shell.cli", "serve", "--log-level", "WARNING"], env=environment
     )
     deadline = time.monotonic() + start_timeout_s
     while time.monotonic() < deadline:

@@ -158,7 +158,7 @@ def serving(tmp_path: Path) -> Any:
     log_path = tmp_path / "serve.log"
     with log_path.open("ab") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "graphql_api.cli", "serve"],
+            [sys.executable, "-m", "graphql_api.shell.cli", "serve"],
             cwd=repository_root(),
             env=environment,
             stdout=log_file,
@@ -318,7 +318,7 @@ def _verify(serve: Serve) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("CREDIT_LEDGER_")}
     environment |= {"DATABASE_URL": urls["database_url"], "REDIS_URL": urls["redis_url"]}
     return subprocess.run(
-        [sys.executable, "-m", "graphql_api.cli", "verify"],
+        [sys.executable, "-m", "graphql_api.shell.cli", "verify"],
         cwd=repository_root(),
         env=environment,
         capture_output=True,

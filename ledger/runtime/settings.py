@@ -1,60 +1,163 @@
-"""One frozen settings object, built from the environment once and passed in."""
+"""One frozen settings object, built from the environment once and passed in.
+
+Each setting is declared once, as one field: its environment variable, its cast and its default
+(`setting(...)`, after starlette's `config("KEY", cast=..., default=...)`). That one declaration
+drives both `Settings.from_environment` (reading) and `Settings.environment` (what a child process
+is given), so the two cannot drift apart. Casts are strict: a value a cast does not accept stops
+start-up with a `SettingsError` naming the variable and what it accepts, never a silent default
+(`CREDIT_LEDGER_GRAPHIQL=ture` is an error, not `false`) nor a bare `ValueError`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 from ledger import constants
+
+T = TypeVar("T")
+
+
+class SettingsError(Exception):
+    """A setting's environment variable holds a value its cast does not accept."""
+
+    def __init__(self, variable: str, value: str, accepted: str) -> None:
+        super().__init__(f"{variable}={value!r} is not accepted: {accepted}")
+        self.variable = variable
+        self.value = value
+        self.accepted = accepted
+
+
+@dataclass(frozen=True, slots=True)
+class Cast(Generic[T]):
+    """How one kind of setting is read from its variable's text and written back to it. `parse`
+    raises ValueError for text it does not accept; `accepted` says, for the error, what it does."""
+
+    parse: Callable[[str], T]
+    render: Callable[[T], str]
+    accepted: str
+
+
+def _text(value: str) -> str:
+    return value
+
+
+def _path(value: str) -> Path:
+    if not value:
+        raise ValueError(value)
+    return Path(value)
+
+
+text: Cast[str] = Cast(_text, _text, "any text")
+path: Cast[Path] = Cast(_path, str, "a directory path (not empty)")
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _boolean(value: str) -> bool:
+    word = value.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise ValueError(value)
+
+
+boolean: Cast[bool] = Cast(
+    _boolean, lambda value: "true" if value else "false", "true, false, yes, no, on, off, 1 or 0 (any case)"
+)
+
+
+_WHOLE_NUMBER = re.compile(r"-?[0-9]+")
+
+
+def integer(minimum: int, maximum: int | None = None) -> Cast[int]:
+    """Decimal digits (an optional minus) for a whole number in [minimum, maximum]."""
+
+    def parse(value: str) -> int:
+        if not _WHOLE_NUMBER.fullmatch(value.strip()):
+            raise ValueError(value)  # "two", "1.5", "", "1e3", "1_000", non-ASCII digits
+        number = int(value)
+        if number < minimum or (maximum is not None and number > maximum):
+            raise ValueError(value)
+        return number
+
+    bounds = f"from {minimum:_} to {maximum:_}" if maximum is not None else f"at least {minimum:_}"
+    return Cast(parse, str, f"a whole number {bounds}".replace("_", ","))
+
+
+def _rate_limit(value: str) -> str:
+    """The same grammar `graphql_api.edge.rate_limits.Limit.parse` reads, checked here so that a typo
+    stops start-up instead of every API process that tries to read it."""
+    if value.strip() == "0":
+        return value
+    rate, burst = value.split("/")  # ValueError unless exactly one "/"
+    per_second = float(rate)
+    if not math.isfinite(per_second) or per_second <= 0 or int(burst) <= 0:
+        raise ValueError(value)
+    return value
+
+
+rate_limit: Cast[str] = Cast(
+    _rate_limit, _text, '"<requests per second>/<burst>", both positive (e.g. "200/400"), or "0" for no limit'
+)
+
+
+def setting(variable: str, cast: Cast[T], default: T) -> T:
+    """Declare a field of `Settings`: its environment variable, cast and default, in one place."""
+    field: T = dataclasses.field(default=default, metadata={"variable": variable, "cast": cast})
+    return field
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     # Empty means: start embedded servers in `state_dir`.
-    database_url: str = ""
-    redis_url: str = ""
-    state_dir: Path = Path(".credit-ledger")
-    host: str = "127.0.0.1"
-    port: int = 8000
-    partition_count: int = constants.partition_count_default
-    ledger_workers: int = 1
-    lease_ttl_ms: int = constants.lease_ttl_ms
-    graphiql: bool = True
+    database_url: str = setting("DATABASE_URL", text, "")
+    redis_url: str = setting("REDIS_URL", text, "")
+    # setting() returns a dataclasses.field, which ruff cannot see; a Path is immutable anyway.
+    state_dir: Path = setting("CREDIT_LEDGER_STATE_DIR", path, Path(".credit-ledger"))  # noqa: RUF009
+    host: str = setting("CREDIT_LEDGER_HOST", text, "127.0.0.1")
+    port: int = setting("CREDIT_LEDGER_PORT", integer(1, 65_535), 8000)
+    partition_count: int = setting("CREDIT_LEDGER_PARTITIONS", integer(1), constants.partition_count_default)
+    ledger_workers: int = setting("CREDIT_LEDGER_WORKERS", integer(1), 1)
+    lease_ttl_ms: int = setting("CREDIT_LEDGER_LEASE_TTL_MS", integer(1), constants.lease_ttl_ms)
+    graphiql: bool = setting("CREDIT_LEDGER_GRAPHIQL", boolean, True)
     # Operator-chosen admin API key, stored (hashed) on start-up; empty: one is made on first start.
-    admin_key: str = ""
+    admin_key: str = setting("CREDIT_LEDGER_ADMIN_KEY", text, "")
     # Signs user tokens; empty: a secret generated once and kept in PostgreSQL.
-    token_secret: str = ""
+    token_secret: str = setting("CREDIT_LEDGER_TOKEN_SECRET", text, "")
     # "<requests per second>/<burst>" per caller (API key or user) and per organization; "0" is off.
-    rate_limit_caller: str = "200/400"
-    rate_limit_organization: str = "500/1000"
+    rate_limit_caller: str = setting("CREDIT_LEDGER_RATE_LIMIT_CALLER", rate_limit, "200/400")
+    rate_limit_organization: str = setting("CREDIT_LEDGER_RATE_LIMIT_ORGANIZATION", rate_limit, "500/1000")
     # Largest HTTP body (and WebSocket message) accepted: a 1,000-event recordUsageBatch is ~310 KB.
-    max_request_bytes: int = 1_048_576
-    introspection: bool = True
-    # Tests trade durability for speed on their throwaway servers; nothing else should.
+    max_request_bytes: int = setting("CREDIT_LEDGER_MAX_REQUEST_BYTES", integer(1), 1_048_576)
+    introspection: bool = setting("CREDIT_LEDGER_INTROSPECTION", boolean, True)
+    # Tests trade durability for speed on their throwaway servers; nothing else should. Not a
+    # variable: no child process nor operator sets it.
     embedded_durable: bool = True
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings from the environment; an unset variable is its default. Raises SettingsError
+        for the first variable whose value its cast refuses."""
         env = os.environ if environ is None else environ
-        return cls(
-            database_url=env.get("DATABASE_URL", ""),
-            redis_url=env.get("REDIS_URL", ""),
-            state_dir=Path(env.get("CREDIT_LEDGER_STATE_DIR", ".credit-ledger")),
-            host=env.get("CREDIT_LEDGER_HOST", "127.0.0.1"),
-            port=int(env.get("CREDIT_LEDGER_PORT", "8000")),
-            partition_count=int(env.get("CREDIT_LEDGER_PARTITIONS", str(constants.partition_count_default))),
-            ledger_workers=int(env.get("CREDIT_LEDGER_WORKERS", "1")),
-            lease_ttl_ms=int(env.get("CREDIT_LEDGER_LEASE_TTL_MS", str(constants.lease_ttl_ms))),
-            graphiql=env.get("CREDIT_LEDGER_GRAPHIQL", "true").lower() in {"1", "true", "yes"},
-            admin_key=env.get("CREDIT_LEDGER_ADMIN_KEY", ""),
-            token_secret=env.get("CREDIT_LEDGER_TOKEN_SECRET", ""),
-            rate_limit_caller=env.get("CREDIT_LEDGER_RATE_LIMIT_CALLER", "200/400"),
-            rate_limit_organization=env.get("CREDIT_LEDGER_RATE_LIMIT_ORGANIZATION", "500/1000"),
-            max_request_bytes=int(env.get("CREDIT_LEDGER_MAX_REQUEST_BYTES", "1048576")),
-            introspection=env.get("CREDIT_LEDGER_INTROSPECTION", "true").lower() in {"1", "true", "yes"},
-        )
+        values: dict[str, Any] = {}
+        for field in _declared():
+            variable, cast = field.metadata["variable"], field.metadata["cast"]
+            if variable not in env:
+                continue
+            try:
+                values[field.name] = cast.parse(env[variable])
+            except ValueError:
+                raise SettingsError(variable, env[variable], cast.accepted) from None
+        return cls(**values)
 
     def with_urls(self, database_url: str, redis_url: str) -> Settings:
         return replace(self, database_url=database_url, redis_url=redis_url)
@@ -62,19 +165,11 @@ class Settings:
     def environment(self) -> dict[str, str]:
         """The variables that give a child process these same settings."""
         return {
-            "DATABASE_URL": self.database_url,
-            "REDIS_URL": self.redis_url,
-            "CREDIT_LEDGER_STATE_DIR": str(self.state_dir),
-            "CREDIT_LEDGER_HOST": self.host,
-            "CREDIT_LEDGER_PORT": str(self.port),
-            "CREDIT_LEDGER_PARTITIONS": str(self.partition_count),
-            "CREDIT_LEDGER_WORKERS": str(self.ledger_workers),
-            "CREDIT_LEDGER_LEASE_TTL_MS": str(self.lease_ttl_ms),
-            "CREDIT_LEDGER_GRAPHIQL": "true" if self.graphiql else "false",
-            "CREDIT_LEDGER_ADMIN_KEY": self.admin_key,
-            "CREDIT_LEDGER_TOKEN_SECRET": self.token_secret,
-            "CREDIT_LEDGER_RATE_LIMIT_CALLER": self.rate_limit_caller,
-            "CREDIT_LEDGER_RATE_LIMIT_ORGANIZATION": self.rate_limit_organization,
-            "CREDIT_LEDGER_MAX_REQUEST_BYTES": str(self.max_request_bytes),
-            "CREDIT_LEDGER_INTROSPECTION": "true" if self.introspection else "false",
+            field.metadata["variable"]: field.metadata["cast"].render(getattr(self, field.name))
+            for field in _declared()
         }
+
+
+def _declared() -> list[dataclasses.Field[Any]]:
+    """The fields declared with `setting(...)`: those read from and written to the environment."""
+    return [field for field in dataclasses.fields(Settings) if "variable" in field.metadata]

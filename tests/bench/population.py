@@ -14,7 +14,7 @@ from uuid import UUID
 
 import asyncpg
 
-from graphql_api.demo import catalog_products, example_catalog
+from graphql_api.shell.demo import catalog_products, example_catalog
 from ledger.core.commands import Command, Envelope, GrantCredits, RecordUsage
 from ledger.core.money import MICRO_PER_CREDIT, MicroCredits
 from ledger.store.catalog import upsert_products

@@ -72,7 +72,7 @@ class BenchWorld:
         environment = {**os.environ, **settings.environment(), "PYTHONUNBUFFERED": "1"}
         with log_path.open("ab") as log_file:
             process = subprocess.Popen(
-                [sys.executable, "-m", "graphql_api.cli", role, "--log-level", "WARNING"],
+                [sys.executable, "-m", "graphql_api.shell.cli", role, "--log-level", "WARNING"],
                 env=environment,
                 cwd=Path.cwd(),
                 stdout=log_file,

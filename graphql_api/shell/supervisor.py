@@ -126,7 +126,7 @@ class Supervisor:
 
     def _start(self, child: Child) -> None:
         child.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "graphql_api.cli", child.role],
+            [sys.executable, "-m", "graphql_api.shell.cli", child.role],
             env=self.environment,
             start_new_session=True,
             preexec_fn=_die_with_parent,
