@@ -87,3 +87,32 @@ expiry_organizations_per_run_max = 10_000
 # A partition holding more unprocessed entries than this is logged as a warning.
 backlog_warning_count = 10_000
 # --- end of the ledger side ---------------------------------------------------------------------
+
+# --- Process shell and runtime (ledger/runtime, graphql_api/shell) --------------------------------
+# Embedded servers.
+# Connections the embedded PostgreSQL accepts: the pools of a `serve` (API, ledger workers, jobs)
+# and of the test suite's processes, with room to spare.
+embedded_postgres_connections_max = 200
+# A starting server's port (and a new PostgreSQL's first session) is tried this often, each
+# connection attempt given this long.
+server_start_poll_interval_s = 0.05
+server_probe_timeout_s = 0.5
+# A server asked to stop is checked this often for having exited (up to server_stop_timeout_s).
+server_stop_poll_interval_s = 0.02
+# Supervision (`credit-ledger serve`).
+# How often the supervisor looks at its children and servers: a dead one is seen within this.
+supervisor_poll_interval_s = 0.1
+# A child asked to stop (SIGTERM) is killed after this: a ledger worker finishes its batch well
+# within it.
+child_stop_timeout_s = 20
+# A restart of a crashed embedded server that failed is tried again after this.
+server_restart_failure_retry_s = 2
+# Settings' defaults that are limits (each can be set by its CREDIT_LEDGER_ variable).
+# The largest HTTP body (and WebSocket message) accepted: a 1,000-event recordUsageBatch is ~310 KB.
+request_size_max_default_bytes = 1_048_576
+# "<requests per second>/<burst>" per caller (API key or user) and per organization.
+rate_limit_caller_default = "200/400"
+rate_limit_organization_default = "500/1000"
+# What `credit-ledger demo` gives one request to the running service.
+demo_request_timeout_s = 10
+# --- end of the process shell and runtime ---------------------------------------------------------

@@ -24,50 +24,48 @@ and everything else is applied. An entry that kills its process leaves no except
 new owner's claim counts a delivery, an entry delivered `dead_letter_alone_deliveries_min` times is
 applied alone, and one delivered more than `dead_letter_deliveries_max` times is dead-lettered
 unapplied. Nothing of this runs while batches succeed.
+
+The loop, leases, fencing, pipelining and poison isolation are here; reading the partitions'
+streams is `ledger.stream.inbox`'s, a prepared batch and the pure steps of preparing one are
+`ledger.stream.batches`', and what follows a commit is `ledger.stream.acknowledgement`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import itertools
 import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from dataclasses import replace
 from uuid import UUID
 
 import asyncpg
 import redis.asyncio as redis
-from redis.asyncio.client import Pipeline
-from redis.exceptions import NoScriptError, ResponseError
 
 from ledger import constants
-from ledger.core.batch import IdempotencyKey, Outcome, Stored, apply_batch
-from ledger.core.commands import Command, decode
-from ledger.core.entries import Result, Status
+from ledger.core.batch import IdempotencyKey, Stored
+from ledger.core.commands import Command
 from ledger.core.errors import ErrorCode
-from ledger.core.references import references
 from ledger.core.state import OrgState
 from ledger.runtime.outages import OUTAGES
 from ledger.store import fences, journal
 from ledger.store.catalog_rates import CatalogRates
 from ledger.store.fences import FencedOut
 from ledger.store.states import UnknownOrganizations, load_states
-from ledger.stream import dead_letters, feeds, keys
-from ledger.stream.dead_letters import DeadLetter
+from ledger.stream.acknowledgement import acknowledge
+from ledger.stream.batches import Prepared, apply_in_slices, new_keys, priced_products
 from ledger.stream.failpoints import failpoint, poisoned
+from ledger.stream.inbox import Entry, Failure, Inbox, organizations, refuse
 from ledger.stream.leases import Leases
-from ledger.stream.replies import Reply, encode_reply
 from ledger.stream.warm import WarmStates, event_time
 
 log = logging.getLogger(__name__)
 
-_COMMAND_FAILED_MESSAGE = "the ledger could not apply this command; it was set aside for an operator to review"
+# Between turns while PostgreSQL or Redis is out. Kept here, not in `ledger.constants`: a test
+# shortens it on this module.
 retry_delay_s = 0.5
 # PostgreSQL's own trouble, not any entry's: waited out like an outage and never split on (a full
 # disk would otherwise dead-letter every entry it met).
@@ -77,38 +75,6 @@ _SERVER_TROUBLE: tuple[type[BaseException], ...] = (
     asyncpg.ReadOnlySQLTransactionError,  # a failover left us on a standby
 )
 _RETRIED: tuple[type[BaseException], ...] = (*OUTAGES, *_SERVER_TROUBLE)
-# Commands applied between yields to the event loop.
-_APPLY_SLICE = 100
-
-# Trim what every consumer has acknowledged: keep entries from the oldest still pending (or the
-# newest delivered when none is pending) onwards, so nothing unacknowledged is ever dropped.
-_TRIM = """
-local pending = redis.call('XPENDING', KEYS[1], ARGV[1])
-local floor = ARGV[2]
-if pending[1] > 0 then floor = pending[2] end
-return redis.call('XTRIM', KEYS[1], 'MINID', floor)
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """Why an entry was set aside: what its dead letter records, and what its caller is told."""
-
-    error: str  # the exception's class, or what happened
-    message: str
-    code: ErrorCode = ErrorCode.COMMAND_FAILED
-    reply: str = _COMMAND_FAILED_MESSAGE
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    partition: int
-    entry_id: bytes
-    command: Command | None  # None: set aside for the dead-letter stream, not applied
-    raw: bytes = b""  # the `c` field as sent: what a dead letter keeps, to be replayed
-    refused: Command | None = None  # set aside, yet readable: its caller is told why
-    failure: Failure | None = None  # why it was set aside
-    history: bool = False  # read again from the pending list: applied alone, never pipelined
 
 
 class LedgerWorker:
@@ -125,10 +91,7 @@ class LedgerWorker:
         self.worker_id = f"worker-{uuid.uuid4().hex[:12]}"
         self.lease_ttl_ms = lease_ttl_ms
         self.leases = Leases(client, self.worker_id, partition_count, lease_ttl_ms)
-        # EVALSHA straight away: redis-py's Script in a pipeline first asks SCRIPT EXISTS.
-        self._trim_sha = hashlib.sha1(_TRIM.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
-        # Per owned partition: "0" to re-read our own pending entries first, ">" for new ones.
-        self._cursors: dict[int, str] = {}
+        self.inbox = Inbox(client, self.worker_id, lease_ttl_ms)
         # Per owned partition: the fencing token our commits must still hold.
         self._tokens: dict[int, int] = {}
         self._next_lease_at = 0.0
@@ -194,8 +157,7 @@ class LedgerWorker:
         self._abandon()
 
     def _reread_pending(self) -> None:
-        for partition in self._cursors:
-            self._cursors[partition] = "0"
+        self.inbox.reread_pending()
 
     async def _maintain_leases(self) -> None:
         # Partitions change hands only between batches.
@@ -206,70 +168,36 @@ class LedgerWorker:
         if lost:
             log.info("%s gave up partitions %s", self.worker_id, sorted(lost))
         # Leases held but not yet adopted: just gained, or gained when a takeover step failed.
-        unadopted = self.leases.held - self._cursors.keys()
+        unadopted = self.leases.held - self.inbox.cursors.keys()
         if unadopted:
             # Bump the fences first: from here on, a previous owner cannot commit, and what it did
             # commit is visible to the loads below.
             self._tokens.update(await fences.claim(self.pool, unadopted, self.worker_id))
             self.warm.drop_partitions(unadopted, self.partition_count)
             for partition in sorted(unadopted):
-                await self._adopt(partition)
+                await self.inbox.adopt(partition)
             log.info("%s took partitions %s", self.worker_id, sorted(unadopted))
-        await self._reclaim_stranded(set(self._cursors) - unadopted)
+        await self.inbox.reclaim_stranded(set(self.inbox.cursors) - unadopted)
         self._next_lease_at = time.monotonic() + self.lease_ttl_ms / 1000 / constants.lease_renewals_per_ttl
 
     def _let_go(self, partitions: set[int]) -> None:
+        self.inbox.let_go(partitions)
         for partition in partitions:
-            self._cursors.pop(partition, None)
             self._tokens.pop(partition, None)
         self.warm.drop_partitions(partitions, self.partition_count)
 
-    async def _reclaim_stranded(self, partitions: set[int]) -> None:
-        """Entries a fenced-out worker read after we took its partition stay pending under its
-        name: once idle for a lease's length, they are ours to apply."""
-        if not partitions:
-            return
-        ordered = sorted(partitions)
-        async with self.client.pipeline(transaction=False) as pipe:
-            for partition in ordered:
-                pipe.xautoclaim(
-                    keys.stream(partition), keys.CONSUMER_GROUP, self.worker_id, self.lease_ttl_ms, "0-0",
-                    count=constants.batch_size_max, justid=True,
-                )  # fmt: skip
-            answers = await pipe.execute(raise_on_error=False)
-        for partition, answer in zip(ordered, answers, strict=True):
-            if isinstance(answer, (list, tuple)) and len(answer) > 1 and answer[1]:
-                self._cursors[partition] = "0"
-
-    async def _adopt(self, partition: int) -> None:
-        """Take a partition over: its group must exist, and entries a previous owner left pending
-        become ours, to be applied before anything new."""
-        stream = keys.stream(partition)
-        with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
-            await self.client.xgroup_create(stream, keys.CONSUMER_GROUP, id="0", mkstream=True)
-        start = "0-0"
-        while True:
-            # Claiming only moves ownership; the entries are then read as our own pending history.
-            answer = await self.client.xautoclaim(
-                stream, keys.CONSUMER_GROUP, self.worker_id, 0, start, count=constants.batch_size_max
-            )
-            start = answer[0].decode()
-            if start == "0-0":
-                break
-        self._cursors[partition] = "0"
-
     async def _read(self) -> list[Entry]:
         # Read only while sure of the lease; a worker that stalled renews (or learns) first.
-        if any(not self.leases.valid(partition) for partition in self._cursors):
+        if any(not self.leases.valid(partition) for partition in self.inbox.cursors):
             await self._maintain_leases()
-        history = [p for p, cursor in self._cursors.items() if cursor == "0"]
+        history = [p for p, cursor in self.inbox.cursors.items() if cursor == "0"]
         if history and await self._settle():  # pending entries include the batch in flight
-            entries = await self._read_history(history)
+            entries = await self.inbox.read_history(history)
             for partition in set(history) - {entry.partition for entry in entries}:
-                self._cursors[partition] = ">"
+                self.inbox.cursors[partition] = ">"
             if entries:
                 return entries
-        live = [p for p, cursor in self._cursors.items() if cursor == ">"]
+        live = [p for p, cursor in self.inbox.cursors.items() if cursor == ">"]
         if not live:
             await asyncio.sleep(constants.read_block_ms / 1000)
             return []
@@ -285,43 +213,7 @@ class LedgerWorker:
         return entries
 
     async def _read_group(self, cursors: dict[int, str], block_ms: int | None, count: int | None = None) -> list[Entry]:
-        count = count or max(constants.read_share_min, constants.batch_size_max // len(cursors))
-        answer = await self.client.xreadgroup(
-            keys.CONSUMER_GROUP,
-            self.worker_id,
-            {keys.stream(p): cursor for p, cursor in cursors.items()},
-            count=count,
-            block=block_ms,
-        )
-        entries: list[Entry] = []
-        for stream_name, stream_entries in answer or []:
-            partition = int(stream_name.decode().split("{")[1].rstrip("}"))
-            entries.extend(_entry(partition, entry_id, fields) for entry_id, fields in stream_entries)
-        return entries
-
-    async def _read_history(self, partitions: list[int]) -> list[Entry]:
-        """Our pending entries, oldest first, with how often each was delivered. Read with XPENDING
-        and XRANGE, which count no delivery: only a new owner's claim does (`_adopt`), so retries
-        through an outage never count against an entry, and deaths do."""
-        count = max(constants.read_share_min, constants.batch_size_max // len(partitions))
-        async with self.client.pipeline(transaction=False) as pipe:
-            for partition in partitions:
-                pipe.xpending_range(
-                    keys.stream(partition), keys.CONSUMER_GROUP, "-", "+", count, consumername=self.worker_id
-                )
-            answers = await pipe.execute()
-        taken = [
-            (partition, pending)
-            for partition, rows in zip(partitions, answers, strict=True)
-            for pending in _next_run([_Pending(row["message_id"], row["times_delivered"]) for row in rows])
-        ]
-        if not taken:
-            return []
-        async with self.client.pipeline(transaction=False) as pipe:
-            for partition, pending in taken:
-                pipe.xrange(keys.stream(partition), pending.entry_id, pending.entry_id)
-            found = await pipe.execute()
-        return [_history_entry(p, pending, rows) for (p, pending), rows in zip(taken, found, strict=True)]
+        return await self.inbox.read_group(cursors, block_ms, count)
 
     async def _process(self, entries: Sequence[Entry]) -> None:
         if entries and entries[0].history:
@@ -341,11 +233,7 @@ class LedgerWorker:
         if await self._settle():
             self._inflight = asyncio.create_task(self._write(prepared))
             self._inflight_orgs = set(prepared.final)
-            self._inflight_keys = {
-                (o.command.organization_id, o.command.idempotency_key): _stored(o)
-                for o in prepared.outcomes
-                if o.applied is not None
-            }
+            self._inflight_keys = new_keys(prepared.outcomes)
 
     async def _process_alone(self, entries: Sequence[Entry]) -> None:
         """Entries read again: nothing is in flight, and they are applied and written by
@@ -368,7 +256,7 @@ class LedgerWorker:
             raise _Abandoned from fenced
         except Exception as error:
             # Whatever was kept warm may have run ahead of the database.
-            self.warm.drop(_organizations(entries))
+            self.warm.drop(organizations(entries))
             if isinstance(error, _RETRIED):
                 raise
             await self._split(entries, error, retried)
@@ -391,14 +279,14 @@ class LedgerWorker:
             (entry,) = entries
             failure = Failure(type(error).__name__, str(error))
             aside = replace(entry, command=None, refused=entry.command, failure=failure)
-            await self._after_commit(_Prepared([aside], {aside.partition}, {}, [], {}))
+            await self._after_commit(Prepared.of_entries([aside]))
 
-    async def _prepare_known(self, entries: Sequence[Entry]) -> _Prepared:
+    async def _prepare_known(self, entries: Sequence[Entry]) -> Prepared:
         """`_prepare`, with the commands of organizations that do not exist set aside (they can
         never apply; their callers are told NOT_FOUND)."""
         commands = [entry.command for entry in entries if entry.command is not None]
         if not commands:
-            return _Prepared(entries, {entry.partition for entry in entries}, {}, [], {})
+            return Prepared.of_entries(entries)
         try:
             return await self._prepare(entries, commands)
         except UnknownOrganizations as unknown:
@@ -406,9 +294,9 @@ class LedgerWorker:
             failure = Failure(
                 type(unknown).__name__, str(unknown), code=ErrorCode.NOT_FOUND, reply="organization not found"
             )
-            return await self._prepare_known([_refuse(entry, unknown.organization_ids, failure) for entry in entries])
+            return await self._prepare_known([refuse(entry, unknown.organization_ids, failure) for entry in entries])
 
-    async def _prepare(self, entries: Sequence[Entry], commands: list[Command]) -> _Prepared:
+    async def _prepare(self, entries: Sequence[Entry], commands: list[Command]) -> Prepared:
         """Read what the batch needs and apply it, starting from warm states (the batch in flight
         included); the states it ends with are kept warm at once, for the next batch."""
         by_org: dict[UUID, list[Command]] = {}
@@ -426,21 +314,21 @@ class LedgerWorker:
                 stored = await journal.load_stored(
                     connection, [(c.organization_id, c.idempotency_key) for c in commands]
                 )
-            outcomes, final = await _apply_in_slices(states, commands, {**stored, **self._inflight_keys})
+            outcomes, final = await apply_in_slices(states, commands, {**stored, **self._inflight_keys})
             poisoned("apply", (command.envelope.idempotency_key for command in commands))
         except BaseException:
             self.warm.drop(by_org)
             raise
         loaded_from = {org: min(event_time(c) for c in by_org[org]) for org in by_org.keys() - warm.keys()}
         self.warm.keep(final, loaded_from)
-        return _Prepared(entries, {entry.partition for entry in entries}, states, outcomes, final)
+        return Prepared(entries, {entry.partition for entry in entries}, states, outcomes, final)
 
-    async def _write(self, prepared: _Prepared) -> None:
+    async def _write(self, prepared: Prepared) -> None:
         """Journal a prepared batch, then acknowledge and answer."""
         await self._journal(prepared)
         await self._after_commit(prepared)
 
-    async def _journal(self, prepared: _Prepared) -> None:
+    async def _journal(self, prepared: Prepared) -> None:
         """Write a prepared batch in one transaction that first checks our fencing tokens."""
         if prepared.outcomes:
             async with self.pool.acquire() as connection, connection.transaction():
@@ -475,6 +363,9 @@ class LedgerWorker:
             self._inflight_orgs, self._inflight_keys = set(), {}
         return True
 
+    async def _after_commit(self, prepared: Prepared) -> None:
+        await acknowledge(self.client, prepared)
+
     def _fenced_out(self, fenced: FencedOut) -> None:
         # Another worker owns these now and will apply the entries; leave them pending.
         log.warning("%s: %s; nothing committed", self.worker_id, fenced)
@@ -491,39 +382,8 @@ class LedgerWorker:
     ) -> dict[UUID, OrgState]:
         """Give every state the catalog's current rates for what the batch prices (the catalog is
         the one input the actor does not own)."""
-        card = await self.rates.current(connection, _priced_products(commands, states))
+        card = await self.rates.current(connection, priced_products(commands, states))
         return {org: s if s.rate_card is card else replace(s, rate_card=card) for org, s in states.items()}
-
-    async def _after_commit(self, prepared: _Prepared) -> None:
-        entries, outcomes = prepared.entries, prepared.outcomes
-        now = datetime.now(UTC)
-        by_partition: dict[int, list[bytes]] = {}
-        for entry in entries:
-            by_partition.setdefault(entry.partition, []).append(entry.entry_id)
-        async with self.client.pipeline(transaction=False) as pipe:
-            for entry in entries:
-                if entry.command is None:
-                    _set_aside(pipe, entry, now)
-            for partition, entry_ids in by_partition.items():
-                stream = keys.stream(partition)
-                pipe.xack(stream, keys.CONSUMER_GROUP, *entry_ids)
-                pipe.evalsha(self._trim_sha, 1, stream, keys.CONSUMER_GROUP, entry_ids[-1])  # type: ignore[arg-type]
-            for outcome in outcomes:
-                reply_to = outcome.command.envelope.reply_to
-                if reply_to:
-                    reply = Reply(outcome.command.envelope.command_id, outcome.transaction_id, outcome.result)
-                    pipe.publish(reply_to, encode_reply(reply))
-            meters = feeds.messages(outcomes, prepared.initial, prepared.final, now)
-            if meters:
-                pipe.mset({keys.balance_snapshot(org_id): update for org_id, update in meters.items()})
-            for org_id, update in meters.items():
-                pipe.publish(keys.meter_channel(org_id), update)
-            answers = await pipe.execute(raise_on_error=False)
-        if any(isinstance(answer, NoScriptError) for answer in answers):
-            # Redis restarted and forgot the trim script; trimming can wait for the next batch.
-            await self.client.script_load(_TRIM)
-        elif errors := [answer for answer in answers if isinstance(answer, Exception)]:
-            raise errors[0]
 
 
 class _Abandoned(Exception):
@@ -537,118 +397,3 @@ class _BatchFailed(Exception):
 
 # What a pipelined batch's failure is not to be taken for: retried as it is.
 _PASS_THROUGH: tuple[type[BaseException], ...] = (*_RETRIED, _BatchFailed, _Abandoned)
-
-
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    entries: Sequence[Entry]
-    partitions: set[int]
-    initial: dict[UUID, OrgState]
-    outcomes: list[Outcome]
-    final: dict[UUID, OrgState]
-
-
-async def _apply_in_slices(
-    states: dict[UUID, OrgState], commands: list[Command], stored: dict[IdempotencyKey, Stored]
-) -> tuple[list[Outcome], dict[UUID, OrgState]]:
-    """`apply_batch`, a slice at a time, yielding to the event loop in between so the batch in
-    flight can make progress with PostgreSQL meanwhile."""
-    outcomes: list[Outcome] = []
-    current = states
-    seen = dict(stored)
-    for start in range(0, len(commands), _APPLY_SLICE):
-        if start:
-            await asyncio.sleep(0)
-        sliced, current = apply_batch(current, commands[start : start + _APPLY_SLICE], seen)
-        for o in sliced:
-            if o.applied is not None:
-                seen[(o.command.organization_id, o.command.idempotency_key)] = _stored(o)
-        outcomes += sliced
-    return outcomes, {**states, **current}
-
-
-def _stored(outcome: Outcome) -> Stored:
-    return Stored(outcome.transaction_id, outcome.fingerprint, outcome.result)
-
-
-def _priced_products(commands: Sequence[Command], states: Mapping[UUID, OrgState]) -> set[str]:
-    products: set[str] = set()
-    for command in commands:
-        named = references(command)
-        products |= named.products
-        holds = states[command.organization_id].holds
-        products.update(hold.product for hold_id in named.charged_holds
-                        if (hold := holds.get(hold_id)) is not None and hold.product is not None)  # fmt: skip
-    return products
-
-
-def _refuse(entry: Entry, organization_ids: frozenset[UUID], failure: Failure) -> Entry:
-    command = entry.command
-    if command is None or command.organization_id not in organization_ids:
-        return entry
-    return replace(entry, command=None, refused=command, failure=failure)
-
-
-def _organizations(entries: Sequence[Entry]) -> set[UUID]:
-    return {entry.command.organization_id for entry in entries if entry.command is not None}
-
-
-def _entry(partition: int, entry_id: bytes, fields: dict[bytes, bytes] | None, history: bool = False) -> Entry:
-    raw = fields.get(b"c") if fields else None
-    if raw is None:
-        # Deleted from the stream while pending (history gives no fields), or sent without a command.
-        failure = Failure("MissingCommand", "the entry holds no command")
-        return Entry(partition, entry_id, None, failure=failure, history=history)
-    try:
-        return Entry(partition, entry_id, decode(raw), raw, history=history)
-    except (ValueError, KeyError, TypeError) as error:
-        return Entry(partition, entry_id, None, raw, failure=Failure(type(error).__name__, str(error)), history=history)
-
-
-@dataclass(frozen=True, slots=True)
-class _Pending:
-    entry_id: bytes
-    deliveries: int  # as XPENDING counts them: the first read, and each claim since
-
-
-def _next_run(pending: list[_Pending]) -> list[_Pending]:
-    """Which of a partition's pending entries (oldest first) to take next: an entry delivered
-    `dead_letter_alone_deliveries_min` times or more alone, so that a crash it causes counts
-    against it only; otherwise every entry up to the first such."""
-    alone = constants.dead_letter_alone_deliveries_min
-    if pending and pending[0].deliveries >= alone:
-        return pending[:1]
-    return list(itertools.takewhile(lambda p: p.deliveries < alone, pending))
-
-
-def _history_entry(partition: int, pending: _Pending, found: list[tuple[bytes, dict[bytes, bytes]]]) -> Entry:
-    entry = _entry(partition, pending.entry_id, found[0][1] if found else None, history=True)
-    if pending.deliveries <= constants.dead_letter_deliveries_max or entry.command is None:
-        return entry
-    failure = Failure(
-        "DeliveriesExhausted",
-        f"delivered {pending.deliveries} times without being acknowledged"
-        f" (at most {constants.dead_letter_deliveries_max}): it kept its workers from finishing, so it was not applied",
-    )
-    return replace(entry, command=None, refused=entry.command, failure=failure)
-
-
-def _set_aside(pipe: Pipeline, entry: Entry, now: datetime) -> None:
-    """Queue an entry's dead letter and its caller's answer on the pipeline that acknowledges it."""
-    failure = entry.failure or Failure("Unknown", "set aside")
-    command = entry.refused
-    letter = DeadLetter(
-        partition=entry.partition,
-        entry_id=entry.entry_id.decode(),
-        command=entry.raw,
-        error=failure.error,
-        message=failure.message,
-        at=now,
-        organization_id=str(command.organization_id) if command is not None else "",
-        command_type=command.payload.type if command is not None else "",
-    )
-    dead_letters.record(pipe, letter)
-    if command is not None and command.envelope.reply_to:
-        command_id = command.envelope.command_id
-        refusal = Result(Status.REJECTED, code=failure.code, message=failure.reply)
-        pipe.publish(command.envelope.reply_to, encode_reply(Reply(command_id, command_id, refusal)))

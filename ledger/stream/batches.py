@@ -1,0 +1,75 @@
+"""A batch as the worker prepares it: its entries, the states it started from, what applying it
+produced, and the states it ends with; and the pure steps of preparing one (applying in slices
+that yield to the event loop, and naming the products whose catalog rates the batch needs).
+
+Reading what a batch needs and writing it are the worker's (`ledger.stream.worker`); what follows
+the commit is `ledger.stream.acknowledgement`'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+from ledger.core.batch import IdempotencyKey, Outcome, Stored, apply_batch
+from ledger.core.commands import Command
+from ledger.core.references import references
+from ledger.core.state import OrgState
+from ledger.stream.inbox import Entry
+
+# Commands applied between yields to the event loop.
+_APPLY_SLICE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    entries: Sequence[Entry]
+    partitions: set[int]
+    initial: dict[UUID, OrgState]
+    outcomes: list[Outcome]
+    final: dict[UUID, OrgState]
+
+    @classmethod
+    def of_entries(cls, entries: Sequence[Entry]) -> Prepared:
+        """A batch that applies nothing: its entries are only to be acknowledged (and any set
+        aside dead-lettered)."""
+        return cls(entries, {entry.partition for entry in entries}, {}, [], {})
+
+
+async def apply_in_slices(
+    states: dict[UUID, OrgState], commands: list[Command], stored: dict[IdempotencyKey, Stored]
+) -> tuple[list[Outcome], dict[UUID, OrgState]]:
+    """`apply_batch`, a slice at a time, yielding to the event loop in between so the batch in
+    flight can make progress with PostgreSQL meanwhile."""
+    outcomes: list[Outcome] = []
+    current = states
+    seen = dict(stored)
+    for start in range(0, len(commands), _APPLY_SLICE):
+        if start:
+            await asyncio.sleep(0)
+        sliced, current = apply_batch(current, commands[start : start + _APPLY_SLICE], seen)
+        seen.update(new_keys(sliced))
+        outcomes += sliced
+    return outcomes, {**states, **current}
+
+
+def new_keys(outcomes: Sequence[Outcome]) -> dict[IdempotencyKey, Stored]:
+    """The idempotency keys the outcomes applied (not repeats), each with what a retry returns."""
+    return {
+        (o.command.organization_id, o.command.idempotency_key): Stored(o.transaction_id, o.fingerprint, o.result)
+        for o in outcomes
+        if o.applied is not None
+    }
+
+
+def priced_products(commands: Sequence[Command], states: Mapping[UUID, OrgState]) -> set[str]:
+    products: set[str] = set()
+    for command in commands:
+        named = references(command)
+        products |= named.products
+        holds = states[command.organization_id].holds
+        products.update(hold.product for hold_id in named.charged_holds
+                        if (hold := holds.get(hold_id)) is not None and hold.product is not None)  # fmt: skip
+    return products

@@ -1,0 +1,191 @@
+"""The worker's side of its partitions' streams: the entries it reads, and how it reads them.
+
+Each owned partition has a cursor: "0" while the worker's own pending entries (left by a crash, an
+outage or a previous owner) are to be read again, ">" for new entries. Pending entries are read
+with XPENDING and XRANGE, which count no delivery, so that only a new owner's claim counts one
+against an entry: an entry delivered `dead_letter_alone_deliveries_min` times is applied alone, and
+one delivered more than `dead_letter_deliveries_max` times is set aside unapplied (it kept killing
+the workers that held it). An entry whose command cannot be decoded is set aside too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from uuid import UUID
+
+import redis.asyncio as redis
+from redis.exceptions import ResponseError
+
+from ledger import constants
+from ledger.core.commands import Command, decode
+from ledger.core.errors import ErrorCode
+from ledger.stream import keys
+
+_COMMAND_FAILED_MESSAGE = "the ledger could not apply this command; it was set aside for an operator to review"
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why an entry was set aside: what its dead letter records, and what its caller is told."""
+
+    error: str  # the exception's class, or what happened
+    message: str
+    code: ErrorCode = ErrorCode.COMMAND_FAILED
+    reply: str = _COMMAND_FAILED_MESSAGE
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    partition: int
+    entry_id: bytes
+    command: Command | None  # None: set aside for the dead-letter stream, not applied
+    raw: bytes = b""  # the `c` field as sent: what a dead letter keeps, to be replayed
+    refused: Command | None = None  # set aside, yet readable: its caller is told why
+    failure: Failure | None = None  # why it was set aside
+    history: bool = False  # read again from the pending list: applied alone, never pipelined
+
+
+class Inbox:
+    """The cursors of a worker's owned partitions, and the reads of their consumer group."""
+
+    def __init__(self, client: redis.Redis, worker_id: str, lease_ttl_ms: int) -> None:
+        self.client = client
+        self.worker_id = worker_id
+        self.lease_ttl_ms = lease_ttl_ms
+        # Per owned partition: "0" to re-read our own pending entries first, ">" for new ones.
+        self.cursors: dict[int, str] = {}
+
+    def reread_pending(self) -> None:
+        for partition in self.cursors:
+            self.cursors[partition] = "0"
+
+    def let_go(self, partitions: set[int]) -> None:
+        for partition in partitions:
+            self.cursors.pop(partition, None)
+
+    async def reclaim_stranded(self, partitions: set[int]) -> None:
+        """Entries a fenced-out worker read after we took its partition stay pending under its
+        name: once idle for a lease's length, they are ours to apply."""
+        if not partitions:
+            return
+        ordered = sorted(partitions)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for partition in ordered:
+                pipe.xautoclaim(
+                    keys.stream(partition), keys.CONSUMER_GROUP, self.worker_id, self.lease_ttl_ms, "0-0",
+                    count=constants.batch_size_max, justid=True,
+                )  # fmt: skip
+            answers = await pipe.execute(raise_on_error=False)
+        for partition, answer in zip(ordered, answers, strict=True):
+            if isinstance(answer, (list, tuple)) and len(answer) > 1 and answer[1]:
+                self.cursors[partition] = "0"
+
+    async def adopt(self, partition: int) -> None:
+        """Take a partition over: its group must exist, and entries a previous owner left pending
+        become ours, to be applied before anything new."""
+        stream = keys.stream(partition)
+        with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
+            await self.client.xgroup_create(stream, keys.CONSUMER_GROUP, id="0", mkstream=True)
+        start = "0-0"
+        while True:
+            # Claiming only moves ownership; the entries are then read as our own pending history.
+            answer = await self.client.xautoclaim(
+                stream, keys.CONSUMER_GROUP, self.worker_id, 0, start, count=constants.batch_size_max
+            )
+            start = answer[0].decode()
+            if start == "0-0":
+                break
+        self.cursors[partition] = "0"
+
+    async def read_group(self, cursors: dict[int, str], block_ms: int | None, count: int | None = None) -> list[Entry]:
+        count = count or max(constants.read_share_min, constants.batch_size_max // len(cursors))
+        answer = await self.client.xreadgroup(
+            keys.CONSUMER_GROUP,
+            self.worker_id,
+            {keys.stream(p): cursor for p, cursor in cursors.items()},
+            count=count,
+            block=block_ms,
+        )
+        entries: list[Entry] = []
+        for stream_name, stream_entries in answer or []:
+            partition = int(stream_name.decode().split("{")[1].rstrip("}"))
+            entries.extend(decode_entry(partition, entry_id, fields) for entry_id, fields in stream_entries)
+        return entries
+
+    async def read_history(self, partitions: list[int]) -> list[Entry]:
+        """Our pending entries, oldest first, with how often each was delivered. Read with XPENDING
+        and XRANGE, which count no delivery: only a new owner's claim does (`adopt`), so retries
+        through an outage never count against an entry, and deaths do."""
+        count = max(constants.read_share_min, constants.batch_size_max // len(partitions))
+        async with self.client.pipeline(transaction=False) as pipe:
+            for partition in partitions:
+                pipe.xpending_range(
+                    keys.stream(partition), keys.CONSUMER_GROUP, "-", "+", count, consumername=self.worker_id
+                )
+            answers = await pipe.execute()
+        taken = [
+            (partition, pending)
+            for partition, rows in zip(partitions, answers, strict=True)
+            for pending in next_run([Pending(row["message_id"], row["times_delivered"]) for row in rows])
+        ]
+        if not taken:
+            return []
+        async with self.client.pipeline(transaction=False) as pipe:
+            for partition, pending in taken:
+                pipe.xrange(keys.stream(partition), pending.entry_id, pending.entry_id)
+            found = await pipe.execute()
+        return [history_entry(p, pending, rows) for (p, pending), rows in zip(taken, found, strict=True)]
+
+
+def refuse(entry: Entry, organization_ids: frozenset[UUID], failure: Failure) -> Entry:
+    command = entry.command
+    if command is None or command.organization_id not in organization_ids:
+        return entry
+    return replace(entry, command=None, refused=command, failure=failure)
+
+
+def organizations(entries: Sequence[Entry]) -> set[UUID]:
+    return {entry.command.organization_id for entry in entries if entry.command is not None}
+
+
+def decode_entry(partition: int, entry_id: bytes, fields: dict[bytes, bytes] | None, history: bool = False) -> Entry:
+    raw = fields.get(b"c") if fields else None
+    if raw is None:
+        # Deleted from the stream while pending (history gives no fields), or sent without a command.
+        failure = Failure("MissingCommand", "the entry holds no command")
+        return Entry(partition, entry_id, None, failure=failure, history=history)
+    try:
+        return Entry(partition, entry_id, decode(raw), raw, history=history)
+    except (ValueError, KeyError, TypeError) as error:
+        return Entry(partition, entry_id, None, raw, failure=Failure(type(error).__name__, str(error)), history=history)
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    entry_id: bytes
+    deliveries: int  # as XPENDING counts them: the first read, and each claim since
+
+
+def next_run(pending: list[Pending]) -> list[Pending]:
+    """Which of a partition's pending entries (oldest first) to take next: an entry delivered
+    `dead_letter_alone_deliveries_min` times or more alone, so that a crash it causes counts
+    against it only; otherwise every entry up to the first such."""
+    alone = constants.dead_letter_alone_deliveries_min
+    if pending and pending[0].deliveries >= alone:
+        return pending[:1]
+    return list(itertools.takewhile(lambda p: p.deliveries < alone, pending))
+
+
+def history_entry(partition: int, pending: Pending, found: list[tuple[bytes, dict[bytes, bytes]]]) -> Entry:
+    entry = decode_entry(partition, pending.entry_id, found[0][1] if found else None, history=True)
+    if pending.deliveries <= constants.dead_letter_deliveries_max or entry.command is None:
+        return entry
+    failure = Failure(
+        "DeliveriesExhausted",
+        f"delivered {pending.deliveries} times without being acknowledged"
+        f" (at most {constants.dead_letter_deliveries_max}): it kept its workers from finishing, so it was not applied",
+    )
+    return replace(entry, command=None, refused=entry.command, failure=failure)
