@@ -19,7 +19,8 @@ import asyncpg
 import redis.asyncio as redis
 
 from graphql_api.shell.demo import catalog_products, example_catalog
-from ledger.runtime.embedded import EmbeddedPostgres, EmbeddedRedis
+from ledger.runtime.postgres_server import EmbeddedPostgres
+from ledger.runtime.redis_server import EmbeddedRedis
 from ledger.runtime.servers import apply_migrations
 from ledger.store.catalog import Product, upsert_products
 from ledger.stream import keys

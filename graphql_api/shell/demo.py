@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from graphql_api.access.api_keys import create_api_key, revoke_api_key
+from ledger import constants
 from ledger.runtime.settings import Settings
 from ledger.store.catalog import Product, upsert_products
 from ledger.store.pool import create_pool
@@ -83,7 +84,9 @@ async def _run(settings: Settings, catalog: dict[str, Any], admin_key: str) -> N
     base_url = f"http://{settings.host}:{settings.port}"
     randomness = random.Random(7)
     headers = {"authorization": f"Bearer {admin_key}"}
-    async with httpx.AsyncClient(base_url=base_url, timeout=10, headers=headers) as client:
+    async with httpx.AsyncClient(
+        base_url=base_url, timeout=constants.demo_request_timeout_s, headers=headers
+    ) as client:
         try:
             await client.get("/healthz")
         except httpx.TransportError:

@@ -33,13 +33,10 @@ from ledger.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 
-poll_interval_s = 0.1
+# The limits (ledger.constants) in the seconds that time.monotonic() counts.
 restart_delay_min_s = constants.worker_restart_delay_min_ms / 1000
 restart_delay_max_s = constants.worker_restart_delay_max_ms / 1000
 healthy_run_s = constants.child_healthy_run_ms / 1000
-child_stop_timeout_s = 20.0
-# A server restart that failed is tried again after this.
-server_retry_delay_s = 2.0
 _PR_SET_PDEATHSIG = 1
 
 
@@ -144,7 +141,7 @@ class Supervisor:
                 self._start(child)
             while True:
                 self._watch()
-                time.sleep(poll_interval_s)
+                time.sleep(constants.supervisor_poll_interval_s)
         finally:
             self.stop()
 
@@ -205,8 +202,10 @@ class Supervisor:
         try:
             server.restart()
         except Exception:
-            server.retry_at = time.monotonic() + server_retry_delay_s
-            log.exception("could not restart %s; trying again in %.0f s", server.name, server_retry_delay_s)
+            server.retry_at = time.monotonic() + constants.server_restart_failure_retry_s
+            log.exception(
+                "could not restart %s; trying again in %.0f s", server.name, constants.server_restart_failure_retry_s
+            )
             return
         process = server.process()
         pid = process.pid if process is not None else -1
@@ -219,9 +218,9 @@ class Supervisor:
                 continue
             process.send_signal(signal.SIGTERM)
             try:
-                process.wait(child_stop_timeout_s)
+                process.wait(constants.child_stop_timeout_s)
             except subprocess.TimeoutExpired:
-                log.error("%s did not stop in %ss; killing it", child.name, child_stop_timeout_s)
+                log.error("%s did not stop in %ss; killing it", child.name, constants.child_stop_timeout_s)
                 process.kill()
                 process.wait()
             log.info("stopped %s", child.name)

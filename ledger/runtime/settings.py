@@ -134,10 +134,14 @@ class Settings:
     # Signs user tokens; empty: a secret generated once and kept in PostgreSQL.
     token_secret: str = setting("CREDIT_LEDGER_TOKEN_SECRET", text, "")
     # "<requests per second>/<burst>" per caller (API key or user) and per organization; "0" is off.
-    rate_limit_caller: str = setting("CREDIT_LEDGER_RATE_LIMIT_CALLER", rate_limit, "200/400")
-    rate_limit_organization: str = setting("CREDIT_LEDGER_RATE_LIMIT_ORGANIZATION", rate_limit, "500/1000")
-    # Largest HTTP body (and WebSocket message) accepted: a 1,000-event recordUsageBatch is ~310 KB.
-    max_request_bytes: int = setting("CREDIT_LEDGER_MAX_REQUEST_BYTES", integer(1), 1_048_576)
+    rate_limit_caller: str = setting("CREDIT_LEDGER_RATE_LIMIT_CALLER", rate_limit, constants.rate_limit_caller_default)
+    rate_limit_organization: str = setting(
+        "CREDIT_LEDGER_RATE_LIMIT_ORGANIZATION", rate_limit, constants.rate_limit_organization_default
+    )
+    # Largest HTTP body (and WebSocket message) accepted.
+    max_request_bytes: int = setting(
+        "CREDIT_LEDGER_MAX_REQUEST_BYTES", integer(1), constants.request_size_max_default_bytes
+    )
     introspection: bool = setting("CREDIT_LEDGER_INTROSPECTION", boolean, True)
     # Tests trade durability for speed on their throwaway servers; nothing else should. Not a
     # variable: no child process nor operator sets it.
