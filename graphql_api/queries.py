@@ -23,8 +23,9 @@ from graphql_api.scalars import Credits, Quantity, id_of
 from graphql_api.types.access import Viewer
 from graphql_api.types.catalog import Estimate, Product
 from graphql_api.types.organization import Organization
+from ledger.core.charge import Spender
 from ledger.core.commands import Command, Envelope, RecordUsage
-from ledger.core.spending import Spender, estimate
+from ledger.core.spending import estimate
 from ledger.store.catalog import list_products
 from ledger.store.states import load_states
 

@@ -17,6 +17,7 @@ import pytest
 
 from ledger.core import commands
 from ledger.core.apply import apply
+from ledger.core.charge import Spender
 from ledger.core.commands import (
     AdjustCredits,
     AlertKind,
@@ -52,7 +53,7 @@ from ledger.core.commands import (
 from ledger.core.entries import Applied, Status
 from ledger.core.errors import InvalidCommand
 from ledger.core.money import ZERO, MicroCredits
-from ledger.core.spending import Spender, estimate
+from ledger.core.spending import estimate
 from ledger.core.state import Debit, HoldStatus, OrgState, Rate, add_months
 
 ORG = UUID("00000000-0000-4000-8000-000000000002")

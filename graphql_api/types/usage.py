@@ -15,9 +15,9 @@ from graphql_api.errors import invalid
 from graphql_api.inputs import required_time
 from graphql_api.scalars import Credits, Quantity, id_of
 from graphql_api.types.teams import Team
+from ledger.core.charge import Spender, spend_limits
 from ledger.core.commands import DEFAULT_PRIORITY
 from ledger.core.money import MicroCredits
-from ledger.core.spending import Spender, spend_limits
 from ledger.core.state import ALL_PRODUCTS, OrgState, Policy, SpendKey, period_start
 from ledger.store.usage import BucketSize, Grouping, GroupKey, UsageRow, usage_rows
 

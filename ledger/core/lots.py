@@ -10,6 +10,7 @@ from uuid import UUID
 
 from ledger.core import bounds
 from ledger.core.change import Change
+from ledger.core.charge import Spender, counted_keys
 from ledger.core.commands import (
     DEFAULT_PRIORITY,
     AdjustCredits,
@@ -36,7 +37,7 @@ from ledger.core.entries import (
 from ledger.core.errors import InsufficientCredits, NotFound, NotReversible
 from ledger.core.ids import Namespace, derived_id
 from ledger.core.money import MicroCredits, credits_money, format_credits
-from ledger.core.spending import Spender, counted_keys, expire_hold
+from ledger.core.spending import expire_hold
 from ledger.core.state import HoldStatus, Lot, OrgState, add_months, require_team
 
 

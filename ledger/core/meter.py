@@ -15,10 +15,10 @@ from datetime import datetime
 from typing import TypeVar
 from uuid import UUID
 
+from ledger.core.charge import Spender, reserved_by_lot, spend_limits
 from ledger.core.commands import Period
 from ledger.core.entries import Applied
 from ledger.core.money import MicroCredits
-from ledger.core.spending import Spender, reserved_by_lot, spend_limits
 from ledger.core.state import Balance, OrgState
 
 POOL: None = None  # the owner of the org's shared lots

@@ -1,5 +1,6 @@
-"""Spending: usage debits, holds and their captures, quotes. One charge path serves them all, so a
-captured hold, a quoted run and a plain usage event meet the same limits, order and policy."""
+"""Spending: usage debits, holds and their captures, quotes. One charge path serves them all
+(`ledger.core.charge`), so a captured hold, a quoted run and a plain usage event meet the same
+limits, order and policy."""
 
 from __future__ import annotations
 
@@ -8,15 +9,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
-from ledger.core import alerts, bounds
+from ledger.core import bounds
 from ledger.core.change import Change
+from ledger.core.charge import Spender, charge, free_for
 from ledger.core.commands import AtZero, CaptureHold, Command, IssueQuote, PlaceHold, RecordUsage, ReleaseHold
 from ledger.core.entries import (
-    CREDIT_LINE_ACCOUNT,
     HOLD_ACCOUNT,
     HOLD_OFFSET_ACCOUNT,
-    OVERAGE_ACCOUNT,
-    USAGE_ACCOUNT,
     Applied,
 )
 from ledger.core.errors import (
@@ -33,28 +32,11 @@ from ledger.core.money import MicroCredits, format_credits, money, price, share_
 from ledger.core.state import (
     Hold,
     HoldStatus,
-    Lot,
     OrgState,
     Quote,
     Rate,
-    SpendKey,
-    period_start,
     require_team,
-    team_scope,
-    user_scope,
 )
-
-UNPRICED_PRODUCT = "hold"  # the usage account of captures by amount on a hold with no product
-
-
-@dataclass(frozen=True, slots=True)
-class Spender:
-    """Who spends, for what, and when: what decides which lots and limits apply."""
-
-    at: datetime
-    product: str | None
-    team_id: UUID | None = None
-    user_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +64,7 @@ def record_usage(state: OrgState, command: Command, usage: RecordUsage) -> Appli
         amount = _price(usage.quantity, quote.credits_per_unit)
         quotes = {**state.quotes, quote.id: replace(quote, used_by=command.envelope.command_id)}
         change.replace_state(quotes=quotes)
-    uncovered = _charge(change, spender, amount, hold=None)
+    uncovered = charge(change, spender, amount, hold=None)
     return change.applied(at, charged=amount, details=_usage_details(rate, usage.quantity, amount, uncovered))
 
 
@@ -92,7 +74,7 @@ def estimate(state: OrgState, spender: Spender, quantity: Decimal) -> Estimate:
     credits = _price(quantity, _rate(state, spender.product, spender.at).credits_per_unit)
     try:
         require_team(state, spender.team_id)
-        _charge(Change(state), spender, credits, hold=None)
+        charge(Change(state), spender, credits, hold=None)
     except (InsufficientCredits, CapExceeded, NotFound) as refusal:
         return Estimate(credits, False, refusal.code, refusal.message)
     return Estimate(credits, True)
@@ -130,7 +112,7 @@ def place_hold(state: OrgState, command: Command, request: PlaceHold) -> Applied
         _rate(state, request.product, command.at)  # an unknown product fails now, not at capture
     change = Change(state)
     spender = Spender(command.at, request.product, request.team_id, request.user_id)
-    free = _free_for(state, spender, exclude=None)
+    free = free_for(state, spender, exclude=None)
     policy = state.policy_for(request.product)
     headroom = {
         AtZero.BLOCK: 0,
@@ -179,7 +161,7 @@ def capture_hold(state: OrgState, command: Command, request: CaptureHold) -> App
     change = Change(state)
     uncovered = MicroCredits(0)
     if amount > 0:
-        uncovered = _charge(change, Spender(at, hold.product, hold.team_id, hold.user_id), amount, hold=hold)
+        uncovered = charge(change, Spender(at, hold.product, hold.team_id, hold.user_id), amount, hold=hold)
     released = min(amount, hold.reserved)
     rest = hold.reserved - released if request.final else 0
     change.post(HOLD_ACCOUNT, -(released + rest), hold_id=hold.id)
@@ -216,133 +198,11 @@ def expire_hold(change: Change, hold: Hold) -> None:
     change.replace_state(holds={**change.state.holds, hold.id: expired})
 
 
-# --- the charge path ---------------------------------------------------------------------------
-
-
-def _charge(change: Change, spender: Spender, amount: MicroCredits, hold: Hold | None) -> MicroCredits:
-    """Debit `amount` for `spender`: check budgets and caps, take from the lots it may use in
-    consumption order, and settle any shortfall by the product's at-zero policy. Returns the part
-    no lot covered (overage or credit line)."""
-    state = change.state
-    spend = _counted_spend(state, spender, amount)
-    reserved = reserved_by_lot(state, spender.at, exclude=hold)
-    left: int = amount
-    for lot in _spendable_lots(state, spender):
-        if left == 0:
-            break
-        take = min(lot.remaining - reserved.get(lot.id, 0), left)
-        if take > 0:
-            change.move(lot.id, -take)
-            left -= take
-    shortfall = MicroCredits(left)
-    product = spender.product or UNPRICED_PRODUCT
-    if shortfall:
-        policy = state.policy_for(spender.product)
-        if policy.at_zero is AtZero.OVERAGE:
-            change.post(f"{OVERAGE_ACCOUNT}:{product}", -shortfall)
-        elif policy.at_zero is AtZero.CREDIT_LIMIT and state.credit_drawn + shortfall <= policy.credit_limit:
-            change.post(CREDIT_LINE_ACCOUNT, -shortfall)
-            change.replace_state(credit_drawn=MicroCredits(state.credit_drawn + shortfall))
-        else:
-            raise InsufficientCredits(f"short by {format_credits(shortfall)} credits")
-    change.post(f"{USAGE_ACCOUNT}:{product}", amount)
-    if spend:
-        change.replace_state(spend={**change.state.spend, **spend})
-    return shortfall
-
-
-def _spendable_lots(state: OrgState, spender: Spender) -> list[Lot]:
-    """The lots this spender may draw on, in the order to draw them: the team's own lots first,
-    then the org's shared pool unless the member's shared-credit toggle is off."""
-    limits = state.members.get(spender.user_id) if spender.user_id is not None else None
-    shared = limits is None or limits.shared_credits
-    owners: list[UUID | None] = [spender.team_id] if spender.team_id is not None else []
-    if shared:
-        owners.append(None)
-    rank: dict[UUID | None, int] = {owner: index for index, owner in enumerate(owners)}
-    lots = [
-        lot for lot in state.lots if lot.team_id in rank and lot.usable_at(spender.at) and lot.covers(spender.product)
-    ]
-    return sorted(lots, key=lambda lot: (rank[lot.team_id], lot.consumption_key()))
-
-
-def reserved_by_lot(state: OrgState, at: datetime, exclude: Hold | None = None) -> dict[UUID, int]:
-    """Where open holds' reservations sit, less the fence of `exclude` (a capturing hold may spend
-    its own). Every open hold, oldest first, is fenced on the lots its own spender could draw on,
-    in that spender's order; the capturing hold keeps its place in that order, so its capture never
-    lets a younger hold's fence slide onto the credits it reserved."""
-    reserved: dict[UUID, int] = {}
-    own: dict[UUID, int] = {}
-    holds = sorted((h for h in state.holds.values() if h.open_at(at) and h.reserved > 0), key=_placement)
-    for hold in holds:
-        need: int = hold.reserved
-        for lot in _spendable_lots(state, Spender(at, hold.product, hold.team_id, hold.user_id)):
-            if need == 0:
-                break
-            fenced = min(lot.remaining - reserved.get(lot.id, 0), need)
-            if fenced > 0:
-                reserved[lot.id] = reserved.get(lot.id, 0) + fenced
-                need -= fenced
-                if exclude is not None and hold.id == exclude.id:
-                    own[lot.id] = own.get(lot.id, 0) + fenced
-    return {lot_id: amount - own.get(lot_id, 0) for lot_id, amount in reserved.items()}
-
-
-def _placement(hold: Hold) -> tuple[datetime, str]:
-    return (hold.placed_at, str(hold.id))
-
-
 def _after_open_holds(state: OrgState, at: datetime) -> datetime:
     """`at`, or just after the newest open hold: placement order must be strict even when two
     holds arrive in the same microsecond, since it decides whose fence comes first."""
     newest = max((h.placed_at for h in state.holds.values() if h.status is HoldStatus.OPEN), default=None)
     return at if newest is None or at > newest else newest + timedelta(microseconds=1)
-
-
-def _free_for(state: OrgState, spender: Spender, exclude: Hold | None) -> int:
-    """What this spender could take now: its spendable lots less other holds' fences on them."""
-    reserved = reserved_by_lot(state, spender.at, exclude)
-    return sum(lot.remaining - reserved.get(lot.id, 0) for lot in _spendable_lots(state, spender))
-
-
-def spend_limits(state: OrgState, spender: Spender) -> list[tuple[SpendKey, MicroCredits, str]]:
-    """The counters a spender's debits count against, with each one's limit and name: the team's
-    budget and the user's cap, in the period holding the debit's time."""
-    limits: list[tuple[SpendKey, MicroCredits, str]] = []
-    budget = state.budgets.get(spender.team_id) if spender.team_id is not None else None
-    if budget is not None:
-        key = (team_scope(budget.team_id), period_start(spender.at, budget.period))
-        limits.append((key, budget.amount, f"the team's {budget.period.value}ly budget"))
-    member = state.members.get(spender.user_id) if spender.user_id is not None else None
-    if member is not None and member.cap is not None:
-        key = (user_scope(member.user_id), period_start(spender.at, member.period))
-        limits.append((key, member.cap, f"the user's {member.period.value}ly cap"))
-    return limits
-
-
-def counted_keys(state: OrgState, spender: Spender) -> list[SpendKey]:
-    """Every counter a past debit by this spender (at `spender.at`) counted on, as far as the state
-    can tell: its budget and cap, and the spend alerts set by then."""
-    keys = [key for key, _, _ in spend_limits(state, spender)]
-    if state.alerts:
-        keys += alerts.spend_counters(state, spender.at, spender.team_id, spender.user_id, counted_since=spender.at)
-    return keys
-
-
-def _counted_spend(state: OrgState, spender: Spender, amount: MicroCredits) -> dict[SpendKey, MicroCredits]:
-    """New spend counters for the spender's team budget, user cap and spend alerts, or CapExceeded."""
-    counted: dict[SpendKey, MicroCredits] = {}
-    for key, limit, name in spend_limits(state, spender):
-        spent = state.spend.get(key, 0) + amount
-        if spent > limit:
-            raise CapExceeded(f"{name} of {format_credits(limit)} credits")
-        counted[key] = MicroCredits(spent)
-    if state.alerts:
-        for key in alerts.spend_counters(state, spender.at, spender.team_id, spender.user_id):
-            # Budgets and caps bound their counters; an alert's has only the range.
-            counted[key] = MicroCredits(state.spend.get(key, 0) + amount)
-            bounds.within_sum(counted[key], "a spend alert's counter")
-    return counted
 
 
 def _price(quantity: Decimal, credits_per_unit: Decimal) -> MicroCredits:

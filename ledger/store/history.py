@@ -11,9 +11,9 @@ from uuid import UUID
 
 import asyncpg
 
+from ledger.core.charge import UNPRICED_PRODUCT
 from ledger.core.entries import Result, Status, result_from_dict
 from ledger.core.money import MicroCredits
-from ledger.core.spending import UNPRICED_PRODUCT
 
 
 @dataclass(frozen=True, slots=True)

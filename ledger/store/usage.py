@@ -22,8 +22,8 @@ from uuid import UUID
 
 import asyncpg
 
+from ledger.core.charge import UNPRICED_PRODUCT
 from ledger.core.money import MicroCredits
-from ledger.core.spending import UNPRICED_PRODUCT
 
 
 class BucketSize(StrEnum):
