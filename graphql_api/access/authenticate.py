@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from graphql_api.access.api_keys import KEY_MARK, find_api_key, prefix_of, touch_api_key
 from graphql_api.access.principal import ANONYMOUS, Principal, PrincipalKind
 from graphql_api.access.tokens import InvalidToken, read_token
+from ledger.directory.api_keys import KEY_MARK, ApiKey, find_api_key, prefix_of, touch_api_key
 from ledger.runtime.outages import OUTAGES
 
 key_cache_ttl_s = 5.0
@@ -30,6 +30,16 @@ stale_key_max_s = 600.0
 
 class Unauthenticated(Exception):
     pass
+
+
+def key_principal(key: ApiKey) -> Principal:
+    """The caller a stored key makes."""
+    kind = {
+        "admin": PrincipalKind.ADMIN,
+        "partner": PrincipalKind.PARTNER,
+        "organization": PrincipalKind.ORGANIZATION_KEY,
+    }[key.scope]
+    return Principal(kind, str(key.id), organization_id=key.organization_id, role=key.role, partner_id=key.partner_id)
 
 
 class Authenticator:
@@ -83,7 +93,7 @@ class Authenticator:
             raise Unauthenticated("unknown or revoked API key")
         with contextlib.suppress(*OUTAGES):
             await touch_api_key(self._pool, found.id, datetime.now(UTC))
-        principal = found.principal()
+        principal = key_principal(found)
         if len(self._keys) >= key_cache_max:
             self._keys.clear()
         self._keys[digest] = (now + key_cache_ttl_s, prefix_of(key) or "", principal)

@@ -1,34 +1,8 @@
-"""Partners (resellers, white-label accounts): each sees and runs only its own sub-organizations."""
+"""Moved to `ledger.directory.partners`; these names stay only until the resolvers call the
+directory (issue 13, phase 2), then this module goes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from uuid import UUID
+from ledger.directory.partners import Partner, create_partner, partner
 
-import asyncpg
-
-
-@dataclass(frozen=True, slots=True)
-class Partner:
-    id: UUID
-    name: str
-    created_at: datetime
-
-
-_INSERT = """
-INSERT INTO partners (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING
-RETURNING id, name, created_at
-"""
-_ONE = "SELECT id, name, created_at FROM partners WHERE id = $1"
-
-
-async def create_partner(connection: asyncpg.Connection | asyncpg.Pool, id: UUID, name: str) -> Partner | None:
-    """The new partner, or None when one with this id exists already."""
-    row = await connection.fetchrow(_INSERT, id, name)
-    return None if row is None else Partner(**dict(row))
-
-
-async def partner(connection: asyncpg.Connection | asyncpg.Pool, id: UUID) -> Partner | None:
-    row = await connection.fetchrow(_ONE, id)
-    return None if row is None else Partner(**dict(row))
+__all__ = ["Partner", "create_partner", "partner"]

@@ -1,6 +1,7 @@
 """The access policy, in one table: which principal may do what. Pure: no I/O.
 
-Roles are an organization's members' (seed 001, ACT3): Owner does everything in the org, including
+Roles are an organization's members' (seed 001, ACT3; the values are the directory's,
+`ledger.directory.roles`): Owner does everything in the org, including
 members, keys and transfers; Billing looks after payment methods and invoices; Creator runs usage
 against the credits; Viewer reads. The platform's own principals stand above: the admin (any org,
 the catalog, partners) and a partner (everything an admin does, but only in its own
@@ -12,12 +13,7 @@ from __future__ import annotations
 
 import enum
 
-
-class Role(enum.StrEnum):
-    OWNER = "owner"
-    BILLING = "billing"
-    CREATOR = "creator"
-    VIEWER = "viewer"
+from ledger.directory.roles import Role as Role  # re-exported: the policy is built on the roles
 
 
 class Permission(enum.StrEnum):

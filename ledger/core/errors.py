@@ -10,6 +10,7 @@ error table lists exactly these (a test checks both directions).
     ├── InsufficientCredits     INSUFFICIENT_CREDITS: the org blocks at zero and cannot cover it
     ├── CapExceeded             CAP_EXCEEDED: a team budget, user cap or hold cap would be broken
     ├── NotFound                NOT_FOUND: the lot, hold, quote or transaction named does not exist
+    │                           (or, in the directory, the team, member, invitation or key)
     ├── HoldClosed              HOLD_CLOSED: the hold was finished, released or has expired
     ├── QuoteUnusable           QUOTE_UNUSABLE: the quote expired, was used, or is for another product
     ├── NotReversible           NOT_REVERSIBLE: not refundable, or already refunded / credited back
@@ -17,10 +18,14 @@ error table lists exactly these (a test checks both directions).
     ├── OutOfRange              OUT_OF_RANGE: the result would pass the ledger's range (a balance,
     │                           a lot, a spend counter, a price past a trillion credits)
     ├── IdempotencyConflict     IDEMPOTENCY_CONFLICT: the key was used before with another payload
+    │                           (or a directory id with another name, an invitation's key for another)
     ├── CommandFailed           COMMAND_FAILED: the worker could not apply it and dead-lettered it
     ├── Unavailable             UNAVAILABLE: the command queue could not be reached
     ├── Overloaded              OVERLOADED: the partition's backlog is full
-    └── ResultTimeout           RESULT_TIMEOUT: queued, but no result in time
+    ├── ResultTimeout           RESULT_TIMEOUT: queued, but no result in time
+    ├── LastOwner               LAST_OWNER: the directory keeps at least one Owner in an organization
+    └── Forbidden               FORBIDDEN: the directory refuses this caller the change (a partner's
+                                user joining another partner's organization)
 
 A rejection is a result, not a crash: the worker stores it under the command's idempotency key so a
 retry returns the same answer. `error_for` turns a stored rejection back into its error.
@@ -145,6 +150,18 @@ class ResultTimeout(LedgerError):
     """Queued, but no result in time: retry with the same key to learn it."""
 
     code = ErrorCode.RESULT_TIMEOUT
+
+
+class LastOwner(LedgerError):
+    """The change would demote or remove an organization's last Owner (`ledger.directory.members`)."""
+
+    code = ErrorCode.LAST_OWNER
+
+
+class Forbidden(LedgerError):
+    """A rule of the directory refuses this caller (authorization proper is the API's)."""
+
+    code = ErrorCode.FORBIDDEN
 
 
 def _leaves(cls: type[LedgerError]) -> list[type[LedgerError]]:

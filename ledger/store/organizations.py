@@ -1,28 +1,22 @@
-"""Organizations: created by the API, read by everyone, never written by the ledger worker."""
+"""Moved to `ledger.directory.organizations`; these names stay only until the resolvers call the
+directory (issue 13, phase 2), then this module goes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 
+from ledger.directory.organizations import Organization, organizations_by_ids
 
-@dataclass(frozen=True, slots=True)
-class Organization:
-    id: UUID
-    name: str
-    created_at: datetime
-    # The partner whose sub-organization it is; None for the platform's own customers.
-    partner_id: UUID | None = None
+__all__ = ["Organization", "create_organization", "organizations_by_ids"]
 
-
+# The old contract (a taken id raises UniqueViolationError), kept for the resolver that still
+# catches it; the directory's `create_organization` answers None instead.
 _INSERT = """
 INSERT INTO organizations (id, name, partner_id) VALUES ($1, $2, $3)
 RETURNING id, name, created_at, partner_id
 """
-_BY_IDS = "SELECT id, name, created_at, partner_id FROM organizations WHERE id = ANY($1::uuid[])"
 
 
 async def create_organization(
@@ -30,10 +24,3 @@ async def create_organization(
 ) -> Organization:
     row = await connection.fetchrow(_INSERT, id, name, partner_id)
     return Organization(**dict(row))
-
-
-async def organizations_by_ids(
-    connection: asyncpg.Connection | asyncpg.Pool, ids: list[UUID]
-) -> dict[UUID, Organization]:
-    rows = await connection.fetch(_BY_IDS, ids)
-    return {row["id"]: Organization(**dict(row)) for row in rows}
