@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import strawberry
 
-from graphql_api.access.invitations import InvitationStatus
-from graphql_api.access.policy import Role
 from graphql_api.access.principal import PrincipalKind
 from ledger.core.commands import AlertKind, AtZero, LotKind, LotSource, Period, RevenueTreatment
 from ledger.core.entries import AlertState
+from ledger.directory.invitations import InvitationStatus
+from ledger.directory.roles import Role
 from ledger.store.usage import BucketSize, GroupKey
 
 __all__ = [

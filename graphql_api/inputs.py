@@ -13,11 +13,15 @@ from graphql_api.errors import invalid, not_found
 from ledger.core import bounds
 from ledger.core.errors import UnknownProduct
 from ledger.core.money import price
+from ledger.directory.organizations import Organization
 from ledger.store import catalog
-from ledger.store.organizations import Organization
 
 # Names of organizations, teams, partners, API keys, and user ids.
 NAME_LENGTH_MAX = 200
+# An email address (RFC 5321's limit), a kit (seat) name, an invitation's idempotency key.
+EMAIL_LENGTH_MAX = 254
+KIT_LENGTH_MAX = 100
+KEY_LENGTH_MAX = 200
 
 
 def parse_id(value: str, what: str) -> UUID:

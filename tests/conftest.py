@@ -20,11 +20,11 @@ import pytest
 import redis.asyncio as redis
 import uvicorn
 
-from graphql_api.access.api_keys import create_api_key
 from graphql_api.app import create_app
 from graphql_api.shell.demo import catalog_products, example_catalog
 from ledger.core.commands import Command, Envelope, Expire
 from ledger.core.state import HoldStatus
+from ledger.directory.api_keys import create_api_key
 from ledger.runtime.servers import apply_migrations, servers
 from ledger.runtime.settings import Settings
 from ledger.store.catalog import upsert_products

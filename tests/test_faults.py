@@ -25,9 +25,9 @@ import httpx
 import pytest
 import redis.asyncio as redis
 
-from graphql_api.access.api_keys import new_key
 from ledger.core.commands import Command, Envelope, GrantCredits, RecordUsage
 from ledger.core.money import MicroCredits, format_credits, price
+from ledger.directory.api_keys import new_key
 from ledger.store.balances import balances_by_orgs
 from ledger.store.catalog import Product
 from ledger.store.pool import create_pool

@@ -16,11 +16,11 @@ import httpx
 import redis.asyncio as redis
 import uvicorn
 
-from graphql_api.access.api_keys import create_api_key
 from graphql_api.access.policy import Role
 from graphql_api.app import create_app
+from ledger.directory.api_keys import create_api_key
+from ledger.directory.organizations import create_organization
 from ledger.runtime.settings import Settings
-from ledger.store.organizations import create_organization
 from tests.conftest import Service, _free_port
 from tests.ledger_api import Ledger
 

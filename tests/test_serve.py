@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from graphql_api.access.api_keys import new_key
+from ledger.directory.api_keys import new_key
 from tests.conftest import _free_port
 
 start_timeout_s = 60

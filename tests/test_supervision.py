@@ -29,8 +29,8 @@ import httpx
 import pytest
 import redis.asyncio as redis
 
-from graphql_api.access.api_keys import new_key
 from ledger.core.money import format_credits
+from ledger.directory.api_keys import new_key
 from ledger.runtime.settings import Settings
 from ledger.store.balances import balances_by_orgs
 from ledger.store.pool import create_pool

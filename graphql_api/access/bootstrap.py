@@ -10,7 +10,7 @@ import logging
 import os
 from pathlib import Path
 
-from graphql_api.access.api_keys import any_admin_key, create_api_key, ensure_admin_key
+from ledger.directory.api_keys import any_admin_key, create_api_key, ensure_admin_key
 from ledger.runtime.settings import Settings
 from ledger.store.pool import create_pool
 

@@ -8,8 +8,6 @@ from uuid import UUID
 import asyncpg
 from strawberry.dataloader import DataLoader
 
-from graphql_api.access.invitations import Invitation
-from graphql_api.access.members import Limits, Member
 from graphql_api.access.policy import Role
 from graphql_api.loaders.balances import balance_loader
 from graphql_api.loaders.invitations import invitations_loader
@@ -24,9 +22,11 @@ from graphql_api.loaders.team_balances import team_balance_loader
 from graphql_api.loaders.teams import teams_loader
 from ledger.core.money import MicroCredits
 from ledger.core.state import Balance, OrgState, SpendKey
+from ledger.directory.invitations import Invitation
+from ledger.directory.members import Limits, Member
+from ledger.directory.organizations import Organization
+from ledger.directory.teams import Team
 from ledger.store.history import PostingView
-from ledger.store.organizations import Organization
-from ledger.store.teams import Team
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from uuid import UUID
 import asyncpg
 from strawberry.dataloader import DataLoader
 
-from graphql_api.access.invitations import Invitation, invitations_by_orgs
+from ledger.directory.invitations import Invitation, invitations_by_orgs
 
 
 def invitations_loader(pool: asyncpg.Pool) -> DataLoader[tuple[UUID, bool], list[Invitation]]:

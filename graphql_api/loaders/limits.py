@@ -6,7 +6,7 @@ from uuid import UUID
 import asyncpg
 from strawberry.dataloader import DataLoader
 
-from graphql_api.access.members import Limits, limits_by_orgs
+from ledger.directory.members import Limits, limits_by_orgs
 
 
 def limits_loader(pool: asyncpg.Pool) -> DataLoader[UUID, Limits]:

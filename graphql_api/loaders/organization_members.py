@@ -6,7 +6,7 @@ from uuid import UUID
 import asyncpg
 from strawberry.dataloader import DataLoader
 
-from graphql_api.access.members import Member, members_by_orgs
+from ledger.directory.members import Member, members_by_orgs
 
 
 def organization_members_loader(pool: asyncpg.Pool) -> DataLoader[UUID, list[Member]]:

@@ -6,7 +6,7 @@ from uuid import UUID
 import asyncpg
 from strawberry.dataloader import DataLoader
 
-from ledger.store.organizations import Organization, organizations_by_ids
+from ledger.directory.organizations import Organization, organizations_by_ids
 
 
 def organization_loader(pool: asyncpg.Pool) -> DataLoader[UUID, Organization | None]:

@@ -6,7 +6,7 @@ from uuid import UUID
 import asyncpg
 from strawberry.dataloader import DataLoader
 
-from ledger.store.teams import Team, teams_by_orgs
+from ledger.directory.teams import Team, teams_by_orgs
 
 
 def teams_loader(pool: asyncpg.Pool) -> DataLoader[UUID, list[Team]]:

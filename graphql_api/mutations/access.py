@@ -1,4 +1,5 @@
-"""Partners, API keys and user tokens: written at once, Owners and the platform only."""
+"""Partners, API keys and user tokens: partners and keys are the directory's (`ledger.directory`),
+written at once; Owners and the platform only."""
 
 from __future__ import annotations
 
@@ -7,13 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import strawberry
 
-from graphql_api.access.api_keys import api_key, create_api_key, revoke_api_key
 from graphql_api.access.authorize import Authorize, nowhere
-from graphql_api.access.partners import create_partner, partner
 from graphql_api.access.policy import Permission
 from graphql_api.access.tokens import issue_token, token_ttl_max
 from graphql_api.context import Info
-from graphql_api.errors import ApiError, invalid, not_found
+from graphql_api.errors import invalid, not_found
 from graphql_api.input_types.access import (
     CreateApiKeyInput,
     CreatePartnerInput,
@@ -26,7 +25,7 @@ from graphql_api.inputs import (
     parse_id,
 )
 from graphql_api.types.access import ApiKey, CreatedApiKey, Partner, UserToken
-from ledger.core.errors import ErrorCode
+from ledger.directory import api_keys, partners
 
 
 @strawberry.type
@@ -37,10 +36,7 @@ class AccessMutations:
     async def create_partner(self, info: Info, input: CreatePartnerInput) -> Partner:
         name = checked_name(input.name)
         partner_id = parse_id(input.id, "id") if input.id is not None else uuid.uuid4()
-        pool = info.context.resources.pool
-        found = await create_partner(pool, partner_id, name) or await partner(pool, partner_id)
-        if found is None or found.name != name:
-            raise ApiError(ErrorCode.IDEMPOTENCY_CONFLICT, "a partner with this id exists with another name")
+        found = await partners.create_partner(info.context.resources.pool, partner_id, name)
         return Partner(id=strawberry.ID(str(found.id)), name=found.name, created_at=found.created_at)
 
     @strawberry.mutation(
@@ -57,19 +53,17 @@ class AccessMutations:
                 raise invalid("an organization key needs a role and no partnerId")
             if await info.context.loaders.organization.load(organization_id) is None:
                 raise not_found("organization")
-            stored, key = await create_api_key(
+            stored, key = await api_keys.create_api_key(
                 pool, name=name, scope="organization", organization_id=organization_id, role=input.role
             )
         elif partner_id is not None:
             if input.role is not None:
                 raise invalid("a partner key has no role")
-            if await partner(pool, partner_id) is None:
-                raise not_found("partner")
-            stored, key = await create_api_key(pool, name=name, scope="partner", partner_id=partner_id)
+            stored, key = await api_keys.create_partner_key(pool, name, partner_id)
         else:
             if input.role is not None:
                 raise invalid("an admin key has no role; give organizationId for an organization key")
-            stored, key = await create_api_key(pool, name=name, scope="admin")
+            stored, key = await api_keys.create_api_key(pool, name=name, scope="admin")
         return CreatedApiKey(key=key, api_key=ApiKey.from_domain(stored))
 
     @strawberry.mutation(
@@ -79,14 +73,7 @@ class AccessMutations:
     async def revoke_api_key(self, info: Info, input: RevokeApiKeyInput) -> ApiKey:
         key_id = parse_id(input.id, "id")
         organization_id = optional_id(input.organization_id, "organizationId")
-        pool = info.context.resources.pool
-        found = await api_key(pool, key_id)
-        # Another org's key is as unknown as a made-up id.
-        if found is None or (organization_id is not None and found.organization_id != organization_id):
-            raise not_found("API key")
-        revoked = await revoke_api_key(pool, key_id)
-        if revoked is None:
-            raise not_found("API key")
+        revoked = await api_keys.revoke_api_key(info.context.resources.pool, key_id, organization_id)
         info.context.resources.authenticator.forget(revoked.prefix)
         return ApiKey.from_domain(revoked)
 

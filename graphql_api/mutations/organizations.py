@@ -1,17 +1,15 @@
-"""Creating organizations and teams: written at once (they are the directory, not the ledger),
-idempotent by the id the caller may choose."""
+"""Creating organizations and teams: written at once by the directory (`ledger.directory`), not the
+ledger, idempotent by the id the caller may choose."""
 
 from __future__ import annotations
 
 import uuid
 
-import asyncpg
 import strawberry
 
 from graphql_api.access.authorize import Authorize, authorize, nowhere
 from graphql_api.access.policy import Permission
 from graphql_api.context import Info
-from graphql_api.errors import ApiError
 from graphql_api.input_types.organizations import CreateOrganizationInput, CreateTeamInput
 from graphql_api.inputs import (
     checked_name,
@@ -20,9 +18,7 @@ from graphql_api.inputs import (
 )
 from graphql_api.types.organization import Organization
 from graphql_api.types.teams import Team
-from ledger.core.errors import ErrorCode
-from ledger.store.organizations import create_organization, organizations_by_ids
-from ledger.store.teams import create_team, team
+from ledger.directory import organizations, teams
 
 
 @strawberry.type
@@ -36,18 +32,14 @@ class OrganizationMutations:
         pool = info.context.resources.pool
         # A partner's organizations are its sub-organizations.
         partner_id = info.context.principal.partner_id
-        try:
-            return Organization.from_domain(await create_organization(pool, organization_id, name, partner_id))
-        except asyncpg.UniqueViolationError:
-            existing = (await organizations_by_ids(pool, [organization_id]))[organization_id]
-            # A retry returns the organization only to whoever could read it: another tenant's id
-            # is a conflict, never a way in.
-            await authorize(info.context, Permission.READ, [organization_id])
-            if existing.name != name or existing.partner_id != partner_id:
-                raise ApiError(
-                    ErrorCode.IDEMPOTENCY_CONFLICT, "an organization with this id exists with another name"
-                ) from None
-            return Organization.from_domain(existing)
+        created = await organizations.create_organization(pool, organization_id, name, partner_id)
+        if created is not None:
+            return Organization.from_domain(created)
+        existing = (await organizations.organizations_by_ids(pool, [organization_id]))[organization_id]
+        # A retry returns the organization only to whoever could read it: another tenant's id
+        # is a refusal, never a way in (nor a conflict that confirms it exists).
+        await authorize(info.context, Permission.READ, [organization_id])
+        return Organization.from_domain(organizations.same_organization(existing, name, partner_id))
 
     @strawberry.mutation(
         extensions=[Authorize(Permission.MANAGE_CREDITS)], description="Create a team in an organization."
@@ -57,11 +49,4 @@ class OrganizationMutations:
         organization_id = parse_id(input.organization_id, "organizationId")
         await load_organization(info, organization_id)
         team_id = parse_id(input.id, "id") if input.id is not None else uuid.uuid4()
-        pool = info.context.resources.pool
-        created = await create_team(pool, organization_id, team_id, name)
-        if created is not None:
-            return Team.from_domain(created)
-        existing = await team(pool, organization_id, team_id)
-        if existing is None or existing.name != name:
-            raise ApiError(ErrorCode.IDEMPOTENCY_CONFLICT, "a team with this id exists with another name")
-        return Team.from_domain(existing)
+        return Team.from_domain(await teams.create_team(info.context.resources.pool, organization_id, team_id, name))

@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from graphql_api.access.api_keys import create_api_key, revoke_api_key
 from ledger import constants
+from ledger.directory.api_keys import create_api_key, revoke_api_key
 from ledger.runtime.settings import Settings
 from ledger.store.catalog import Product, upsert_products
 from ledger.store.pool import create_pool

@@ -8,11 +8,11 @@ from datetime import datetime
 
 import strawberry
 
-from graphql_api.access.api_keys import ApiKey as DomainApiKey
-from graphql_api.access.members import memberships_of
 from graphql_api.context import Info
 from graphql_api.enums import PrincipalKind, Role
 from graphql_api.scalars import id_of
+from ledger.directory.api_keys import ApiKey as DomainApiKey
+from ledger.directory.members import memberships_of
 
 
 @strawberry.enum(description="What an API key may reach.")

@@ -6,11 +6,11 @@ from datetime import datetime
 
 import strawberry
 
-from graphql_api.access.invitations import Invitation as DomainInvitation
-from graphql_api.access.members import Limits as DomainLimits
-from graphql_api.access.members import Member as DomainMember
 from graphql_api.enums import InvitationStatus, Role
 from graphql_api.scalars import id_of
+from ledger.directory.invitations import Invitation as DomainInvitation
+from ledger.directory.members import Limits as DomainLimits
+from ledger.directory.members import Member as DomainMember
 
 
 @strawberry.type(description="A user's membership of an organization: their role, team and kit.")

@@ -9,7 +9,6 @@ from uuid import UUID
 
 import strawberry
 
-from graphql_api.access.api_keys import api_keys_of
 from graphql_api.access.authorize import Authorize, from_source
 from graphql_api.access.policy import Permission
 from graphql_api.context import Info
@@ -30,9 +29,10 @@ from graphql_api.types.usage import (
     team_budgets_of,
     usage_buckets,
 )
+from ledger.directory.api_keys import api_keys_of
+from ledger.directory.organizations import Organization as DomainOrganization
+from ledger.directory.teams import teams_by_orgs
 from ledger.store.lots import holds_of, lots_of
-from ledger.store.organizations import Organization as DomainOrganization
-from ledger.store.teams import teams_by_orgs
 from ledger.store.usage import BucketSize, GroupKey
 
 # How far ahead expiringSoon looks at most: a year.

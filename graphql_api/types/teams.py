@@ -9,7 +9,7 @@ import strawberry
 
 from graphql_api.context import Info
 from graphql_api.types.credits import Balance
-from ledger.store.teams import Team as DomainTeam
+from ledger.directory.teams import Team as DomainTeam
 
 
 @strawberry.type(description="A team (workspace) of an organization; it can own credit lots and have a budget.")

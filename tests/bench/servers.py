@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from graphql_api.access.api_keys import new_key
+from ledger.directory.api_keys import new_key
 from ledger.runtime.embedded import EmbeddedServers
 from ledger.runtime.processes import package_dir as _package_dir
 from ledger.runtime.settings import Settings
