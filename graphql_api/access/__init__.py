@@ -1,2 +1,5 @@
-"""Who is calling and what they may do: principals, roles, API keys, user tokens, and the one
-authorization check every field goes through."""
+"""Who is calling and what they may do: authentication (API keys and signed user tokens, turned
+into a principal) and authorization (the policy and the one check every field goes through).
+
+What keys, members and partners exist is the directory's (`ledger.directory`): this package reads
+it, never writes its rules."""
