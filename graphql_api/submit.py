@@ -12,8 +12,9 @@ from graphql_api.context import Info
 from graphql_api.errors import not_found
 from graphql_api.outcomes import Ack, CommandOutcome
 from ledger import constants
-from ledger.core.commands import Command, Envelope, Payload, validate
+from ledger.core.commands import Command, Envelope, Payload
 from ledger.core.errors import ErrorCode, error_for
+from ledger.core.validation import validate
 
 
 async def submit(info: Info, organization_id: UUID, key: str, payload: Payload, ack: Ack) -> CommandOutcome:

@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ledger import constants
-from ledger.core.commands import Command, Envelope, Expire, validate
+from ledger.core.commands import Command, Envelope, Expire
+from ledger.core.validation import validate
 from ledger.store.expiry import organizations_with_expired
 from ledger.stream.mailbox import Mailbox
 

@@ -12,11 +12,12 @@ from hypothesis import strategies as st
 
 from ledger.core.apply import apply
 from ledger.core.batch import apply_batch
-from ledger.core.commands import Command, Envelope, Expire, GrantCredits, LotKind, RecordUsage, validate
+from ledger.core.commands import Command, Envelope, Expire, GrantCredits, LotKind, RecordUsage
 from ledger.core.entries import Status
 from ledger.core.errors import InvalidCommand
 from ledger.core.money import MicroCredits
 from ledger.core.state import OrgState, Rate
+from ledger.core.validation import validate
 
 ORG = uuid.UUID("00000000-0000-4000-8000-000000000001")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

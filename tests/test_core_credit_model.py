@@ -15,7 +15,7 @@ from uuid import UUID
 
 import pytest
 
-from ledger.core import commands
+from ledger.core import commands, validation, wire
 from ledger.core.apply import apply
 from ledger.core.charge import Spender
 from ledger.core.commands import (
@@ -584,25 +584,25 @@ def test_the_samples_cover_every_payload_type() -> None:
 
 @pytest.mark.parametrize("payload", SAMPLES, ids=lambda p: type(p).__name__)
 def test_every_payload_round_trips(payload: Payload) -> None:
-    data = commands.payload_to_dict(payload)
-    assert commands.payload_from_dict(json.loads(json.dumps(data))) == payload
+    data = wire.payload_to_dict(payload)
+    assert wire.payload_from_dict(json.loads(json.dumps(data))) == payload
     sent = command(payload, key="retry-1")
-    commands.validate(sent)
-    assert commands.decode(commands.encode(sent)) == sent
-    assert commands.fingerprint(commands.payload_from_dict(data)) == commands.fingerprint(payload)
+    validation.validate(sent)
+    assert wire.decode(wire.encode(sent)) == sent
+    assert wire.fingerprint(wire.payload_from_dict(data)) == wire.fingerprint(payload)
 
 
 def test_fingerprint_is_canonical_and_stable() -> None:
     # Stored fingerprints must keep matching after a deploy, or retries become conflicts.
     expected = "61b54c6eef895365ac0d79315ad442ca8f6dd2046ec4ab700aebaff8c597cc86"
-    assert commands.fingerprint(GrantCredits(credits(5))) == expected
+    assert wire.fingerprint(GrantCredits(credits(5))) == expected
     one = RecordUsage("sms", Decimal(1), dimensions={"a": "1", "b": "2"})
-    assert commands.fingerprint(one) == commands.fingerprint(
+    assert wire.fingerprint(one) == wire.fingerprint(
         RecordUsage("sms", Decimal(1), dimensions={"b": "2", "a": "1"})
     )
-    assert commands.fingerprint(one) != commands.fingerprint(replace(one, quantity=Decimal(2)))
+    assert wire.fingerprint(one) != wire.fingerprint(replace(one, quantity=Decimal(2)))
     with pytest.raises(InvalidCommand):
-        commands.payload_from_dict({"type": "mint_money"})
+        wire.payload_from_dict({"type": "mint_money"})
 
 
 MALFORMED: list[Command] = [
@@ -631,4 +631,4 @@ MALFORMED: list[Command] = [
 @pytest.mark.parametrize("malformed", MALFORMED, ids=lambda c: type(c.payload).__name__)
 def test_malformed_commands_are_invalid(malformed: Command) -> None:
     with pytest.raises(InvalidCommand):
-        commands.validate(malformed)
+        validation.validate(malformed)

@@ -62,7 +62,6 @@ from ledger.core.commands import (
     SetSpendingPolicy,
     SetTeamBudget,
     TransferCredits,
-    validate,
 )
 from ledger.core.entries import (
     ADJUSTMENT_ACCOUNT,
@@ -89,6 +88,7 @@ from ledger.core.state import (
     team_scope,
     user_scope,
 )
+from ledger.core.validation import validate
 
 ORG = uuid.UUID("00000000-0000-4000-8000-0000000000ff")
 TEAM_A = uuid.UUID("00000000-0000-4000-8000-0000000000a1")

@@ -21,10 +21,11 @@ import redis.asyncio as redis
 
 from graphql_api.shell import cli
 from ledger import constants
-from ledger.core.commands import Command, Envelope, GrantCredits, RecordUsage, encode
+from ledger.core.commands import Command, Envelope, GrantCredits, RecordUsage
 from ledger.core.entries import Status
 from ledger.core.errors import ErrorCode
 from ledger.core.money import MicroCredits
+from ledger.core.wire import encode
 from ledger.runtime.settings import Settings
 from ledger.store import journal
 from ledger.store.balances import balances_by_orgs

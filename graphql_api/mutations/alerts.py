@@ -20,9 +20,9 @@ from graphql_api.submit import submit
 from ledger.core.commands import (
     RemoveAlert,
     SetAlert,
-    check_text,
 )
 from ledger.core.money import MicroCredits
+from ledger.core.validation import check_text
 
 # An alert made without an id gets one from its organization and idempotency key, so a retry of the
 # same request names the same alert.

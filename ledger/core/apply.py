@@ -32,11 +32,11 @@ from ledger.core.commands import (
     SetSpendingPolicy,
     SetTeamBudget,
     TransferCredits,
-    validate,
 )
 from ledger.core.entries import Applied, Result, Status
 from ledger.core.errors import LedgerError
 from ledger.core.state import OrgState
+from ledger.core.validation import validate
 
 _HANDLERS: dict[type, Callable[[OrgState, Command, Any], Applied]] = {
     GrantCredits: lots.grant,

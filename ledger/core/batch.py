@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from ledger.core.apply import apply
-from ledger.core.commands import Command, canonical_json, fingerprint
+from ledger.core.commands import Command
 from ledger.core.entries import Applied, Result, Status
 from ledger.core.errors import IdempotencyConflict
 from ledger.core.state import OrgState
+from ledger.core.wire import canonical_json, fingerprint
 
 IdempotencyKey = tuple[UUID, str]
 

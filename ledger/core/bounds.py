@@ -51,6 +51,15 @@ QUOTE_TTL_MAX = timedelta(days=31)
 BACKDATE_MAX = timedelta(days=366)  # a grant, a rate version or an expiry sweep dated in the past
 FUTURE_DATE_MAX = timedelta(days=100 * 366)  # a grant's or rate's effective or expiry date ahead
 
+# Text and collections a command may carry.
+IDEMPOTENCY_KEY_LENGTH_MAX = 255
+PRODUCT_KEY_LENGTH_MAX = 100
+TEXT_LENGTH_MAX = 500  # any other text: a reason, a name, a user id, a dimension
+DIMENSIONS_MAX = 16  # on one usage event
+PRODUCTS_PER_LOT_MAX = 100
+ROLLOVER_CYCLES_MAX = 120  # months a rollover bank lot may live
+PRIORITY_MIN, PRIORITY_MAX = 0, 1_000_000
+
 _WIDE = decimal.Context(prec=100)  # wider than any decimal the grammar admits: nothing rounds
 _DECIMAL = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?")
 

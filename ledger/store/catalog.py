@@ -10,9 +10,10 @@ from decimal import Decimal
 import asyncpg
 
 from ledger.core import bounds
-from ledger.core.commands import PRODUCT_KEY_LENGTH_MAX, check_text
+from ledger.core.bounds import PRODUCT_KEY_LENGTH_MAX
 from ledger.core.errors import InvalidCommand
 from ledger.core.state import Rate
+from ledger.core.validation import check_text
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,9 @@ import redis.asyncio as redis
 from redis.exceptions import ResponseError
 
 from ledger import constants
-from ledger.core.commands import Command, decode
+from ledger.core.commands import Command
 from ledger.core.errors import ErrorCode
+from ledger.core.wire import decode
 from ledger.stream import keys
 
 _COMMAND_FAILED_MESSAGE = "the ledger could not apply this command; it was set aside for an operator to review"

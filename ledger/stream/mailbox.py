@@ -20,8 +20,9 @@ from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ledger import constants
-from ledger.core.commands import Command, encode
+from ledger.core.commands import Command
 from ledger.core.errors import Overloaded, ResultTimeout, Unavailable
+from ledger.core.wire import encode
 from ledger.stream import keys
 from ledger.stream.pubsub import PubSubHub
 from ledger.stream.replies import Reply, decode_reply

@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 import redis.asyncio as redis
 
-from ledger.core.commands import encode
+from ledger.core.wire import encode
 from tests.bench.population import make_population, usage_commands
 from tests.bench.servers import postgres_bin
 
