@@ -31,6 +31,9 @@ from ledger.core.commands import (
 )
 from ledger.core.money import MicroCredits
 from ledger.core.references import References, references
+from ledger.core.state import Hold, OrgState
+from ledger.stream.batches import priced_products
+from ledger.stream.warm import covers, event_time
 
 ORG = UUID("00000000-0000-4000-8000-000000000001")
 TEAM = UUID("00000000-0000-4000-8000-0000000000a1")
@@ -42,8 +45,12 @@ AHEAD = T0 + timedelta(minutes=1)
 ONE = MicroCredits(1_000_000)
 
 
+def command(payload: Payload) -> Command:
+    return Command(Envelope(uuid.uuid4(), ORG, "k", T0), payload)
+
+
 def named(payload: Payload) -> References:
-    return references(Command(Envelope(uuid.uuid4(), ORG, "k", T0), payload))
+    return references(command(payload))
 
 
 CASES: list[tuple[Payload, References]] = [
@@ -78,3 +85,23 @@ CASES: list[tuple[Payload, References]] = [
 @pytest.mark.parametrize(("payload", "expected"), CASES, ids=lambda case: type(case).__name__)
 def test_references_name_what_each_command_touches(payload: Payload, expected: References) -> None:
     assert named(payload) == expected
+
+
+def test_the_warm_state_serves_only_what_it_holds_of_what_a_command_names() -> None:
+    hold = Hold(THING, THING, ONE, ONE, MicroCredits(0), T0 + timedelta(hours=1), T0, product="gpu")
+    state = OrgState(ORG, holds={THING: hold}, teams=frozenset({TEAM}))
+    assert covers(state, command(CaptureHold(THING, amount=ONE)))
+    assert not covers(state, command(ReleaseHold(TEAM_B)))  # a hold it does not hold
+    assert covers(state, command(TransferCredits(ONE, to_team_id=TEAM)))
+    assert not covers(state, command(TransferCredits(ONE, from_team_id=TEAM, to_team_id=TEAM_B)))  # a new team
+    assert not covers(state, command(RecordUsage("sms", Decimal(1), quote_id=THING)))  # a quote it does not hold
+    assert not covers(state, command(RefundLot(THING, "refund")))  # a lot it does not hold
+    assert not covers(state, command(CreditBack(THING, "failed job")))  # debits are read from the journal
+    assert event_time(command(RecordUsage("sms", Decimal(1), occurred_at=EARLIER))) == EARLIER
+    # The worker prices what the commands name, and the product of a hold charged against.
+    sent = [
+        command(CaptureHold(THING, amount=ONE)),
+        command(RecordUsage("sms", Decimal(1))),
+        command(ReleaseHold(THING)),
+    ]
+    assert priced_products(sent, {ORG: state}) == {"gpu", "sms"}
