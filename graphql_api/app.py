@@ -41,9 +41,10 @@ from graphql_api.edge.http import (
 from graphql_api.edge.query_cost import document_refusal
 from graphql_api.edge.rate_limits import Limit, RateLimiter
 from graphql_api.edge.request_size import RequestSizeLimit
-from graphql_api.edge.websocket import LedgerTransportWSHandler, subscriptions_per_connection_max
+from graphql_api.edge.websocket import LedgerTransportWSHandler
 from graphql_api.loaders import Loaders
 from graphql_api.schema import build_schema
+from ledger import constants
 from ledger.runtime.settings import Settings
 from ledger.store.pool import create_pool
 from ledger.stream.mailbox import Mailbox
@@ -67,7 +68,7 @@ class LedgerGraphQL(GraphQL[Context, None]):
             build_schema(introspection=introspection),
             graphql_ide="graphiql" if graphiql else None,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
-            max_subscriptions_per_connection=subscriptions_per_connection_max,
+            max_subscriptions_per_connection=constants.subscriptions_per_connection_max,
         )
         self._holder = holder
 

@@ -20,14 +20,13 @@ from graphql_api.access.policy import Permission, Role
 from graphql_api.access.principal import ANONYMOUS, Principal, PrincipalKind
 from graphql_api.edge.rate_limits import RateLimited, RateLimiter
 from graphql_api.errors import ApiError
-from graphql_api.known import KnownMap, KnownSet, known_organizations_max, known_products_max
+from graphql_api.known import KnownMap, KnownSet
 from graphql_api.loaders import Loaders
+from ledger import constants
 from ledger.core.errors import ErrorCode
 from ledger.runtime.settings import Settings
 from ledger.stream.mailbox import Mailbox
 from ledger.stream.pubsub import PubSubHub
-
-organization_partners_max = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +42,9 @@ class Resources:
     rate_limiter: RateLimiter
     # An organization's partner never changes: once read, it needs no further lookup.
     organization_partners: dict[UUID, UUID | None] = field(default_factory=dict)
-    known_organizations: KnownSet[UUID] = field(default_factory=lambda: KnownSet(known_organizations_max))
+    known_organizations: KnownSet[UUID] = field(default_factory=lambda: KnownSet(constants.known_organizations_max))
     # Each product's catalog rate in credits per unit, as first seen.
-    known_products: KnownMap[str, Decimal] = field(default_factory=lambda: KnownMap(known_products_max))
+    known_products: KnownMap[str, Decimal] = field(default_factory=lambda: KnownMap(constants.known_products_max))
 
 
 @dataclass(slots=True)
@@ -105,7 +104,7 @@ class Context:
         organization = await self.loaders.organization.load(organization_id)
         if organization is None:
             return False
-        if len(partners) >= organization_partners_max:
+        if len(partners) >= constants.organization_partners_max:
             partners.clear()
         partners[organization_id] = organization.partner_id
         return organization.partner_id

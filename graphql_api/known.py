@@ -12,9 +12,6 @@ from typing import Generic, TypeVar
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
-known_organizations_max = 100_000
-known_products_max = 10_000
-
 
 class KnownSet(Generic[K]):
     """A bounded set, least recently confirmed dropped first."""

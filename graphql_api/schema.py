@@ -15,23 +15,19 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from graphql_api.edge.documents import DocumentCache, documents_cached_max
+from graphql_api.edge.documents import DocumentCache
 from graphql_api.errors import ErrorCodes
 from graphql_api.mutations import Mutation
 from graphql_api.queries import Query
 from graphql_api.scalars import SCALAR_MAP
 from graphql_api.subscriptions import Subscription
-
-query_depth_max = 12
-query_aliases_max = 30
-query_tokens_max = 5_000
-
+from ledger import constants
 
 # The limiters' rules, built once: a limiter made per request makes new rule classes, and the
 # validation cache, keyed by the rules, would never hit.
 _LIMIT_RULES = [
-    *QueryDepthLimiter(max_depth=query_depth_max).validation_rules,
-    *MaxAliasesLimiter(max_alias_count=query_aliases_max).validation_rules,
+    *QueryDepthLimiter(max_depth=constants.query_depth_max).validation_rules,
+    *MaxAliasesLimiter(max_alias_count=constants.query_aliases_max).validation_rules,
 ]
 
 
@@ -53,10 +49,10 @@ def build_schema(*, introspection: bool = True) -> strawberry.Schema:
         extensions=[
             ErrorCodes,
             lambda: AddValidationRules(_LIMIT_RULES),
-            lambda: MaxTokensLimiter(max_token_count=query_tokens_max),
+            lambda: MaxTokensLimiter(max_token_count=constants.query_tokens_max),
             # Clients send the same few documents with new variables: parse and validate each once.
             DocumentCache,
-            lambda: ValidationCache(maxsize=documents_cached_max),
+            lambda: ValidationCache(maxsize=constants.documents_cached_max),
             *([] if introspection else [DisableIntrospection]),
         ],
     )

@@ -53,9 +53,6 @@ child_healthy_run_ms = 10_000
 # Between tries to start a crashed embedded PostgreSQL while its old backends still hold memory.
 server_restart_retry_ms = 500
 
-# API (graphql_api): pages, reports, subscriptions and query limits.
-# Rows a page of transactions or alert events holds at most (`first`).
-page_size_max = 200
 
 # --- Ledger side (ledger/core, ledger/store, ledger/stream, jobs) --------------------------------
 # Ledger worker.
@@ -87,6 +84,38 @@ expiry_organizations_per_run_max = 10_000
 # A partition holding more unprocessed entries than this is logged as a warning.
 backlog_warning_count = 10_000
 # --- end of the ledger side ---------------------------------------------------------------------
+
+# --- API (graphql_api) --------------------------------------------------------------------------
+# Query limits, checked before a document is parsed (tokens, selections) or at validation.
+query_depth_max = 12
+query_aliases_max = 30
+query_tokens_max = 5_000
+# Fields, fragment spreads and inline fragments in one document. The largest documents the tests
+# send (every field two levels down) select about 150; a client that needs more sends several.
+query_selections_max = 500
+# Nesting of the request's JSON (the body, its variables, an input inside them). The deepest a
+# legitimate request goes is about six (a usage batch's event dimensions); graphql-core coerces
+# variables recursively, so a bound well under the interpreter's recursion limit keeps it safe.
+json_depth_max = 32
+# Parsed and validated documents kept: a public endpoint must not let distinct query texts grow
+# memory without limit.
+documents_cached_max = 256
+# Rows a page of transactions or alert events holds at most (`first`).
+page_size_max = 200
+# A usage report reads the journal directly: its range, its buckets and its rows are bounded.
+usage_range_days_max = 366
+usage_buckets_max = 1_000
+usage_rows_max = 10_000
+# Live subscriptions: operations one WebSocket connection may run at once (each holds a listener
+# and a task); how often a running one checks its caller's access again; journal rows read at a time.
+subscriptions_per_connection_max = 100
+access_recheck_s = 30.0
+journal_page_max = 200
+# What one API process remembers as existing (organizations and products are never deleted), and
+# the partners' organizations it keeps per request.
+known_organizations_max = 100_000
+known_products_max = 10_000
+organization_partners_max = 100_000
 
 # --- Process shell and runtime (ledger/runtime, graphql_api/shell) --------------------------------
 # Embedded servers.

@@ -17,7 +17,8 @@ from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, Operation
 
 from graphql_api.access.policy import Role
 from graphql_api.access.tokens import issue_token
-from graphql_api.edge.query_cost import document_shape, query_selections_max
+from graphql_api.edge.query_cost import document_shape
+from ledger.constants import query_selections_max
 from ledger.directory.api_keys import create_api_key
 from tests.conftest import Service
 from tests.ledger_api import Ledger

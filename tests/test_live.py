@@ -20,8 +20,8 @@ import uvicorn
 from graphql_api.access.policy import Role
 from graphql_api.access.tokens import issue_token, token_secret
 from graphql_api.app import create_app
-from graphql_api.edge.websocket import subscriptions_per_connection_max
-from graphql_api.subscriptions import feeds as subscriptions
+from ledger import constants
+from ledger.constants import subscriptions_per_connection_max
 from ledger.directory.api_keys import create_api_key
 from ledger.directory.members import put_member
 from tests.conftest import Service, _free_port
@@ -98,7 +98,7 @@ async def test_a_user_meter_shows_what_the_user_may_spend_now(service: Service, 
 async def test_a_user_meter_follows_the_user_to_another_team(
     service: Service, pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(subscriptions, "access_recheck_s", 0.3)
+    monkeypatch.setattr(constants, "access_recheck_s", 0.3)
     org = await Ledger.create(service, "Moves")
     first, second = await org.team("First"), await org.team("Second")
     await org.accepted("adjustCredits", amount="7", reason="seed", teamId=second)
@@ -253,7 +253,7 @@ async def test_meters_for_an_unknown_team_or_org_are_refused(service: Service) -
 async def test_a_running_subscription_stops_when_access_ends(
     service: Service, pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(subscriptions, "access_recheck_s", 0.3)
+    monkeypatch.setattr(constants, "access_recheck_s", 0.3)
     org = await Ledger.create(service, "Revoked")
     stored, key = await create_api_key(
         pool, name="viewer", scope="organization", organization_id=uuid.UUID(org.org), role=Role.VIEWER
@@ -289,7 +289,7 @@ async def test_a_meter_reads_afresh_what_changes_without_a_command(
 ) -> None:
     """A lot that expires stops counting at once, with no command and so no update: the meter's
     periodic read shows it (as it would an update lost on the way)."""
-    monkeypatch.setattr(subscriptions, "access_recheck_s", 0.3)
+    monkeypatch.setattr(constants, "access_recheck_s", 0.3)
     org = await Ledger.create(service, "Expiring")
     team = await org.team("Short-lived")
     soon = datetime.now(UTC) + timedelta(seconds=1)

@@ -12,8 +12,7 @@ from collections.abc import Iterator
 from graphql import DocumentNode
 from strawberry.extensions import SchemaExtension
 
-# Bounded: a public endpoint must not let distinct query texts grow memory without limit.
-documents_cached_max = 256
+from ledger import constants
 
 _documents: OrderedDict[str, DocumentNode] = OrderedDict()
 
@@ -34,5 +33,5 @@ class DocumentCache(SchemaExtension):
         if context.query is None or context.graphql_document is None or context.pre_execution_errors:
             return
         _documents[context.query] = context.graphql_document
-        while len(_documents) > documents_cached_max:
+        while len(_documents) > constants.documents_cached_max:
             _documents.popitem(last=False)

@@ -14,13 +14,10 @@ from cross_web import HTTPException
 from starlette.responses import JSONResponse
 
 from graphql_api.access.authorize import UNAUTHENTICATED_MESSAGE
+from ledger import constants
 from ledger.core.errors import ErrorCode
 
 graphql_methods = frozenset({"GET", "POST"})
-# Nesting of the request's JSON (the body, its variables, an input inside them). The deepest a
-# legitimate request goes is about six (a usage batch's event dimensions); graphql-core coerces
-# variables recursively, so a bound well under the interpreter's recursion limit keeps it safe.
-json_depth_max = 32
 _HTTP_CODES = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}
 
 
@@ -62,13 +59,13 @@ def decode_request_json(data: str | bytes) -> object:
         raise HTTPException(400, _too_deep()) from None
     if not isinstance(value, (dict, list)):
         raise HTTPException(400, "the body must be a JSON object with a `query`")
-    if _deeper_than(value, json_depth_max):
+    if _deeper_than(value, constants.json_depth_max):
         raise HTTPException(400, _too_deep())
     return value
 
 
 def _too_deep() -> str:
-    return f"the JSON is nested deeper than {json_depth_max} levels"
+    return f"the JSON is nested deeper than {constants.json_depth_max} levels"
 
 
 def _deeper_than(value: object, limit: int) -> bool:

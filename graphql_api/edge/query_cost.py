@@ -17,12 +17,9 @@ from dataclasses import dataclass
 from graphql import GraphQLError, GraphQLSyntaxError, Source
 from graphql.language import Lexer, Token, TokenKind
 
-from graphql_api.schema import query_tokens_max
+from ledger import constants
 from ledger.core.errors import ErrorCode
 
-# Fields, fragment spreads and inline fragments in one document. The largest documents the tests
-# send (every field two levels down) select about 150; a client that needs more sends several.
-query_selections_max = 500
 _OPERATION_KEYWORDS = frozenset({"query", "mutation", "subscription"})
 
 
@@ -110,15 +107,17 @@ def document_refusal(query: str | None, operation_name: str | None) -> GraphQLEr
     """Why the document is refused before parsing (an error with its code), or None to go on."""
     if not query:
         return None
-    shape = document_shape(query, selections_max=query_selections_max, tokens_max=query_tokens_max)
+    shape = document_shape(query, selections_max=constants.query_selections_max, tokens_max=constants.query_tokens_max)
     if shape is None:
         return None
-    if shape.tokens > query_tokens_max:
+    if shape.tokens > constants.query_tokens_max:
         # What the parser would say at its own limit, without parsing 5,000 tokens first.
-        message = f"Syntax Error: Document contains more than {query_tokens_max} tokens. Parsing aborted."
+        message = f"Syntax Error: Document contains more than {constants.query_tokens_max} tokens. Parsing aborted."
         return GraphQLError(message, extensions={"code": ErrorCode.GRAPHQL_PARSE_FAILED})
-    if shape.selections > query_selections_max:
-        message = f"the document has more than {query_selections_max} selections; split it into several requests"
+    if shape.selections > constants.query_selections_max:
+        message = (
+            f"the document has more than {constants.query_selections_max} selections; split it into several requests"
+        )
         return GraphQLError(message, extensions={"code": ErrorCode.GRAPHQL_VALIDATION_FAILED})
     if shape.operations > 1 and not operation_name:
         # The GraphQL spec: with several operations, operationName says which to run.

@@ -28,8 +28,6 @@ from ledger.runtime.outages import OUTAGES
 
 log = logging.getLogger(__name__)
 
-# Operations one connection may run at once (each subscription holds a listener and a task).
-subscriptions_per_connection_max = 100
 _LIMIT_MESSAGE = "Subscription limit reached"
 _UNAUTHENTICATED_CLOSE = (4401, ErrorCode.UNAUTHENTICATED)
 _UNAVAILABLE_CLOSE = (1013, ErrorCode.UNAVAILABLE)

@@ -4,7 +4,7 @@ it, and its alerts as they fire.
 
 Each is authorized like the query it mirrors when it starts (afresh: a fresh authentication and
 fresh lookups, whatever an earlier operation on the same connection decided) and again every
-`access_recheck_s` while it runs: a revoked key, an expired token or a removed member stops
+`access_recheck_s` (`ledger.constants`) while it runs: a revoked key, an expired token or a removed member stops
 receiving within that time, and the subscription ends with the error.
 
 A meter starts from a full read of PostgreSQL, taken after it began listening (so nothing between
@@ -34,16 +34,10 @@ from graphql_api.access.authorize import Authorize, authorize, from_argument
 from graphql_api.access.policy import Permission
 from graphql_api.context import Info
 from graphql_api.inputs import load_organization
+from ledger import constants
 from ledger.core.meter import MeterView, full_update
 from ledger.store.states import load_live_states
 from ledger.stream import feeds, keys
-
-access_recheck_s = 30.0
-
-
-# Rows a journal stream reads at a time.
-journal_page_max = 200
-
 
 T = TypeVar("T")
 
@@ -59,7 +53,7 @@ class Feed:
     info: Info
     organization_id: UUID
     queue: asyncio.Queue[bytes]
-    recheck_at: float = field(default_factory=lambda: time.monotonic() + access_recheck_s)
+    recheck_at: float = field(default_factory=lambda: time.monotonic() + constants.access_recheck_s)
 
     async def next(self) -> bytes | None:
         """The next update; or None once access was checked again, every `access_recheck_s` (the
@@ -74,7 +68,7 @@ class Feed:
         if time.monotonic() < self.recheck_at:
             return False
         await recheck(self.info, self.organization_id)
-        self.recheck_at = time.monotonic() + access_recheck_s
+        self.recheck_at = time.monotonic() + constants.access_recheck_s
         return True
 
     def drain(self) -> None:
@@ -130,7 +124,7 @@ async def journal(
         for row in rows:
             key = key_of(row)
             yield row
-        if len(rows) < journal_page_max:
+        if len(rows) < constants.journal_page_max:
             await feed.next()
         else:
             await feed.recheck_if_due()  # catching up: still checked as time passes

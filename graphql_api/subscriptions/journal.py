@@ -14,13 +14,13 @@ from graphql_api.inputs import (
 )
 from graphql_api.subscriptions.feeds import (
     journal,
-    journal_page_max,
     organization_feed,
     readers_of_the_organization,
 )
 from graphql_api.types.alerts import ALERT_EVENTS, AlertEvent
 from graphql_api.types.history import HISTORY
 from graphql_api.types.meters import UsageEvent
+from ledger import constants
 from ledger.store.alerts import alert_events_after, latest_alert_key
 from ledger.store.history import debits_after, latest_key
 
@@ -49,7 +49,7 @@ class JournalSubscriptions:
         async with organization_feed(info, org_id) as feed:
             key = HISTORY.decode(org_id, after) if after is not None else await latest_key(pool, org_id)
             debits = journal(
-                feed, key, lambda k: debits_after(pool, org_id, k, journal_page_max), lambda debit: debit.key
+                feed, key, lambda k: debits_after(pool, org_id, k, constants.journal_page_max), lambda debit: debit.key
             )
             async for debit in debits:
                 if (
@@ -74,7 +74,7 @@ class JournalSubscriptions:
         async with organization_feed(info, org_id) as feed:
             key = ALERT_EVENTS.decode(org_id, after) if after is not None else await latest_alert_key(pool, org_id)
             events = journal(
-                feed, key, lambda k: alert_events_after(pool, org_id, k, journal_page_max), lambda e: e.key
+                feed, key, lambda k: alert_events_after(pool, org_id, k, constants.journal_page_max), lambda e: e.key
             )
             async for journaled in events:
                 yield AlertEvent.from_domain(org_id, journaled)

@@ -15,20 +15,12 @@ from graphql_api.errors import invalid
 from graphql_api.inputs import required_time
 from graphql_api.scalars import Credits, Quantity, id_of
 from graphql_api.types.teams import Team
+from ledger import constants
 from ledger.core.charge import Spender, spend_limits
 from ledger.core.commands import DEFAULT_PRIORITY
 from ledger.core.money import MicroCredits
 from ledger.core.state import ALL_PRODUCTS, OrgState, Policy, SpendKey, period_start
 from ledger.store.usage import BucketSize, Grouping, GroupKey, UsageRow, usage_rows
-
-# A report reads the journal directly: its range, its buckets and its rows are bounded.
-usage_range_max = timedelta(days=366)
-
-
-usage_buckets_max = 1_000
-
-
-usage_rows_max = 10_000
 
 
 @strawberry.type(
@@ -71,15 +63,21 @@ async def usage_buckets(
     start, end = required_time(start, "from").astimezone(UTC), required_time(end, "to").astimezone(UTC)
     if not start < end:
         raise invalid("from must be before to")
-    if end - start > usage_range_max:
-        raise invalid(f"a usage report covers at most {usage_range_max.days} days")
-    if _bucket_count(start, end, bucket) > usage_buckets_max:
-        raise invalid(f"at most {usage_buckets_max} buckets: use a shorter range or a longer bucket")
+    if end - start > timedelta(days=constants.usage_range_days_max):
+        raise invalid(f"a usage report covers at most {constants.usage_range_days_max} days")
+    if _bucket_count(start, end, bucket) > constants.usage_buckets_max:
+        raise invalid(f"at most {constants.usage_buckets_max} buckets: use a shorter range or a longer bucket")
     rows = await usage_rows(
-        info.context.resources.pool, organization_id, start, end, bucket, Grouping.of(group_by), usage_rows_max + 1
+        info.context.resources.pool,
+        organization_id,
+        start,
+        end,
+        bucket,
+        Grouping.of(group_by),
+        constants.usage_rows_max + 1,
     )
-    if len(rows) > usage_rows_max:
-        raise invalid(f"more than {usage_rows_max} buckets and groups: use a shorter range or fewer groups")
+    if len(rows) > constants.usage_rows_max:
+        raise invalid(f"more than {constants.usage_rows_max} buckets and groups: use a shorter range or fewer groups")
     return [UsageBucket.from_domain(row) for row in rows]
 
 
