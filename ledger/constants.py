@@ -116,6 +116,8 @@ journal_page_max = 200
 known_organizations_max = 100_000
 known_products_max = 10_000
 organization_partners_max = 100_000
+# How long an invitation's token works at most (inviteMember's expiresInHours): 30 days.
+invitation_hours_max = 30 * 24
 
 # --- Process shell and runtime (ledger/runtime, graphql_api/shell) --------------------------------
 # Embedded servers.

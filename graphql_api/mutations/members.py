@@ -35,12 +35,10 @@ from graphql_api.inputs import (
     printable,
 )
 from graphql_api.types.members import Invitation, Member, OrganizationLimits
+from ledger import constants
 from ledger.directory import invitations, members
 from ledger.directory.invitations import InvitationRequest
 from ledger.directory.members import KEEP, Keep, MemberChange
-
-invitation_hours_max = 30 * 24
-
 
 # A shape check, not a proof of delivery: the integrator sends the invitation.
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -93,8 +91,8 @@ class MemberMutations:
         email = _email(input.email)
         kit = _kit(input.kit)
         key = printable(input.idempotency_key, "idempotencyKey", KEY_LENGTH_MAX)
-        if not 1 <= input.expires_in_hours <= invitation_hours_max:
-            raise invalid(f"expiresInHours must be 1 to {invitation_hours_max}")
+        if not 1 <= input.expires_in_hours <= constants.invitation_hours_max:
+            raise invalid(f"expiresInHours must be 1 to {constants.invitation_hours_max}")
         await load_organization(info, organization_id)
         team_id = optional_id(input.team_id, "teamId")
         request = InvitationRequest(
