@@ -1,1 +1,1 @@
-"""The GraphQL API (Strawberry on Starlette), its command-line entry and the demo."""
+"""The GraphQL API (Strawberry on Starlette), grouped by domain; the process shell is in `shell/`."""
