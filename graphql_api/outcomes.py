@@ -8,7 +8,7 @@ from uuid import UUID
 
 import strawberry
 
-from graphql_api.scalars import Credits
+from graphql_api.scalars import Credits, id_of
 from ledger.core.entries import Status
 from ledger.stream.replies import Reply
 
@@ -62,18 +62,15 @@ class CommandOutcome:
 
     @strawberry.field(description="The lot this command created (grants, positive adjustments).")
     def lot_id(self) -> strawberry.ID | None:
-        value = self.detail("lot_id")
-        return None if value is None else strawberry.ID(value)
+        return id_of(self.detail("lot_id"))
 
     @strawberry.field(description="The hold this command placed or acted on.")
     def hold_id(self) -> strawberry.ID | None:
-        value = self.detail("hold_id")
-        return None if value is None else strawberry.ID(value)
+        return id_of(self.detail("hold_id"))
 
     @strawberry.field(description="The binding quote this command issued.")
     def quote_id(self) -> strawberry.ID | None:
-        value = self.detail("quote_id")
-        return None if value is None else strawberry.ID(value)
+        return id_of(self.detail("quote_id"))
 
     @classmethod
     def queued(cls, command_id: UUID) -> CommandOutcome:

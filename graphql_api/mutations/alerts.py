@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from uuid import UUID
-
 import strawberry
 
 from graphql_api.access.authorize import Authorize
@@ -21,12 +18,9 @@ from ledger.core.commands import (
     RemoveAlert,
     SetAlert,
 )
+from ledger.core.ids import Namespace, derived_id
 from ledger.core.money import MicroCredits
 from ledger.core.validation import check_text
-
-# An alert made without an id gets one from its organization and idempotency key, so a retry of the
-# same request names the same alert.
-_ALERT_IDS = UUID("3c9e7a10-4f2b-4d86-b1a5-9e0d7c6f2a41")
 
 
 @strawberry.type
@@ -39,7 +33,10 @@ class AlertMutations:
     async def set_alert(self, info: Info, input: SetAlertInput) -> CommandOutcome:
         org_id = parse_id(input.organization_id, "organizationId")
         check_text(input.idempotency_key, "idempotency key")  # before it names the alert
-        alert_id = optional_id(input.alert_id, "alertId") or uuid.uuid5(_ALERT_IDS, f"{org_id}:{input.idempotency_key}")
+        # Without an id, one from the organization and the key: a retry of the request names the same alert.
+        alert_id = optional_id(input.alert_id, "alertId") or derived_id(
+            Namespace.ALERT_RULES, org_id, input.idempotency_key
+        )
         payload = SetAlert(
             alert_id=alert_id,
             kind=input.kind,
