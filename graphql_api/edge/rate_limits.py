@@ -25,6 +25,8 @@ from typing import Any
 import redis.asyncio as redis
 from redis.exceptions import NoScriptError, RedisError
 
+from ledger.stream import keys as redis_keys
+
 log = logging.getLogger(__name__)
 
 # KEYS: one per limit; ARGV: per limit, its emission interval and its burst capacity, in microseconds.
@@ -51,8 +53,6 @@ for i, key in ipairs(KEYS) do
 end
 return 0
 """
-# One hash slot for every limit's key: a script's keys must share a slot on Redis Cluster.
-_SLOT = "{ratelimit}"
 _GCRA_SHA = hashlib.sha1(_GCRA.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
 
 
@@ -102,11 +102,11 @@ class RateLimiter:
         keys: list[str] = []
         arguments: list[int] = []
         if caller is not None and self.per_caller.enabled:
-            keys.append(f"{_SLOT}:caller:{caller}")
+            keys.append(redis_keys.rate_limit_caller(caller))
             arguments.extend(self.per_caller.arguments())
         if self.per_organization.enabled:
             for organization in organizations:
-                keys.append(f"{_SLOT}:org:{organization}")
+                keys.append(redis_keys.rate_limit_organization(organization))
                 arguments.extend(self.per_organization.arguments())
         if not keys:
             return

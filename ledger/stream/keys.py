@@ -42,3 +42,13 @@ def meter_channel(org_id: UUID) -> str:
 
 def balance_snapshot(org_id: UUID) -> str:
     return f"balance:{{{org_id}}}"
+
+
+# Rate limits (`graphql_api.edge.rate_limits`): every bucket shares one hash tag, so the one script
+# that charges a caller and its organizations together touches keys of one Redis Cluster slot.
+def rate_limit_caller(caller: str) -> str:
+    return f"{{ratelimit}}:caller:{caller}"
+
+
+def rate_limit_organization(organization: str) -> str:
+    return f"{{ratelimit}}:org:{organization}"
