@@ -32,8 +32,8 @@ from graphql_api.access.principal import ANONYMOUS, PrincipalKind
 from graphql_api.access.tokens import token_secret
 from graphql_api.context import Context, Resources
 from graphql_api.edge.http import (
+    GRAPHQL_METHODS,
     decode_request_json,
-    graphql_methods,
     http_error_response,
     method_not_allowed,
     unauthenticated,
@@ -97,7 +97,7 @@ class LedgerGraphQL(GraphQL[Context, None]):
         await response(scope, receive, send)
 
     async def _answer(self, request: Request) -> Response:
-        if request.method not in graphql_methods:
+        if request.method not in GRAPHQL_METHODS:
             return method_not_allowed(request.method)
         principal = request.scope.get("principal", ANONYMOUS)
         if principal.kind is PrincipalKind.ANONYMOUS and not self.should_render_graphql_ide(

@@ -17,7 +17,7 @@ from graphql_api.access.authorize import UNAUTHENTICATED_MESSAGE
 from ledger import constants
 from ledger.core.errors import ErrorCode
 
-graphql_methods = frozenset({"GET", "POST"})
+GRAPHQL_METHODS = frozenset({"GET", "POST"})
 _HTTP_CODES = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}
 
 
@@ -29,7 +29,7 @@ def error_response(status: int, code: ErrorCode, message: str, headers: dict[str
 def http_error_response(error: HTTPException) -> JSONResponse:
     """What Strawberry raises for a request it cannot read, in the API's shape."""
     code = _HTTP_CODES.get(error.status_code, ErrorCode.BAD_REQUEST)
-    headers = {"allow": ", ".join(sorted(graphql_methods))} if error.status_code == 405 else None
+    headers = {"allow": ", ".join(sorted(GRAPHQL_METHODS))} if error.status_code == 405 else None
     return error_response(error.status_code, code, error.reason, headers)
 
 
