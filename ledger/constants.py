@@ -56,6 +56,8 @@ server_restart_retry_ms = 500
 
 # --- Ledger side (ledger/core, ledger/store, ledger/stream, jobs) --------------------------------
 # Ledger worker.
+# Between turns while PostgreSQL or Redis is out.
+worker_retry_delay_s = 0.5
 # Entries a read asks of each partition at the least, however many partitions share the batch.
 read_share_min = 16
 # A lease renewal counts for this share of its TTL, leaving room for clock drift between a worker

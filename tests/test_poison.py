@@ -31,7 +31,6 @@ from ledger.store import journal
 from ledger.store.balances import balances_by_orgs
 from ledger.store.verify import verify
 from ledger.stream import dead_letters, keys
-from ledger.stream import worker as worker_module
 from ledger.stream.failpoints import poisoning
 from ledger.stream.mailbox import Mailbox
 from ledger.stream.pubsub import PubSubHub
@@ -390,7 +389,7 @@ async def test_the_servers_own_trouble_is_waited_out_not_dead_lettered(
         await write_outcomes(*args)
 
     monkeypatch.setattr(journal, "write_outcomes", disk_full_for_a_while)
-    monkeypatch.setattr(worker_module, "retry_delay_s", 0.01)
+    monkeypatch.setattr(constants, "worker_retry_delay_s", 0.01)
     commands = [command(org, "grant", GrantCredits(GRANT)), *(usage(org, f"use-{n}") for n in range(40))]
     await Mailbox(redis_client, settings.partition_count).send(commands)
     async with running_worker(pool, settings):

@@ -64,9 +64,6 @@ from ledger.stream.warm import WarmStates, event_time
 
 log = logging.getLogger(__name__)
 
-# Between turns while PostgreSQL or Redis is out. Kept here, not in `ledger.constants`: a test
-# shortens it on this module.
-retry_delay_s = 0.5
 # PostgreSQL's own trouble, not any entry's: waited out like an outage and never split on (a full
 # disk would otherwise dead-letter every entry it met).
 _SERVER_TROUBLE: tuple[type[BaseException], ...] = (
@@ -121,7 +118,7 @@ class LedgerWorker:
                         log.error("%s: PostgreSQL or Redis is unreachable (%s: %s); retrying quietly until it is back",
                                   self.worker_id, type(error).__name__, error)  # fmt: skip
                     self._reread_pending()
-                    await asyncio.sleep(retry_delay_s)
+                    await asyncio.sleep(constants.worker_retry_delay_s)
         finally:
             with contextlib.suppress(*OUTAGES):
                 await self._settle()
