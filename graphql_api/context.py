@@ -16,7 +16,7 @@ from starlette.websockets import WebSocket
 from strawberry.types import Info as StrawberryInfo
 
 from graphql_api.access.authenticate import Authenticator, Unauthenticated
-from graphql_api.access.policy import Permission, Role
+from graphql_api.access.policy import Permission
 from graphql_api.access.principal import ANONYMOUS, Principal, PrincipalKind
 from graphql_api.edge.rate_limits import RateLimited, RateLimiter
 from graphql_api.errors import ApiError
@@ -24,6 +24,7 @@ from graphql_api.known import KnownMap, KnownSet
 from graphql_api.loaders import Loaders
 from ledger import constants
 from ledger.core.errors import ErrorCode
+from ledger.directory.roles import Role
 from ledger.runtime.settings import Settings
 from ledger.stream.mailbox import Mailbox
 from ledger.stream.pubsub import PubSubHub

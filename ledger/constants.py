@@ -118,6 +118,14 @@ journal_page_max = 200
 known_organizations_max = 100_000
 known_products_max = 10_000
 organization_partners_max = 100_000
+# Authentication: verified API keys kept per process (so usage costs no query) and for how long;
+# how long past its refresh a verified key is still accepted while PostgreSQL cannot be reached.
+key_cache_ttl_s = 5.0
+key_cache_max = 10_000
+stale_key_s_max = 600.0
+# User tokens minted by createUserToken live from a minute to 30 days.
+user_token_ttl_s_min = 60
+user_token_ttl_s_max = 30 * 24 * 3600
 # How long an invitation's token works at most (inviteMember's expiresInHours): 30 days.
 invitation_hours_max = 30 * 24
 

@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from graphql_api.access.policy import Role
 from graphql_api.access.tokens import issue_token, token_secret
 from ledger.directory.api_keys import create_api_key
 from ledger.directory.members import put_member
 from ledger.directory.organizations import create_organization
 from ledger.directory.partners import create_partner
+from ledger.directory.roles import Role
 
 ROLES = tuple(Role)
 

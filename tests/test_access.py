@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from graphql_api.access.policy import Role
 from graphql_api.access.tokens import issue_token, token_secret
 from ledger.directory.api_keys import key_hash
 from ledger.directory.members import put_member
+from ledger.directory.roles import Role
 from tests.conftest import Service
 from tests.ledger_api import Ledger
 

@@ -597,9 +597,7 @@ def test_fingerprint_is_canonical_and_stable() -> None:
     expected = "61b54c6eef895365ac0d79315ad442ca8f6dd2046ec4ab700aebaff8c597cc86"
     assert wire.fingerprint(GrantCredits(credits(5))) == expected
     one = RecordUsage("sms", Decimal(1), dimensions={"a": "1", "b": "2"})
-    assert wire.fingerprint(one) == wire.fingerprint(
-        RecordUsage("sms", Decimal(1), dimensions={"b": "2", "a": "1"})
-    )
+    assert wire.fingerprint(one) == wire.fingerprint(RecordUsage("sms", Decimal(1), dimensions={"b": "2", "a": "1"}))
     assert wire.fingerprint(one) != wire.fingerprint(replace(one, quantity=Decimal(2)))
     with pytest.raises(InvalidCommand):
         wire.payload_from_dict({"type": "mint_money"})

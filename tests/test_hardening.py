@@ -16,10 +16,10 @@ import httpx
 import redis.asyncio as redis
 import uvicorn
 
-from graphql_api.access.policy import Role
 from graphql_api.app import create_app
 from ledger.directory.api_keys import create_api_key
 from ledger.directory.organizations import create_organization
+from ledger.directory.roles import Role
 from ledger.runtime.settings import Settings
 from tests.conftest import Service, _free_port
 from tests.ledger_api import Ledger

@@ -15,11 +15,11 @@ import pytest
 import websockets
 from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, OperationDefinitionNode, Visitor, parse, visit
 
-from graphql_api.access.policy import Role
 from graphql_api.access.tokens import issue_token
 from graphql_api.edge.query_cost import document_shape
 from ledger.constants import query_selections_max
 from ledger.directory.api_keys import create_api_key
+from ledger.directory.roles import Role
 from tests.conftest import Service
 from tests.ledger_api import Ledger
 

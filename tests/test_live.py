@@ -17,13 +17,13 @@ import asyncpg
 import pytest
 import uvicorn
 
-from graphql_api.access.policy import Role
 from graphql_api.access.tokens import issue_token, token_secret
 from graphql_api.app import create_app
 from ledger import constants
 from ledger.constants import subscriptions_per_connection_max
 from ledger.directory.api_keys import create_api_key
 from ledger.directory.members import put_member
+from ledger.directory.roles import Role
 from tests.conftest import Service, _free_port
 from tests.ledger_api import Ledger
 from tests.live import Live

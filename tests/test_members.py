@@ -11,11 +11,11 @@ from typing import Any
 
 import asyncpg
 
-from graphql_api.access.policy import Role
 from graphql_api.access.tokens import issue_token, token_secret
 from ledger.directory.api_keys import create_api_key
 from ledger.directory.invitations import token_hash
 from ledger.directory.partners import create_partner
+from ledger.directory.roles import Role
 from tests.conftest import Service
 from tests.ledger_api import Ledger
 

@@ -19,13 +19,9 @@ import asyncpg
 
 from graphql_api.access.principal import ANONYMOUS, Principal, PrincipalKind
 from graphql_api.access.tokens import InvalidToken, read_token
+from ledger import constants
 from ledger.directory.api_keys import KEY_MARK, ApiKey, find_api_key, prefix_of, touch_api_key
 from ledger.runtime.outages import OUTAGES
-
-key_cache_ttl_s = 5.0
-key_cache_max = 10_000
-# How long past its refresh a verified key is still accepted while PostgreSQL cannot be reached.
-stale_key_max_s = 600.0
 
 
 class Unauthenticated(Exception):
@@ -85,7 +81,7 @@ class Authenticator:
         except OUTAGES:
             # PostgreSQL is away: a key verified before still works (usage keeps flowing into the
             # streams); a key never seen cannot be checked, and the caller is told to retry.
-            if cached is not None and cached[0] + stale_key_max_s > now:
+            if cached is not None and cached[0] + constants.stale_key_s_max > now:
                 return cached[2]
             raise
         if found is None:
@@ -94,7 +90,7 @@ class Authenticator:
         with contextlib.suppress(*OUTAGES):
             await touch_api_key(self._pool, found.id, datetime.now(UTC))
         principal = key_principal(found)
-        if len(self._keys) >= key_cache_max:
+        if len(self._keys) >= constants.key_cache_max:
             self._keys.clear()
-        self._keys[digest] = (now + key_cache_ttl_s, prefix_of(key) or "", principal)
+        self._keys[digest] = (now + constants.key_cache_ttl_s, prefix_of(key) or "", principal)
         return principal

@@ -25,12 +25,12 @@ from graphql_api.access.policy import (
     USER_ONLY_PERMISSIONS,
     USER_PLATFORM_PERMISSIONS,
     Permission,
-    Role,
 )
 from graphql_api.access.principal import Principal, PrincipalKind
 from graphql_api.errors import ApiError
 from graphql_api.inputs import parse_id
 from ledger.core.errors import ErrorCode
+from ledger.directory.roles import Role
 
 UNAUTHENTICATED_MESSAGE = "send Authorization: Bearer <API key or user token>"
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 
-from ledger.directory.roles import Role as Role  # re-exported: the policy is built on the roles
+from ledger.directory.roles import Role
 
 
 class Permission(enum.StrEnum):

@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass
 from uuid import UUID
 
-from graphql_api.access.policy import Role
+from ledger.directory.roles import Role
 
 
 class PrincipalKind(enum.StrEnum):

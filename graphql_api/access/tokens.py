@@ -11,7 +11,6 @@ in PostgreSQL, so every API process of one deployment signs and checks with the 
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -19,15 +18,11 @@ from uuid import UUID
 import asyncpg
 import jwt
 
+from ledger.store.secrets import service_secret
+
 ISSUER = "credit-ledger"
 ALGORITHM = "HS256"
-token_ttl_default = timedelta(hours=1)
-token_ttl_max = timedelta(days=30)
-_SECRET_NAME = "user_token_secret"  # noqa: S105 - names, not secrets
-_ENSURE_SECRET = """
-INSERT INTO service_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING
-"""  # noqa: S105 - names, not secrets
-_SECRET = "SELECT value FROM service_secrets WHERE name = $1"  # noqa: S105 - names, not secrets
+_SECRET_NAME = "user_token_secret"  # noqa: S105 - a name, not a secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +39,7 @@ class InvalidToken(Exception):
 async def token_secret(connection: asyncpg.Connection | asyncpg.Pool, configured: str) -> bytes:
     if configured:
         return configured.encode()
-    await connection.execute(_ENSURE_SECRET, _SECRET_NAME, secrets.token_bytes(32))
-    return bytes(await connection.fetchval(_SECRET, _SECRET_NAME))
+    return await service_secret(connection, _SECRET_NAME)
 
 
 def issue_token(secret: bytes, user_id: str, now: datetime, ttl: timedelta, partner_id: UUID | None = None) -> str:

@@ -8,7 +8,6 @@ from uuid import UUID
 import asyncpg
 from strawberry.dataloader import DataLoader
 
-from graphql_api.access.policy import Role
 from graphql_api.loaders.balances import balance_loader
 from graphql_api.loaders.invitations import invitations_loader
 from graphql_api.loaders.limits import limits_loader
@@ -25,6 +24,7 @@ from ledger.core.state import Balance, OrgState, SpendKey
 from ledger.directory.invitations import Invitation
 from ledger.directory.members import Limits, Member
 from ledger.directory.organizations import Organization
+from ledger.directory.roles import Role
 from ledger.directory.teams import Team
 from ledger.store.history import PostingView
 

@@ -6,8 +6,8 @@ from uuid import UUID
 import asyncpg
 from strawberry.dataloader import DataLoader
 
-from graphql_api.access.policy import Role
 from ledger.directory.members import roles_of
+from ledger.directory.roles import Role
 
 
 def member_role_loader(pool: asyncpg.Pool) -> DataLoader[tuple[UUID, str], Role | None]:

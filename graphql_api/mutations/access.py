@@ -10,7 +10,7 @@ import strawberry
 
 from graphql_api.access.authorize import Authorize, nowhere
 from graphql_api.access.policy import Permission
-from graphql_api.access.tokens import issue_token, token_ttl_max
+from graphql_api.access.tokens import issue_token
 from graphql_api.context import Info
 from graphql_api.errors import invalid, not_found
 from graphql_api.input_types.access import (
@@ -25,6 +25,7 @@ from graphql_api.inputs import (
     parse_id,
 )
 from graphql_api.types.access import ApiKey, CreatedApiKey, Partner, UserToken
+from ledger import constants
 from ledger.directory import api_keys, partners
 
 
@@ -35,7 +36,7 @@ class AccessMutations:
     )
     async def create_partner(self, info: Info, input: CreatePartnerInput) -> Partner:
         name = checked_name(input.name)
-        partner_id = parse_id(input.id, "id") if input.id is not None else uuid.uuid4()
+        partner_id = optional_id(input.id, "id") or uuid.uuid4()
         found = await partners.create_partner(info.context.resources.pool, partner_id, name)
         return Partner(id=strawberry.ID(str(found.id)), name=found.name, created_at=found.created_at)
 
@@ -83,9 +84,10 @@ class AccessMutations:
     )
     async def create_user_token(self, info: Info, input: CreateUserTokenInput) -> UserToken:
         user_id = checked_name(input.user_id, "userId")
+        low, high = constants.user_token_ttl_s_min, constants.user_token_ttl_s_max
+        if not low <= input.ttl_seconds <= high:
+            raise invalid(f"ttlSeconds must be {low} to {high}")
         ttl = timedelta(seconds=input.ttl_seconds)
-        if not timedelta(seconds=60) <= ttl <= token_ttl_max:
-            raise invalid("ttlSeconds must be 60 to 2592000")
         now = datetime.now(UTC).replace(microsecond=0)
         # A partner's token is bound to the partner's organizations.
         partner_id = info.context.principal.partner_id

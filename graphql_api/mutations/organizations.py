@@ -14,6 +14,7 @@ from graphql_api.input_types.organizations import CreateOrganizationInput, Creat
 from graphql_api.inputs import (
     checked_name,
     load_organization,
+    optional_id,
     parse_id,
 )
 from graphql_api.types.organization import Organization
@@ -28,7 +29,7 @@ class OrganizationMutations:
     )
     async def create_organization(self, info: Info, input: CreateOrganizationInput) -> Organization:
         name = checked_name(input.name)
-        organization_id = parse_id(input.id, "id") if input.id is not None else uuid.uuid4()
+        organization_id = optional_id(input.id, "id") or uuid.uuid4()
         pool = info.context.resources.pool
         # A partner's organizations are its sub-organizations.
         partner_id = info.context.principal.partner_id
@@ -48,5 +49,5 @@ class OrganizationMutations:
         name = checked_name(input.name)
         organization_id = parse_id(input.organization_id, "organizationId")
         await load_organization(info, organization_id)
-        team_id = parse_id(input.id, "id") if input.id is not None else uuid.uuid4()
+        team_id = optional_id(input.id, "id") or uuid.uuid4()
         return Team.from_domain(await teams.create_team(info.context.resources.pool, organization_id, team_id, name))
