@@ -47,6 +47,7 @@ from graphql_api.schema import build_schema
 from ledger import constants
 from ledger.runtime.settings import Settings
 from ledger.store.pool import create_pool
+from ledger.stream.health import readiness
 from ledger.stream.mailbox import Mailbox
 from ledger.stream.pubsub import PubSubHub
 
@@ -188,10 +189,8 @@ def create_app(settings: Settings) -> Starlette:
         return PlainTextResponse("ok")
 
     async def readyz(_: Request) -> Response:
-        # Imported here, not at the top: the ledger's own verdict (stores, stalled and unowned
-        # partitions), computed afresh on every probe rather than read from the health job's hash.
-        from ledger.stream.health import readiness
-
+        # The ledger's own verdict (stores, stalled and unowned partitions), computed afresh on every
+        # probe rather than read from the health job's hash.
         resources = holder["resources"]
         ready, body = await readiness(resources.pool, resources.redis, resources.settings)
         return JSONResponse(body, status_code=200 if ready else 503)
