@@ -3,12 +3,12 @@
 - No import cycle. The import graph is built statically with `ast`: every `import` and
   `from ... import` anywhere in a module counts, inside functions and under `TYPE_CHECKING` too (a
   function-level import that dodges a cycle is still the cycle). Relative imports are resolved, and
-  `from package import module` is an edge to that module. An edge goes to the module named, not to
-  the packages above it: `import a.b.c` runs `a/__init__` and `a/b/__init__` too, but a package's
-  `__init__` that gathers its own submodules (`mutations/__init__.py` merging the mixins) is the
-  layout we want, not a cycle. Strongly connected components (Tarjan) of more than one module, or a
-  module importing itself, fail the test, each shown with a shortest cycle in it and the lines
-  that make that cycle.
+  `from package import module` is an edge to that module. `import a.b.c` runs `a/__init__` and
+  `a/b/__init__` first, so it is an edge to those packages too, unless the importer sits inside
+  them (a package's `__init__` that gathers its own submodules, like `mutations/__init__.py`
+  merging the mixins, is already running when they import each other). Strongly connected
+  components (Tarjan) of more than one module, or a module importing itself, fail the test, each
+  shown with a shortest cycle in it and the lines that make that cycle.
   `test_the_checker_finds_a_deliberate_cycle` feeds the same checker a two-module cycle, so the
   check cannot pass by finding nothing.
 - No `strawberry.lazy` (nor `LazyType`) in `graphql_api/`: with no cycle there is nothing to dodge.
@@ -113,7 +113,17 @@ def import_graph(known: dict[str, Module]) -> dict[str, dict[str, int]]:
                     targets.append(target)
             for target in targets:
                 graph[module.name].setdefault(target, statement.line)
+                for package in _packages_run_first(target, module, known):
+                    graph[module.name].setdefault(package, statement.line)
     return graph
+
+
+def _packages_run_first(target: str, importer: Module, known: dict[str, Module]) -> list[str]:
+    """The packages whose `__init__` importing `target` runs first, less those the importer is in."""
+    own = importer.name if importer.is_package else importer.package
+    parts = target.split(".")
+    above = (".".join(parts[:end]) for end in range(1, len(parts)))
+    return [name for name in above if name in known and not f"{own}.".startswith(f"{name}.")]
 
 
 def strongly_connected(graph: dict[str, dict[str, int]]) -> list[list[str]]:
@@ -211,6 +221,28 @@ def test_the_checker_finds_a_deliberate_cycle(tmp_path: Path) -> None:
     assert "loop.second imports loop.first (line 4)" in found[0]
 
     (package / "second.py").write_text("import os\n")
+    assert cycles(tmp_path, ["loop"]) == []
+
+
+def test_the_checker_finds_a_cycle_through_a_package_init(tmp_path: Path) -> None:
+    # `loop.outside` imports a module of `loop.inner`, which runs `loop/inner/__init__.py` first; that
+    # imports `loop.inner.merged`, which imports `loop.outside`: a cycle at run time, though no
+    # module names the one that names it.
+    inner = tmp_path / "loop" / "inner"
+    inner.mkdir(parents=True)
+    (tmp_path / "loop" / "__init__.py").write_text("")
+    (inner / "__init__.py").write_text("from loop.inner.merged import Merged\n")
+    (inner / "merged.py").write_text("from loop.outside import Used\n\nMerged = Used\n")
+    (inner / "leaf.py").write_text("Leaf = 1\n")
+    (tmp_path / "loop" / "outside.py").write_text("from loop.inner.leaf import Leaf\n\nUsed = Leaf\n")
+    found = cycles(tmp_path, ["loop"])
+    assert len(found) == 1, found
+    assert found[0].startswith("3 modules in a cycle: loop.inner, loop.inner.merged, loop.outside"), found
+
+    # Inside the package, its own `__init__` is already running: siblings importing each other
+    # through it is no cycle.
+    (tmp_path / "loop" / "outside.py").write_text("Used = 1\n")
+    (inner / "merged.py").write_text("from loop.inner.leaf import Leaf\n\nMerged = Leaf\n")
     assert cycles(tmp_path, ["loop"]) == []
 
 
