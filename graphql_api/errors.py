@@ -45,6 +45,11 @@ class ApiError(Exception):
         self.extensions = extensions or {}
 
 
+def error_body(code: ErrorCode, message: str) -> dict[str, object]:
+    """The API's error shape, for the answers given before GraphQL runs (the HTTP edge)."""
+    return {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
+
+
 def not_found(what: str) -> ApiError:
     return ApiError(ErrorCode.NOT_FOUND, f"{what} not found")
 

@@ -4,6 +4,7 @@ UNKNOWN_PRODUCT / NOT_FOUND) before anything is written or sent to the ledger.""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
@@ -16,12 +17,8 @@ from ledger.core.money import price
 from ledger.directory.organizations import Organization
 from ledger.store import catalog
 
-# Names of organizations, teams, partners, API keys, and user ids.
-NAME_LENGTH_MAX = 200
-# An email address (RFC 5321's limit), a kit (seat) name, an invitation's idempotency key.
-EMAIL_LENGTH_MAX = 254
-KIT_LENGTH_MAX = 100
-KEY_LENGTH_MAX = 200
+# A shape check, not a proof of delivery: the integrator sends the invitation.
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 def parse_id(value: str, what: str) -> UUID:
@@ -34,6 +31,11 @@ def parse_id(value: str, what: str) -> UUID:
 
 def optional_id(value: str | None, what: str) -> UUID | None:
     return None if value is None else parse_id(value, what)
+
+
+def optional_decimal(value: Decimal | None) -> Decimal | None:
+    """A Quantity scalar's value (already a bounded Decimal) or null."""
+    return None if value is None else Decimal(value)
 
 
 def aware(value: datetime | None, field: str) -> datetime | None:
@@ -52,8 +54,8 @@ def required_time(value: datetime, field: str) -> datetime:
 def checked_name(value: str, what: str = "name") -> str:
     """A display name or id, trimmed: 1 to NAME_LENGTH_MAX characters."""
     trimmed = value.strip()
-    if not 1 <= len(trimmed) <= NAME_LENGTH_MAX:
-        raise invalid(f"{what} must be 1 to {NAME_LENGTH_MAX} characters")
+    if not 1 <= len(trimmed) <= bounds.NAME_LENGTH_MAX:
+        raise invalid(f"{what} must be 1 to {bounds.NAME_LENGTH_MAX} characters")
     return trimmed
 
 
@@ -63,6 +65,23 @@ def printable(value: str, what: str, length_max: int) -> str:
     if not 1 <= len(text) <= length_max or not text.isprintable():
         raise invalid(f"{what} must be 1 to {length_max} printable characters")
     return text
+
+
+def email(value: str) -> str:
+    """An email address, trimmed and lower-cased."""
+    address = value.strip().lower()
+    if len(address) > bounds.EMAIL_LENGTH_MAX or not address.isprintable() or not _EMAIL.fullmatch(address):
+        raise invalid("email is not an email address")
+    return address
+
+
+def kit(value: str | None) -> str | None:
+    return None if value is None else printable(value, "kit", bounds.KIT_LENGTH_MAX)
+
+
+def user_id(value: str) -> str:
+    """A user id as the directory keeps it (printable, unlike a name)."""
+    return printable(value, "userId", bounds.NAME_LENGTH_MAX)
 
 
 async def load_organization(info: Info, organization_id: UUID) -> Organization:

@@ -81,9 +81,7 @@ class Query:
             kind=principal.kind,
             user_id=principal.id if principal.kind is PrincipalKind.USER else None,
             api_key_id=id_of(key_id),
-            organization_id=None
-            if principal.organization_id is None
-            else strawberry.ID(str(principal.organization_id)),
+            organization_id=id_of(principal.organization_id),
             role=principal.role,
             partner_id=id_of(principal.partner_id),
         )

@@ -45,7 +45,7 @@ def _parse_quantity(value: object) -> Decimal:
 
 
 def _parse_datetime(value: object) -> dt.datetime:
-    if not isinstance(value, str) or len(value) > _DATETIME_TEXT_LENGTH_MAX:
+    if not isinstance(value, str) or len(value) > bounds.DATETIME_TEXT_LENGTH_MAX:
         raise ValueError("a time is an ISO 8601 string, e.g. 2026-01-31T12:00:00Z")
     try:
         parsed = dt.datetime.fromisoformat(value)
@@ -59,8 +59,6 @@ def _parse_datetime(value: object) -> dt.datetime:
         raise ValueError(error.message) from None
     return parsed
 
-
-_DATETIME_TEXT_LENGTH_MAX = 64
 
 Credits = NewType("Credits", int)
 Quantity = NewType("Quantity", Decimal)

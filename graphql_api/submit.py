@@ -10,6 +10,7 @@ from uuid import UUID
 
 from graphql_api.context import Info
 from graphql_api.errors import not_found
+from graphql_api.inputs import parse_id
 from graphql_api.outcomes import Ack, CommandOutcome
 from ledger import constants
 from ledger.core.commands import Command, Envelope, Payload
@@ -20,6 +21,11 @@ from ledger.core.validation import validate
 async def submit(info: Info, organization_id: UUID, key: str, payload: Payload, ack: Ack) -> CommandOutcome:
     (outcome,) = await submit_many(info, [(organization_id, key, payload)], ack)
     return outcome
+
+
+async def submit_to(info: Info, organization_id: str, key: str, payload: Payload, ack: Ack) -> CommandOutcome:
+    """`submit` to an organization named by the id the client sent."""
+    return await submit(info, parse_id(organization_id, "organizationId"), key, payload, ack)
 
 
 async def submit_many(info: Info, items: Sequence[tuple[UUID, str, Payload]], ack: Ack) -> list[CommandOutcome]:

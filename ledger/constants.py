@@ -41,7 +41,7 @@ dead_letter_list_default_count = 100
 # A partition whose oldest pending entry was delivered this long ago without being acknowledged is
 # stalled: a live owner acknowledges within a batch, and a dead one's entries are claimed again
 # (which counts as a delivery) within a lease's time-to-live.
-partition_stall_ms_max = 30_000
+partition_stall_max_ms = 30_000
 # How long /readyz waits for the ledger's health figures from Redis.
 ledger_health_timeout_ms = 2_000
 # A ledger worker that dies is started again after a back-off that doubles up to this, so the ledger
@@ -105,7 +105,7 @@ documents_cached_max = 256
 # Rows a page of transactions or alert events holds at most (`first`).
 page_size_max = 200
 # A usage report reads the journal directly: its range, its buckets and its rows are bounded.
-usage_range_days_max = 366
+usage_range_max_days = 366
 usage_buckets_max = 1_000
 usage_rows_max = 10_000
 # Live subscriptions: operations one WebSocket connection may run at once (each holds a listener
@@ -122,12 +122,12 @@ organization_partners_max = 100_000
 # how long past its refresh a verified key is still accepted while PostgreSQL cannot be reached.
 key_cache_ttl_s = 5.0
 key_cache_max = 10_000
-stale_key_s_max = 600.0
+stale_key_max_s = 600.0
 # User tokens minted by createUserToken live from a minute to 30 days.
-user_token_ttl_s_min = 60
-user_token_ttl_s_max = 30 * 24 * 3600
+user_token_ttl_min_s = 60
+user_token_ttl_max_s = 30 * 24 * 3600
 # How long an invitation's token works at most (inviteMember's expiresInHours): 30 days.
-invitation_hours_max = 30 * 24
+invitation_ttl_max_hours = 30 * 24
 
 # --- Process shell and runtime (ledger/runtime, graphql_api/shell) --------------------------------
 # Embedded servers.

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import Mode, from_schema, nodes
 
-from ledger.core.errors import ErrorCode, error_for
+from ledger.core.errors import ErrorCode, LedgerError, error_for
 from tests.conftest import Service, repository_root
 from tests.ledger_api import Ledger
 from tests.principals import cast
@@ -117,6 +117,8 @@ def test_the_readme_error_table_is_the_error_registry() -> None:
 
 
 def test_every_stored_rejection_maps_back_to_its_error() -> None:
-    for code in (ErrorCode.CAP_EXCEEDED, ErrorCode.IDEMPOTENCY_CONFLICT, ErrorCode.COMMAND_FAILED):
-        error = error_for(code, "why")
-        assert (error.code, error.message) == (code, "why")
+    classes = LedgerError.__subclasses__()
+    assert len({cls.code for cls in classes}) == len(classes), "two error classes share a code"
+    for cls in classes:
+        error = error_for(cls.code.value, "why")
+        assert (type(error), error.code, error.message) == (cls, cls.code, "why")

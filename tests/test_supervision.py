@@ -58,7 +58,7 @@ async def test_health_names_unowned_and_stalled_partitions(redis_client: redis.R
 
     await redis_client.xreadgroup(keys.CONSUMER_GROUP, "worker-a", {stream: ">"})
     assert (await check_ledger_health(redis_client, count)).healthy  # delivered just now
-    health = await check_ledger_health(redis_client, count, stall_ms_max=0)
+    health = await check_ledger_health(redis_client, count, stall_max_ms=0)
     assert [(s.partition, s.pending) for s in health.stalled] == [(3, 1)]
     assert "partition 3 is stalled" in health.problems()[0]
 

@@ -81,7 +81,7 @@ class Authenticator:
         except OUTAGES:
             # PostgreSQL is away: a key verified before still works (usage keeps flowing into the
             # streams); a key never seen cannot be checked, and the caller is told to retry.
-            if cached is not None and cached[0] + constants.stale_key_s_max > now:
+            if cached is not None and cached[0] + constants.stale_key_max_s > now:
                 return cached[2]
             raise
         if found is None:

@@ -3,7 +3,7 @@
 Bad credentials are refused here, with HTTP 401 and the API's error shape, so no resolver ever
 runs for them; an outage of PostgreSQL while checking a key answers 503 UNAVAILABLE. No
 credentials at all is the anonymous principal, which /graphql answers UNAUTHENTICATED before it
-reads the body (graphql_api/edge.py); health checks and GraphiQL's page need none.
+reads the body (`graphql_api.edge.http`); health checks and GraphiQL's page need none.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from graphql_api.access.authenticate import Unauthenticated
-from graphql_api.errors import UNAVAILABLE_MESSAGE
+from graphql_api.errors import UNAVAILABLE_MESSAGE, error_body
 from ledger.core.errors import ErrorCode
 from ledger.runtime.outages import OUTAGES
 
@@ -56,7 +56,7 @@ async def _refuse(scope: Scope, send: Send, status: int, code: ErrorCode, messag
     if scope["type"] == "websocket":
         await send({"type": "websocket.close", "code": 4401 if status == 401 else 1013, "reason": code})
         return
-    body = json.dumps({"data": None, "errors": [{"message": message, "extensions": {"code": code}}]})
+    body = json.dumps(error_body(code, message))
     extra = [(b"www-authenticate", b"Bearer")] if status == 401 else [(b"retry-after", b"1")]
     await send(
         {"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json"), *extra]}

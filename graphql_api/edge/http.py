@@ -14,6 +14,7 @@ from cross_web import HTTPException
 from starlette.responses import JSONResponse
 
 from graphql_api.access.authorize import UNAUTHENTICATED_MESSAGE
+from graphql_api.errors import error_body
 from ledger import constants
 from ledger.core.errors import ErrorCode
 
@@ -22,8 +23,7 @@ _HTTP_CODES = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}
 
 
 def error_response(status: int, code: ErrorCode, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    body = {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(error_body(code, message), status_code=status, headers=headers)
 
 
 def http_error_response(error: HTTPException) -> JSONResponse:

@@ -10,6 +10,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from graphql_api.errors import error_body
 from ledger.core.errors import ErrorCode
 
 
@@ -54,8 +55,6 @@ class RequestSizeLimit:
 
     async def _refuse(self, send: Send) -> None:
         message = f"the request is larger than {self.max_bytes} bytes"
-        body = json.dumps(
-            {"data": None, "errors": [{"message": message, "extensions": {"code": ErrorCode.REQUEST_TOO_LARGE}}]}
-        )
+        body = json.dumps(error_body(ErrorCode.REQUEST_TOO_LARGE, message))
         await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": body.encode()})

@@ -38,7 +38,7 @@ class AccessMutations:
         name = checked_name(input.name)
         partner_id = optional_id(input.id, "id") or uuid.uuid4()
         found = await partners.create_partner(info.context.resources.pool, partner_id, name)
-        return Partner(id=strawberry.ID(str(found.id)), name=found.name, created_at=found.created_at)
+        return Partner.from_domain(found)
 
     @strawberry.mutation(
         extensions=[Authorize(Permission.MANAGE_KEYS, without_organization=Permission.MANAGE_PLATFORM)],
@@ -84,7 +84,7 @@ class AccessMutations:
     )
     async def create_user_token(self, info: Info, input: CreateUserTokenInput) -> UserToken:
         user_id = checked_name(input.user_id, "userId")
-        low, high = constants.user_token_ttl_s_min, constants.user_token_ttl_s_max
+        low, high = constants.user_token_ttl_min_s, constants.user_token_ttl_max_s
         if not low <= input.ttl_seconds <= high:
             raise invalid(f"ttlSeconds must be {low} to {high}")
         ttl = timedelta(seconds=input.ttl_seconds)

@@ -31,6 +31,7 @@ from graphql_api.input_types.credits import (
 )
 from graphql_api.inputs import (
     aware,
+    optional_decimal,
     optional_id,
     parse_id,
     require_priceable,
@@ -38,9 +39,8 @@ from graphql_api.inputs import (
     require_products,
     required_time,
 )
-from graphql_api.outcomes import Ack, CommandOutcome
-from graphql_api.scalars import Quantity
-from graphql_api.submit import submit, submit_many
+from graphql_api.outcomes import CommandOutcome
+from graphql_api.submit import submit, submit_many, submit_to
 from ledger import constants
 from ledger.core.commands import (
     AdjustCredits,
@@ -50,7 +50,6 @@ from ledger.core.commands import (
     GrantCredits,
     IssueQuote,
     LotTerms,
-    Payload,
     PlaceHold,
     RecordUsage,
     RefundLot,
@@ -60,14 +59,6 @@ from ledger.core.commands import (
     TransferCredits,
 )
 from ledger.core.money import MicroCredits
-
-
-def _decimal(value: Quantity | None) -> Decimal | None:
-    return None if value is None else Decimal(value)
-
-
-async def _send(info: Info, organization_id: strawberry.ID, key: str, payload: Payload, ack: Ack) -> CommandOutcome:
-    return await submit(info, parse_id(organization_id, "organizationId"), key, payload, ack)
 
 
 def usage_payload(info: Info, event: UsageEventInput) -> RecordUsage:
@@ -157,7 +148,7 @@ class CreditMutations:
             run_id=input.run_id,
             cap=None if input.cap is None else MicroCredits(input.cap),
         )
-        return await _send(info, input.organization_id, input.idempotency_key, payload, input.ack)
+        return await submit_to(info, input.organization_id, input.idempotency_key, payload, input.ack)
 
     @strawberry.mutation(
         extensions=[Authorize(Permission.RECORD_USAGE)],
@@ -167,17 +158,17 @@ class CreditMutations:
         payload = CaptureHold(
             hold_id=parse_id(input.hold_id, "holdId"),
             amount=None if input.amount is None else MicroCredits(input.amount),
-            quantity=_decimal(input.quantity),
+            quantity=optional_decimal(input.quantity),
             final=input.final,
         )
-        return await _send(info, input.organization_id, input.idempotency_key, payload, input.ack)
+        return await submit_to(info, input.organization_id, input.idempotency_key, payload, input.ack)
 
     @strawberry.mutation(
         extensions=[Authorize(Permission.RECORD_USAGE)], description="Release a hold without charging anything more."
     )
     async def release_hold(self, info: Info, input: ReleaseHoldInput) -> CommandOutcome:
         payload = ReleaseHold(parse_id(input.hold_id, "holdId"))
-        return await _send(info, input.organization_id, input.idempotency_key, payload, input.ack)
+        return await submit_to(info, input.organization_id, input.idempotency_key, payload, input.ack)
 
     @strawberry.mutation(
         extensions=[Authorize(Permission.RECORD_USAGE)],
@@ -192,7 +183,7 @@ class CreditMutations:
             team_id=optional_id(input.team_id, "teamId"),
             user_id=input.user_id,
         )
-        return await _send(info, input.organization_id, input.idempotency_key, payload, input.ack)
+        return await submit_to(info, input.organization_id, input.idempotency_key, payload, input.ack)
 
     @strawberry.mutation(
         extensions=[Authorize(Permission.MANAGE_CREDITS)],
@@ -204,26 +195,26 @@ class CreditMutations:
             from_team_id=optional_id(input.from_team_id, "fromTeamId"),
             to_team_id=optional_id(input.to_team_id, "toTeamId"),
         )
-        return await _send(info, input.organization_id, input.idempotency_key, payload, input.ack)
+        return await submit_to(info, input.organization_id, input.idempotency_key, payload, input.ack)
 
     @strawberry.mutation(
         extensions=[Authorize(Permission.GRANT)], description="Refund what is left of a refundable lot."
     )
     async def refund_lot(self, info: Info, input: RefundLotInput) -> CommandOutcome:
         payload = RefundLot(parse_id(input.lot_id, "lotId"), input.reason)
-        return await _send(info, input.organization_id, input.idempotency_key, payload, input.ack)
+        return await submit_to(info, input.organization_id, input.idempotency_key, payload, input.ack)
 
     @strawberry.mutation(
         extensions=[Authorize(Permission.GRANT)], description="Credit a usage debit back to the lots it came from."
     )
     async def credit_back(self, info: Info, input: CreditBackInput) -> CommandOutcome:
         payload = CreditBack(parse_id(input.transaction_id, "transactionId"), input.reason)
-        return await _send(info, input.organization_id, input.idempotency_key, payload, input.ack)
+        return await submit_to(info, input.organization_id, input.idempotency_key, payload, input.ack)
 
     @strawberry.mutation(extensions=[Authorize(Permission.GRANT)], description="A manual correction with a reason.")
     async def adjust_credits(self, info: Info, input: AdjustCreditsInput) -> CommandOutcome:
         payload = AdjustCredits(MicroCredits(input.amount), input.reason, optional_id(input.team_id, "teamId"))
-        return await _send(info, input.organization_id, input.idempotency_key, payload, input.ack)
+        return await submit_to(info, input.organization_id, input.idempotency_key, payload, input.ack)
 
     @strawberry.mutation(
         extensions=[Authorize(Permission.GRANT)],
@@ -231,7 +222,7 @@ class CreditMutations:
     )
     async def reset_lots(self, info: Info, input: ResetLotsInput) -> CommandOutcome:
         payload = ResetLots(input.kind, optional_id(input.team_id, "teamId"))
-        return await _send(info, input.organization_id, input.idempotency_key, payload, input.ack)
+        return await submit_to(info, input.organization_id, input.idempotency_key, payload, input.ack)
 
     @strawberry.mutation(
         extensions=[Authorize(Permission.GRANT)],
@@ -239,4 +230,4 @@ class CreditMutations:
     )
     async def expire_credits(self, info: Info, input: ExpireCreditsInput) -> CommandOutcome:
         payload = Expire(aware(input.as_of, "asOf") or datetime.now(UTC))
-        return await _send(info, input.organization_id, input.idempotency_key, payload, input.ack)
+        return await submit_to(info, input.organization_id, input.idempotency_key, payload, input.ack)

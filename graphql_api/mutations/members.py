@@ -5,11 +5,11 @@ call it."""
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 
 import strawberry
 
+from graphql_api import inputs
 from graphql_api.access.authorize import Authorize, nowhere
 from graphql_api.access.policy import Permission
 from graphql_api.access.principal import Principal, PrincipalKind
@@ -25,10 +25,6 @@ from graphql_api.input_types.members import (
     UpdateMemberInput,
 )
 from graphql_api.inputs import (
-    EMAIL_LENGTH_MAX,
-    KEY_LENGTH_MAX,
-    KIT_LENGTH_MAX,
-    NAME_LENGTH_MAX,
     load_organization,
     optional_id,
     parse_id,
@@ -36,27 +32,10 @@ from graphql_api.inputs import (
 )
 from graphql_api.types.members import Invitation, Member, OrganizationLimits
 from ledger import constants
+from ledger.core import bounds
 from ledger.directory import invitations, members
 from ledger.directory.invitations import InvitationRequest
 from ledger.directory.members import KEEP, Keep, MemberChange
-
-# A shape check, not a proof of delivery: the integrator sends the invitation.
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-
-
-def _email(value: str) -> str:
-    email = value.strip().lower()
-    if len(email) > EMAIL_LENGTH_MAX or not email.isprintable() or not _EMAIL.fullmatch(email):
-        raise invalid("email is not an email address")
-    return email
-
-
-def _kit(value: str | None) -> str | None:
-    return None if value is None else printable(value, "kit", KIT_LENGTH_MAX)
-
-
-def _user_id(value: str) -> str:
-    return printable(value, "userId", NAME_LENGTH_MAX)
 
 
 def _inviter(principal: Principal) -> str:
@@ -74,7 +53,7 @@ def _limit(value: int | None, what: str) -> int | Keep | None:
 
 def _change(input: UpdateMemberInput) -> MemberChange:
     """A field left out is KEEP; null clears a team or kit (and keeps the role)."""
-    kit = KEEP if input.kit is strawberry.UNSET else _kit(input.kit)
+    kit = KEEP if input.kit is strawberry.UNSET else inputs.kit(input.kit)
     team_id = KEEP if input.team_id is strawberry.UNSET else optional_id(input.team_id, "teamId")
     role = KEEP if input.role is None or input.role is strawberry.UNSET else input.role
     return MemberChange(role=role, team_id=team_id, kit=kit)
@@ -88,11 +67,11 @@ class MemberMutations:
     )
     async def invite_member(self, info: Info, input: InviteMemberInput) -> Invitation:
         organization_id = parse_id(input.organization_id, "organizationId")
-        email = _email(input.email)
-        kit = _kit(input.kit)
-        key = printable(input.idempotency_key, "idempotencyKey", KEY_LENGTH_MAX)
-        if not 1 <= input.expires_in_hours <= constants.invitation_hours_max:
-            raise invalid(f"expiresInHours must be 1 to {constants.invitation_hours_max}")
+        email = inputs.email(input.email)
+        kit = inputs.kit(input.kit)
+        key = printable(input.idempotency_key, "idempotencyKey", bounds.INVITATION_KEY_LENGTH_MAX)
+        if not 1 <= input.expires_in_hours <= constants.invitation_ttl_max_hours:
+            raise invalid(f"expiresInHours must be 1 to {constants.invitation_ttl_max_hours}")
         await load_organization(info, organization_id)
         team_id = optional_id(input.team_id, "teamId")
         request = InvitationRequest(
@@ -134,7 +113,7 @@ class MemberMutations:
     )
     async def update_member(self, info: Info, input: UpdateMemberInput) -> Member:
         organization_id = parse_id(input.organization_id, "organizationId")
-        user_id = _user_id(input.user_id)
+        user_id = inputs.user_id(input.user_id)
         change = _change(input)
         changed = await members.change_member(info.context.resources.pool, organization_id, user_id, change)
         return Member.from_domain(changed)
@@ -145,7 +124,7 @@ class MemberMutations:
     )
     async def remove_member(self, info: Info, input: RemoveMemberInput) -> Member:
         organization_id = parse_id(input.organization_id, "organizationId")
-        user_id = _user_id(input.user_id)
+        user_id = inputs.user_id(input.user_id)
         removed = await members.remove_member(info.context.resources.pool, organization_id, user_id)
         return Member.from_domain(removed)
 
@@ -158,9 +137,9 @@ class MemberMutations:
     )
     async def add_member(self, info: Info, input: AddMemberInput) -> Member:
         organization_id = parse_id(input.organization_id, "organizationId")
-        user_id = _user_id(input.user_id)
-        email = None if input.email is None else _email(input.email)
-        kit = _kit(input.kit)
+        user_id = inputs.user_id(input.user_id)
+        email = None if input.email is None else inputs.email(input.email)
+        kit = inputs.kit(input.kit)
         await load_organization(info, organization_id)
         team_id = optional_id(input.team_id, "teamId")
         added = await members.add_member(

@@ -19,12 +19,13 @@ from graphql_api.input_types.rules import (
     SetTeamBudgetInput,
 )
 from graphql_api.inputs import (
+    optional_decimal,
     parse_id,
     require_product,
     required_time,
 )
-from graphql_api.mutations.credits import _decimal, _send
 from graphql_api.outcomes import CommandOutcome
+from graphql_api.submit import submit_to
 from ledger.core.commands import (
     SetKindPriorities,
     SetMemberLimits,
@@ -45,7 +46,7 @@ class RuleMutations:
         if input.product is not None:
             await require_product(info, input.product)
         payload = SetSpendingPolicy(input.at_zero, input.product, MicroCredits(input.credit_limit))
-        return await _send(info, input.organization_id, input.idempotency_key, payload, input.ack)
+        return await submit_to(info, input.organization_id, input.idempotency_key, payload, input.ack)
 
     @strawberry.mutation(
         extensions=[Authorize(Permission.MANAGE_CREDITS)], description="Set or remove a team's budget per period."
@@ -53,7 +54,7 @@ class RuleMutations:
     async def set_team_budget(self, info: Info, input: SetTeamBudgetInput) -> CommandOutcome:
         amount = None if input.amount is None else MicroCredits(input.amount)
         payload = SetTeamBudget(parse_id(input.team_id, "teamId"), amount, input.period)
-        return await _send(info, input.organization_id, input.idempotency_key, payload, input.ack)
+        return await submit_to(info, input.organization_id, input.idempotency_key, payload, input.ack)
 
     @strawberry.mutation(
         extensions=[Authorize(Permission.MANAGE_CREDITS)],
@@ -62,7 +63,7 @@ class RuleMutations:
     async def set_member_limits(self, info: Info, input: SetMemberLimitsInput) -> CommandOutcome:
         cap = None if input.cap is None else MicroCredits(input.cap)
         payload = SetMemberLimits(input.user_id, cap, input.period, input.shared_credits)
-        return await _send(info, input.organization_id, input.idempotency_key, payload, input.ack)
+        return await submit_to(info, input.organization_id, input.idempotency_key, payload, input.ack)
 
     @strawberry.mutation(
         extensions=[Authorize(Permission.GRANT)], description="Give the org its own rate for a product from a date on."
@@ -73,11 +74,11 @@ class RuleMutations:
             product=input.product,
             effective_at=required_time(input.effective_at, "effectiveAt"),
             credits_per_unit=Decimal(input.credits_per_unit),
-            overage_price_per_unit=_decimal(input.overage_price_per_unit),
-            cost_per_unit=_decimal(input.cost_per_unit),
+            overage_price_per_unit=optional_decimal(input.overage_price_per_unit),
+            cost_per_unit=optional_decimal(input.cost_per_unit),
             currency=input.currency,
         )
-        return await _send(info, input.organization_id, input.idempotency_key, payload, input.ack)
+        return await submit_to(info, input.organization_id, input.idempotency_key, payload, input.ack)
 
     @strawberry.mutation(
         extensions=[Authorize(Permission.GRANT)],
@@ -88,4 +89,4 @@ class RuleMutations:
         if len(priorities) != len(input.priorities):
             raise invalid("name each kind once")
         payload = SetKindPriorities(priorities)
-        return await _send(info, input.organization_id, input.idempotency_key, payload, input.ack)
+        return await submit_to(info, input.organization_id, input.idempotency_key, payload, input.ack)

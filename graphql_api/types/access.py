@@ -13,6 +13,7 @@ from graphql_api.enums import PrincipalKind, Role
 from graphql_api.scalars import id_of
 from ledger.directory.api_keys import ApiKey as DomainApiKey
 from ledger.directory.members import memberships_of
+from ledger.directory.partners import Partner as DomainPartner
 
 
 @strawberry.enum(description="What an API key may reach.")
@@ -64,6 +65,10 @@ class Partner:
     id: strawberry.ID
     name: str
     created_at: datetime
+
+    @classmethod
+    def from_domain(cls, partner: DomainPartner) -> Partner:
+        return cls(id=strawberry.ID(str(partner.id)), name=partner.name, created_at=partner.created_at)
 
 
 @strawberry.type(description="A signed user token.")

@@ -12,6 +12,7 @@ import strawberry
 from graphql_api.access.authorize import Authorize, from_source
 from graphql_api.access.policy import Permission
 from graphql_api.context import Info
+from graphql_api.enums import BucketSize, GroupKey
 from graphql_api.errors import invalid
 from graphql_api.types.access import ApiKey
 from graphql_api.types.alerts import Alert, AlertEventPage, alert_events_of, alerts_of
@@ -29,18 +30,17 @@ from graphql_api.types.usage import (
     team_budgets_of,
     usage_buckets,
 )
+from ledger.core import bounds
 from ledger.directory.api_keys import api_keys_of
 from ledger.directory.organizations import Organization as DomainOrganization
 from ledger.directory.teams import teams_by_orgs
 from ledger.store.lots import holds_of, lots_of
-from ledger.store.usage import BucketSize, GroupKey
-
-# How far ahead expiringSoon looks at most: a year.
-EXPIRY_WINDOW_HOURS_MAX = 366 * 24
-
 
 # Never mutated: the default of Organization.usage's groupBy.
 DEFAULT_USAGE_GROUPS = [GroupKey.PRODUCT]
+
+# The expiringSoon window in whole hours.
+EXPIRY_WINDOW_HOURS_MAX = int(bounds.EXPIRY_WINDOW_MAX.total_seconds()) // 3600
 
 
 @strawberry.type(description="A customer account: the owner of credits and the unit of the ledger.")

@@ -10,7 +10,7 @@ from uuid import UUID
 import strawberry
 
 from graphql_api.context import Info
-from graphql_api.enums import AtZero, LotKind, Period
+from graphql_api.enums import AtZero, BucketSize, GroupKey, LotKind, Period
 from graphql_api.errors import invalid
 from graphql_api.inputs import required_time
 from graphql_api.scalars import Credits, Quantity, id_of
@@ -20,7 +20,7 @@ from ledger.core.charge import Spender, spend_limits
 from ledger.core.commands import DEFAULT_PRIORITY
 from ledger.core.money import MicroCredits
 from ledger.core.state import ALL_PRODUCTS, OrgState, Policy, SpendKey, period_start
-from ledger.store.usage import BucketSize, Grouping, GroupKey, UsageRow, usage_rows
+from ledger.store.usage import Grouping, UsageRow, usage_rows
 
 
 @strawberry.type(
@@ -63,8 +63,8 @@ async def usage_buckets(
     start, end = required_time(start, "from").astimezone(UTC), required_time(end, "to").astimezone(UTC)
     if not start < end:
         raise invalid("from must be before to")
-    if end - start > timedelta(days=constants.usage_range_days_max):
-        raise invalid(f"a usage report covers at most {constants.usage_range_days_max} days")
+    if end - start > timedelta(days=constants.usage_range_max_days):
+        raise invalid(f"a usage report covers at most {constants.usage_range_max_days} days")
     if _bucket_count(start, end, bucket) > constants.usage_buckets_max:
         raise invalid(f"at most {constants.usage_buckets_max} buckets: use a shorter range or a longer bucket")
     rows = await usage_rows(

@@ -58,6 +58,15 @@ TEXT_LENGTH_MAX = 500  # any other text: a reason, a name, a user id, a dimensio
 DIMENSIONS_MAX = 16  # on one usage event
 PRODUCTS_PER_LOT_MAX = 100
 ROLLOVER_CYCLES_MAX = 120  # months a rollover bank lot may live
+
+# Text the directory keeps (checked by the API before it writes).
+NAME_LENGTH_MAX = 200  # an organization's, team's, partner's or API key's name; a user id
+EMAIL_LENGTH_MAX = 254  # RFC 5321's limit
+KIT_LENGTH_MAX = 100  # a kit (seat) name
+INVITATION_KEY_LENGTH_MAX = 200  # an invitation's idempotency key
+# Arguments of reads.
+DATETIME_TEXT_LENGTH_MAX = 64  # an ISO 8601 time as written
+EXPIRY_WINDOW_MAX = timedelta(days=366)  # how far ahead expiringSoon looks
 PRIORITY_MIN, PRIORITY_MAX = 0, 1_000_000
 
 _WIDE = decimal.Context(prec=100)  # wider than any decimal the grammar admits: nothing rounds

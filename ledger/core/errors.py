@@ -164,11 +164,17 @@ class Forbidden(LedgerError):
     code = ErrorCode.FORBIDDEN
 
 
-def _leaves(cls: type[LedgerError]) -> list[type[LedgerError]]:
-    return [leaf for sub in cls.__subclasses__() for leaf in (sub, *_leaves(sub))]
+def _by_code(classes: list[type[LedgerError]]) -> dict[ErrorCode, type[LedgerError]]:
+    """Each code's one class: two classes with one code would make a stored rejection ambiguous."""
+    by_code: dict[ErrorCode, type[LedgerError]] = {}
+    for cls in classes:
+        if cls.code in by_code:
+            raise TypeError(f"{cls.__name__} and {by_code[cls.code].__name__} share the code {cls.code}")
+        by_code[cls.code] = cls
+    return by_code
 
 
-_BY_CODE: dict[ErrorCode, type[LedgerError]] = {cls.code: cls for cls in _leaves(LedgerError)}
+_BY_CODE = _by_code(LedgerError.__subclasses__())
 
 
 def error_for(code: str, message: str) -> LedgerError:

@@ -4,7 +4,7 @@ earliest time it reads from.
 One answer, used wherever the question is asked: the state loader reads what the commands name
 (`ledger.store.states`), the worker's warm state serves a command only if it holds all of it
 (`ledger.stream.warm`), and the worker fetches the catalog's rates for what a batch prices
-(`ledger.stream.worker`). A new payload type that names something says so here, once, the way
+(`ledger.stream.batches`). A new payload type that names something says so here, once, the way
 `ledger.core.apply` is the one table for applying.
 """
 

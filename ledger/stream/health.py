@@ -1,7 +1,7 @@
 """Is the ledger applying commands? Two checks over every partition, in one pipelined round trip.
 
 - **stalled**: the partition's oldest pending entry was delivered longer ago than
-  `partition_stall_ms_max` and is still not acknowledged. A live owner acknowledges within a batch;
+  `partition_stall_max_ms` and is still not acknowledged. A live owner acknowledges within a batch;
   a dead owner's entries are claimed by the next one (a new delivery, which resets the idle time)
   within a lease's TTL. So an entry idle past the bound is one nobody is getting through: the owner
   is wedged, its store is down, or the entry keeps failing.
@@ -90,7 +90,7 @@ async def check_ledger_health(
     client: redis.Redis,
     partition_count: int,
     lease_ttl_ms: int = constants.lease_ttl_ms,
-    stall_ms_max: int = constants.partition_stall_ms_max,
+    stall_max_ms: int = constants.partition_stall_max_ms,
 ) -> LedgerHealth:
     """One round trip: raises the client's error when Redis cannot be reached."""
     async with client.pipeline(transaction=False) as pipe:
@@ -100,7 +100,7 @@ async def check_ledger_health(
             stream = keys.stream(partition)
             pipe.xinfo_groups(stream)
             pipe.xrevrange(stream, count=1)
-            pipe.xpending_range(stream, keys.CONSUMER_GROUP, "-", "+", 1, idle=stall_ms_max)
+            pipe.xpending_range(stream, keys.CONSUMER_GROUP, "-", "+", 1, idle=stall_max_ms)
             pipe.get(keys.lease(partition))
         # A missing stream or group is an error reply for that command alone: nothing there yet.
         answers = await pipe.execute(raise_on_error=False)
