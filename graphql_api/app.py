@@ -39,12 +39,13 @@ from graphql_api.edge.http import (
     unauthenticated,
 )
 from graphql_api.edge.query_cost import document_refusal
-from graphql_api.edge.rate_limits import Limit, RateLimiter
+from graphql_api.edge.rate_limits import RateLimiter
 from graphql_api.edge.request_size import RequestSizeLimit
 from graphql_api.edge.websocket import LedgerTransportWSHandler
 from graphql_api.loaders import Loaders
 from graphql_api.schema import build_schema
 from ledger import constants
+from ledger.runtime.rate_limit import RateLimit
 from ledger.runtime.settings import Settings
 from ledger.store.pool import create_pool
 from ledger.stream.health import readiness
@@ -149,7 +150,11 @@ class LedgerGraphQL(GraphQL[Context, None]):
 @contextlib.asynccontextmanager
 async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     pool = await create_pool(settings.database_url)
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
+    client = redis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=constants.redis_socket_timeout_s,
+        socket_connect_timeout=constants.redis_connect_timeout_s,
+    )
     hub = PubSubHub(client)
     await hub.start()
     mailbox = Mailbox(client, settings.partition_count, hub)
@@ -158,8 +163,8 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         authenticator = Authenticator(pool, await token_secret(pool, settings.token_secret))
         rate_limiter = RateLimiter(
             client,
-            per_caller=Limit.parse(settings.rate_limit_caller, "CREDIT_LEDGER_RATE_LIMIT_CALLER"),
-            per_organization=Limit.parse(settings.rate_limit_organization, "CREDIT_LEDGER_RATE_LIMIT_ORGANIZATION"),
+            per_caller=RateLimit.parse(settings.rate_limit_caller),
+            per_organization=RateLimit.parse(settings.rate_limit_organization),
         )
         yield Resources(
             settings=settings,

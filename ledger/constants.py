@@ -56,6 +56,8 @@ server_restart_retry_ms = 500
 
 # --- Ledger side (ledger/core, ledger/store, ledger/stream, jobs) --------------------------------
 # Ledger worker.
+# Commands applied between yields to the event loop, so the worker's other tasks run during a big batch.
+apply_slice_commands = 100
 # Between turns while PostgreSQL or Redis is out.
 worker_retry_delay_s = 0.5
 # Entries a read asks of each partition at the least, however many partitions share the batch.

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as redis
 from redis.exceptions import NoScriptError, RedisError
 
+from ledger.runtime.rate_limit import RateLimit
 from ledger.stream import keys as redis_keys
 
 log = logging.getLogger(__name__)
@@ -56,32 +56,10 @@ return 0
 _GCRA_SHA = hashlib.sha1(_GCRA.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
 
 
-@dataclass(frozen=True, slots=True)
-class Limit:
-    per_second: float
-    burst: int
-
-    @property
-    def enabled(self) -> bool:
-        return self.per_second > 0 and self.burst > 0
-
-    @classmethod
-    def parse(cls, text: str, setting: str) -> Limit:
-        """ "200/400" is 200 per second with bursts of 400; "0" is no limit."""
-        try:
-            if text.strip() == "0":
-                return cls(0, 0)
-            rate, burst = text.split("/")
-            limit = cls(float(rate), int(burst))
-        except ValueError:
-            raise ValueError(f'{setting} must look like "200/400" (per second/burst) or "0", not {text!r}') from None
-        if not limit.enabled:
-            raise ValueError(f"{setting}: the rate and the burst must be positive (or the whole setting 0)")
-        return limit
-
-    def arguments(self) -> tuple[int, int]:
-        interval = round(1_000_000 / self.per_second)
-        return interval, interval * self.burst
+def _gcra_arguments(limit: RateLimit) -> tuple[int, int]:
+    """The script's emission interval and burst tolerance, in microseconds."""
+    interval = round(1_000_000 / limit.per_second)
+    return interval, interval * limit.burst
 
 
 class RateLimited(Exception):
@@ -91,7 +69,7 @@ class RateLimited(Exception):
 
 
 class RateLimiter:
-    def __init__(self, client: redis.Redis, per_caller: Limit, per_organization: Limit) -> None:
+    def __init__(self, client: redis.Redis, per_caller: RateLimit, per_organization: RateLimit) -> None:
         self._client = client
         self.per_caller = per_caller
         self.per_organization = per_organization
@@ -103,11 +81,11 @@ class RateLimiter:
         arguments: list[int] = []
         if caller is not None and self.per_caller.enabled:
             keys.append(redis_keys.rate_limit_caller(caller))
-            arguments.extend(self.per_caller.arguments())
+            arguments.extend(_gcra_arguments(self.per_caller))
         if self.per_organization.enabled:
             for organization in organizations:
                 keys.append(redis_keys.rate_limit_organization(organization))
-                arguments.extend(self.per_organization.arguments())
+                arguments.extend(_gcra_arguments(self.per_organization))
         if not keys:
             return
         try:

@@ -20,7 +20,7 @@ import logging
 import signal
 import sys
 
-from graphql_api.access.bootstrap import bootstrap_admin_key
+from graphql_api.shell.bootstrap import bootstrap_admin_key
 from graphql_api.shell.supervisor import Supervisor
 from ledger import constants
 from ledger.runtime.servers import embedded_servers_started_here, migrate_now, servers

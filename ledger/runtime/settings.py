@@ -11,7 +11,6 @@ start-up with a `SettingsError` naming the variable and what it accepts, never a
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from ledger import constants
+from ledger.runtime.rate_limit import RateLimit
 
 T = TypeVar("T")
 
@@ -94,14 +94,7 @@ def integer(minimum: int, maximum: int | None = None) -> Cast[int]:
 
 
 def _rate_limit(value: str) -> str:
-    """The same grammar `graphql_api.edge.rate_limits.Limit.parse` reads, checked here so that a typo
-    stops start-up instead of every API process that tries to read it."""
-    if value.strip() == "0":
-        return value
-    rate, burst = value.split("/")  # ValueError unless exactly one "/"
-    per_second = float(rate)
-    if not math.isfinite(per_second) or per_second <= 0 or int(burst) <= 0:
-        raise ValueError(value)
+    RateLimit.parse(value)
     return value
 
 

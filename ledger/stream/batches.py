@@ -13,14 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
+from ledger import constants
 from ledger.core.batch import IdempotencyKey, Outcome, Stored, apply_batch
 from ledger.core.commands import Command
 from ledger.core.references import references
 from ledger.core.state import OrgState
 from ledger.stream.inbox import Entry
-
-# Commands applied between yields to the event loop.
-_APPLY_SLICE = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +44,10 @@ async def apply_in_slices(
     outcomes: list[Outcome] = []
     current = states
     seen = dict(stored)
-    for start in range(0, len(commands), _APPLY_SLICE):
+    for start in range(0, len(commands), constants.apply_slice_commands):
         if start:
             await asyncio.sleep(0)
-        sliced, current = apply_batch(current, commands[start : start + _APPLY_SLICE], seen)
+        sliced, current = apply_batch(current, commands[start : start + constants.apply_slice_commands], seen)
         seen.update(new_keys(sliced))
         outcomes += sliced
     return outcomes, {**states, **current}
@@ -65,11 +63,13 @@ def new_keys(outcomes: Sequence[Outcome]) -> dict[IdempotencyKey, Stored]:
 
 
 def priced_products(commands: Sequence[Command], states: Mapping[UUID, OrgState]) -> set[str]:
+    """The products whose catalog rates the batch needs: those its commands name, and those of the
+    holds they capture by quantity (a capture names the hold, the hold its product)."""
     products: set[str] = set()
     for command in commands:
         named = references(command)
         products |= named.products
         holds = states[command.organization_id].holds
-        products.update(hold.product for hold_id in named.charged_holds
-                        if (hold := holds.get(hold_id)) is not None and hold.product is not None)  # fmt: skip
+        captured = (holds.get(hold_id) for hold_id in named.charged_holds)
+        products.update(hold.product for hold in captured if hold is not None and hold.product is not None)
     return products
