@@ -64,6 +64,11 @@ NAME_LENGTH_MAX = 200  # an organization's, team's, partner's or API key's name;
 EMAIL_LENGTH_MAX = 254  # RFC 5321's limit
 KIT_LENGTH_MAX = 100  # a kit (seat) name
 INVITATION_KEY_LENGTH_MAX = 200  # an invitation's idempotency key
+# A configured request rate limit (its per-second rate and burst): the limiter's emission interval
+# (microseconds per request) and its burst tolerance stay small integers.
+RATE_LIMIT_PER_SECOND_MIN = 0.001
+RATE_LIMIT_PER_SECOND_MAX = 1_000_000.0
+RATE_LIMIT_BURST_MAX = 1_000_000
 # Arguments of reads.
 DATETIME_TEXT_LENGTH_MAX = 64  # an ISO 8601 time as written
 EXPIRY_WINDOW_MAX = timedelta(days=366)  # how far ahead expiringSoon looks

@@ -5,8 +5,9 @@ rate limiter (`graphql_api.edge.rate_limits`)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+
+from ledger.core import bounds
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,12 +22,12 @@ class RateLimit:
     @classmethod
     def parse(cls, text: str) -> RateLimit:
         """ "200/400" is 200 per second with bursts of 400; "0" is no limit. Anything else (a rate
-        that is not a positive finite number, a burst that is not a positive whole number) is a
-        ValueError."""
+        outside 0.001 to 1,000,000 per second, a burst outside 1 to 1,000,000) is a ValueError."""
         if text.strip() == "0":
             return cls(0, 0)
         rate, burst = text.split("/")  # ValueError unless exactly one "/"
         limit = cls(float(rate), int(burst))
-        if not math.isfinite(limit.per_second) or not limit.enabled:
+        rate_ok = bounds.RATE_LIMIT_PER_SECOND_MIN <= limit.per_second <= bounds.RATE_LIMIT_PER_SECOND_MAX
+        if not rate_ok or not 1 <= limit.burst <= bounds.RATE_LIMIT_BURST_MAX:
             raise ValueError(text)
         return limit

@@ -99,7 +99,10 @@ def _rate_limit(value: str) -> str:
 
 
 rate_limit: Cast[str] = Cast(
-    _rate_limit, _text, '"<requests per second>/<burst>", both positive (e.g. "200/400"), or "0" for no limit'
+    _rate_limit,
+    _text,
+    '"<requests per second>/<burst>" (0.001 to 1,000,000 per second, bursts of 1 to 1,000,000; '
+    'e.g. "200/400"), or "0" for no limit',
 )
 
 
