@@ -83,7 +83,7 @@ async def test_fuzz_the_schema(service: Service, pool: asyncpg.Pool) -> None:
                 headers={"authorization": f"Bearer {credential}"},
                 timeout=30,
             )
-            problem = _problem(response)
+            problem = _problem(response, document)
             if problem is not None:
                 problems.append(f"{problem}\n  document: {document}\n  answer: {response.text[:600]}")
 
@@ -96,10 +96,15 @@ async def test_fuzz_the_schema(service: Service, pool: asyncpg.Pool) -> None:
     assert problems == [], "\n".join(problems[:10])
 
 
-def _problem(response: httpx.Response) -> str | None:
+def _problem(response: httpx.Response, document: str) -> str | None:
     if response.status_code >= 500:
         return f"HTTP {response.status_code}"
-    if LEAKS.search(response.text):
+    # An answer may quote the client's own strings back ("not an ISO 8601 time: 'SELECT 1'"): that
+    # is no leak, so the document's string literals are taken out before looking.
+    text = response.text
+    for literal in sorted(set(re.findall(r'"((?:[^"\\]|\\.)+)"', document)), key=len, reverse=True):
+        text = text.replace(literal, "")
+    if LEAKS.search(text):
         return "leaks internals"
     body = response.json()
     for error in body.get("errors") or []:

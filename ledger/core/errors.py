@@ -17,6 +17,12 @@ error table lists exactly these (a test checks both directions).
     ├── LimitReached            LIMIT_REACHED: the organization has as many of these as it may
     ├── OutOfRange              OUT_OF_RANGE: the result would pass the ledger's range (a balance,
     │                           a lot, a spend counter, a price past a trillion credits)
+    ├── PlanInactive            PLAN_INACTIVE: the organization's plan allows no usage (Archive)
+    ├── TrialEnded              TRIAL_ENDED: the plan's trial is over and usage stopped with it
+    ├── ProductNotInPlan        PRODUCT_NOT_IN_PLAN: the plan's credits are for other products only
+    ├── CatalogInvalid          CATALOG_INVALID: a catalog file or edit is refused whole (says where)
+    ├── SubscriptionExists      SUBSCRIPTION_EXISTS: the organization already has a live subscription
+    ├── SubscriptionInactive    SUBSCRIPTION_INACTIVE: the subscription is canceled or archived
     ├── IdempotencyConflict     IDEMPOTENCY_CONFLICT: the key was used before with another payload
     │                           (or a directory id with another name, an invitation's key for another)
     ├── CommandFailed           COMMAND_FAILED: the worker could not apply it and dead-lettered it
@@ -61,10 +67,17 @@ class ErrorCode(StrEnum):
     NOT_REVERSIBLE = "NOT_REVERSIBLE"
     OUT_OF_RANGE = "OUT_OF_RANGE"
     LIMIT_REACHED = "LIMIT_REACHED"
+    PLAN_INACTIVE = "PLAN_INACTIVE"
+    TRIAL_ENDED = "TRIAL_ENDED"
+    PRODUCT_NOT_IN_PLAN = "PRODUCT_NOT_IN_PLAN"
     IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"
     COMMAND_FAILED = "COMMAND_FAILED"
     # The directory's rules.
     LAST_OWNER = "LAST_OWNER"
+    # Billing's rules.
+    CATALOG_INVALID = "CATALOG_INVALID"
+    SUBSCRIPTION_EXISTS = "SUBSCRIPTION_EXISTS"
+    SUBSCRIPTION_INACTIVE = "SUBSCRIPTION_INACTIVE"
     # The service.
     UNAVAILABLE = "UNAVAILABLE"
     OVERLOADED = "OVERLOADED"
@@ -118,6 +131,34 @@ class NotReversible(LedgerError):
 
 class LimitReached(LedgerError):
     code = ErrorCode.LIMIT_REACHED
+
+
+class PlanInactive(LedgerError):
+    """The organization's access (set by billing, `SetAccess`) allows no usage: an archived plan."""
+
+    code = ErrorCode.PLAN_INACTIVE
+
+
+class TrialEnded(LedgerError):
+    code = ErrorCode.TRIAL_ENDED
+
+
+class ProductNotInPlan(LedgerError):
+    code = ErrorCode.PRODUCT_NOT_IN_PLAN
+
+
+class CatalogInvalid(LedgerError):
+    """A catalog refused whole; the message names the line and field (`ledger.billing.catalog_file`)."""
+
+    code = ErrorCode.CATALOG_INVALID
+
+
+class SubscriptionExists(LedgerError):
+    code = ErrorCode.SUBSCRIPTION_EXISTS
+
+
+class SubscriptionInactive(LedgerError):
+    code = ErrorCode.SUBSCRIPTION_INACTIVE
 
 
 class OutOfRange(LedgerError):

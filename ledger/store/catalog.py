@@ -42,6 +42,15 @@ ON CONFLICT (key) DO UPDATE SET name = excluded.name, unit = excluded.unit,
     credits_per_unit = excluded.credits_per_unit, overage_price_per_unit = excluded.overage_price_per_unit,
     cost_per_unit = excluded.cost_per_unit, currency = excluded.currency
 """
+# Until the catalog file (ledger.billing) writes versions itself, a product's rate is one version
+# in force from the start of time.
+_UPSERT_RATE = """
+INSERT INTO catalog_rates (product, effective_at, credits_per_unit, overage_price_per_unit, cost_per_unit, currency)
+VALUES ($1, '2000-01-01T00:00:00Z', $2, $3, $4, $5)
+ON CONFLICT (product, dimensions, effective_at) DO UPDATE SET credits_per_unit = excluded.credits_per_unit,
+    overage_price_per_unit = excluded.overage_price_per_unit, cost_per_unit = excluded.cost_per_unit,
+    currency = excluded.currency
+"""
 
 
 def rate_of(product: Product) -> Rate:
@@ -81,10 +90,9 @@ async def upsert_products(connection: asyncpg.Connection | asyncpg.Pool, product
     products = list(products)
     for product in products:
         check_product(product)
-    await connection.executemany(
-        _UPSERT,
-        [
-            (p.key, p.name, p.unit, p.credits_per_unit, p.overage_price_per_unit, p.cost_per_unit, p.currency)
-            for p in products
-        ],
-    )
+    rows = [
+        (p.key, p.name, p.unit, p.credits_per_unit, p.overage_price_per_unit, p.cost_per_unit, p.currency)
+        for p in products
+    ]
+    await connection.executemany(_UPSERT, rows)
+    await connection.executemany(_UPSERT_RATE, [(row[0], *row[3:]) for row in rows])
