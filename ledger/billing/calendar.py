@@ -79,7 +79,7 @@ class Calendar:
         if not 0 <= index <= PERIOD_INDEX_MAX + 1:
             raise InvalidCommand(f"period index {index} is outside 0..{PERIOD_INDEX_MAX}")
         local = self.anchor.astimezone(zone(self.timezone)).replace(tzinfo=None)
-        wall = local + relativedelta(months=self.months * index)
+        wall: datetime = local + relativedelta(months=self.months * index)
         return wall.replace(tzinfo=zone(self.timezone)).astimezone(UTC)
 
     def period(self, index: int) -> Period:
@@ -109,5 +109,5 @@ class Calendar:
 def add_period(at: datetime, *, days: int = 0, months: int = 0, timezone: str = "UTC") -> datetime:
     """`at` plus days and months on the zone's wall clock (a trial's end, a pack's expiry), in UTC."""
     local = at.astimezone(zone(timezone)).replace(tzinfo=None)
-    wall = local + relativedelta(months=months) + timedelta(days=days)
+    wall: datetime = local + relativedelta(months=months) + timedelta(days=days)
     return wall.replace(tzinfo=zone(timezone)).astimezone(UTC)
