@@ -6,12 +6,23 @@ from strawberry.tools import merge_types
 
 from graphql_api.mutations.access import AccessMutations
 from graphql_api.mutations.alerts import AlertMutations
+from graphql_api.mutations.catalog import CatalogMutations
 from graphql_api.mutations.credits import CreditMutations
 from graphql_api.mutations.members import MemberMutations
 from graphql_api.mutations.organizations import OrganizationMutations
 from graphql_api.mutations.rules import RuleMutations
+from graphql_api.mutations.subscriptions import SubscriptionMutations
 
 Mutation = merge_types(
     "Mutation",
-    (OrganizationMutations, CreditMutations, RuleMutations, AlertMutations, AccessMutations, MemberMutations),
+    (
+        OrganizationMutations,
+        CreditMutations,
+        RuleMutations,
+        AlertMutations,
+        AccessMutations,
+        MemberMutations,
+        CatalogMutations,
+        SubscriptionMutations,
+    ),
 )
