@@ -46,7 +46,7 @@ class Product:
     kind: ProductKind
     unit: str
     effective_at: datetime
-    dimensions: tuple[str, ...] = ()  # what events may name for pricing and reports: model, operation
+    dimensions: frozenset[str] = frozenset()  # what events may name for pricing and reports: model, operation
 
 
 @dataclass(frozen=True, slots=True)

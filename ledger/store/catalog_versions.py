@@ -1,0 +1,152 @@
+"""The catalog's versions in PostgreSQL: `catalog_entries` (products, plans, packs, settings) and
+`catalog_rates` (what the ledger workers price with).
+
+A save is all or nothing, under one lock so two loads never interleave. A version already stored
+with the same content is left as it is (a second load of a file changes nothing); one stored with
+other content refuses the whole save, since a version never changes once loaded: add one with a
+later `effective_at` instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from ledger.billing.catalog import Catalog, CatalogSettings, Pack, Plan, Product, RateVersion
+from ledger.core import codec
+from ledger.core.errors import CatalogInvalid
+
+_LOCK = "SELECT pg_advisory_xact_lock(hashtext('credit_ledger_catalog'))"
+_ENTRIES = "SELECT kind, key, effective_at, body FROM catalog_entries ORDER BY kind, key, effective_at"
+_ADD_ENTRY = "INSERT INTO catalog_entries (kind, key, effective_at, body) VALUES ($1, $2, $3, $4)"
+_RATES = """
+SELECT product, dimensions, effective_at, credits_per_unit, overage_price_per_unit, cost_per_unit, currency
+FROM catalog_rates ORDER BY product, effective_at
+"""
+_ADD_RATE = """
+INSERT INTO catalog_rates (product, dimensions, effective_at, credits_per_unit, overage_price_per_unit,
+                           cost_per_unit, currency)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+"""
+
+_KINDS: dict[str, type[Product] | type[Plan] | type[Pack] | type[CatalogSettings]] = {
+    "product": Product,
+    "plan": Plan,
+    "pack": Pack,
+    "settings": CatalogSettings,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogSave:
+    added: int  # versions new to the store
+    unchanged: int  # versions already stored with the same content
+
+
+def _entries(catalog: Catalog) -> Iterable[tuple[str, str, datetime, Any]]:
+    for kind, versions in (("product", catalog.products), ("plan", catalog.plans), ("pack", catalog.packs)):
+        for key, of_key in versions.items():
+            for version in of_key:
+                yield kind, key, version.effective_at, version
+    yield "settings", "catalog", catalog.settings.effective_at, catalog.settings
+
+
+def _rate_row(rate: RateVersion) -> tuple[Any, ...]:
+    return (
+        rate.product,
+        dict(rate.dimensions),
+        rate.effective_at,
+        rate.credits_per_unit,
+        rate.overage_price_per_unit,
+        rate.cost_per_unit,
+        rate.currency,
+    )
+
+
+async def save_catalog(connection: asyncpg.Connection, catalog: Catalog) -> CatalogSave:
+    """Store every version of `catalog` that is not stored yet, or refuse it whole (CatalogInvalid)."""
+    added = unchanged = 0
+    async with connection.transaction():
+        await connection.execute(_LOCK)
+        stored = {(r["kind"], r["key"], r["effective_at"]): r["body"] for r in await connection.fetch(_ENTRIES)}
+        rates = {(r["product"], codec_key(r["dimensions"]), r["effective_at"]): tuple(r.values())
+                 for r in await connection.fetch(_RATES)}  # fmt: skip
+        new_entries: list[tuple[str, str, datetime, Any]] = []
+        for kind, key, effective_at, version in _entries(catalog):
+            body = codec.to_json(version)
+            before = stored.get((kind, key, effective_at))
+            if before is None:
+                new_entries.append((kind, key, effective_at, body))
+            elif before == body:
+                unchanged += 1
+            else:
+                raise CatalogInvalid(_changed(kind, key, effective_at))
+        new_rates: list[tuple[Any, ...]] = []
+        for of_product in catalog.rates.values():
+            for rate in of_product:
+                row = _rate_row(rate)
+                before_rate = rates.get((rate.product, codec_key(row[1]), rate.effective_at))
+                if before_rate is None:
+                    new_rates.append(row)
+                elif _same_rate(before_rate, row):
+                    unchanged += 1
+                else:
+                    raise CatalogInvalid(_changed("rate", rate.product, rate.effective_at))
+        await connection.executemany(_ADD_ENTRY, new_entries)
+        await connection.executemany(_ADD_RATE, new_rates)
+        added = len(new_entries) + len(new_rates)
+    return CatalogSave(added=added, unchanged=unchanged)
+
+
+def codec_key(dimensions: Any) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(dict(dimensions).items()))
+
+
+def _same_rate(stored: tuple[Any, ...], row: tuple[Any, ...]) -> bool:
+    # Numerics compare by value (2 == 2.00): a file that writes "2.00" for a stored 2 is the same.
+    return stored[3:] == row[3:] and codec_key(stored[1]) == codec_key(row[1])
+
+
+def _changed(kind: str, key: str, effective_at: datetime) -> str:
+    return (
+        f"{kind} {key!r} already has a version effective {effective_at.isoformat()} with other content; a version"
+        " never changes once loaded (history keeps its prices): add a version with a later effectiveAt"
+    )
+
+
+async def load_catalog(connection: asyncpg.Connection | asyncpg.Pool) -> Catalog:
+    """Every stored version."""
+    found: dict[str, dict[str, list[Any]]] = {"product": {}, "plan": {}, "pack": {}}
+    settings = CatalogSettings()
+    for row in await connection.fetch(_ENTRIES):
+        kind = row["kind"]
+        version = codec.from_json(_KINDS[kind], row["body"])
+        if kind == "settings":
+            assert isinstance(version, CatalogSettings)
+            settings = version
+        else:
+            found[kind].setdefault(row["key"], []).append(version)
+    rates: dict[str, list[RateVersion]] = {}
+    for row in await connection.fetch(_RATES):
+        rates.setdefault(row["product"], []).append(
+            RateVersion(
+                product=row["product"],
+                effective_at=row["effective_at"],
+                credits_per_unit=row["credits_per_unit"],
+                dimensions=dict(row["dimensions"]),
+                overage_price_per_unit=row["overage_price_per_unit"],
+                cost_per_unit=row["cost_per_unit"],
+                currency=row["currency"],
+            )
+        )
+    return Catalog(
+        products={key: tuple(versions) for key, versions in found["product"].items()},
+        rates={key: tuple(versions) for key, versions in rates.items()},
+        plans={key: tuple(versions) for key, versions in found["plan"].items()},
+        packs={key: tuple(versions) for key, versions in found["pack"].items()},
+        settings=settings,
+    )
