@@ -21,7 +21,7 @@ from ledger.core.validation import validate
 
 ORG = uuid.UUID("00000000-0000-4000-8000-000000000001")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-RATES = {"sms": Rate("sms", Decimal(1)), "tokens": Rate("tokens", Decimal("0.001"))}
+RATES = {"sms": (Rate("sms", Decimal(1)),), "tokens": (Rate("tokens", Decimal("0.001")),)}
 
 
 def command(payload: GrantCredits | RecordUsage, key: str, at: datetime = T0) -> Command:

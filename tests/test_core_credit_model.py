@@ -19,6 +19,7 @@ from ledger.core import commands, validation, wire
 from ledger.core.apply import apply
 from ledger.core.charge import Spender
 from ledger.core.commands import (
+    AccessStatus,
     AdjustCredits,
     AlertKind,
     AtZero,
@@ -41,12 +42,15 @@ from ledger.core.commands import (
     RemoveAlert,
     ResetLots,
     RevenueTreatment,
+    RevokeCredits,
     RolloverRule,
+    SetAccess,
     SetAlert,
     SetKindPriorities,
     SetMemberLimits,
     SetRate,
     SetSpendingPolicy,
+    SetStorageUsage,
     SetTeamBudget,
     TransferCredits,
 )
@@ -62,7 +66,7 @@ TEAM_B = UUID("00000000-0000-4000-8000-0000000000b2")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)  # a Thursday
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 FEB, MAR = datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC)
-RATES = {"sms": Rate("sms", Decimal(1)), "tokens": Rate("tokens", Decimal("0.001"))}
+RATES = {"sms": (Rate("sms", Decimal(1)),), "tokens": (Rate("tokens", Decimal("0.001")),)}
 
 
 def credits(whole: int) -> MicroCredits:
@@ -575,6 +579,9 @@ SAMPLES: list[Payload] = [
     SetRate("sms", T0, Decimal("1.25"), Decimal("0.02"), Decimal("0.003"), "EUR"),
     SetAlert(SOME_ID, AlertKind.HIGH_SPEND, credits(1000), "user_1234 over 1,000", None, "user_1234", Period.WEEK),
     RemoveAlert(SOME_ID),
+    SetAccess(AccessStatus.ACTIVE, "seatsco-team", frozenset({"ai.assistant", "ai.preview"}), Decimal("10.5"), True),
+    SetStorageUsage(Decimal("12.000001")),
+    RevokeCredits(credits(50), LATER, "seats 5 -> 4"),
 ]  # fmt: skip
 
 
@@ -623,6 +630,18 @@ MALFORMED: list[Command] = [
     command(SetAlert(SOME_ID, AlertKind.HIGH_SPEND, credits(1), team_id=TEAM, user_id="alice")),
     command(SetAlert(SOME_ID, AlertKind.HIGH_SPEND, credits(1), user_id="")),
     command(SetAlert(SOME_ID, AlertKind.HIGH_SPEND, credits(1), name="n" * 501)),
+    command(SetAlert(SOME_ID, AlertKind.STORAGE_OVER_QUOTA, credits(1))),  # built in, never set
+    command(SetAccess(AccessStatus.ACTIVE, "p" * 101)), command(SetAccess(AccessStatus.ACTIVE, "p\x00")),
+    command(SetAccess(AccessStatus.ACTIVE, "p", frozenset())),
+    command(SetAccess(AccessStatus.ACTIVE, "p", frozenset(str(i) for i in range(101)))),
+    command(SetAccess(AccessStatus.ACTIVE, "p", storage_quota_gb=Decimal("0.0000001"))),
+    command(SetAccess(AccessStatus.ACTIVE, "p", storage_quota_gb=Decimal(10**9 + 1))),
+    command(SetAccess(AccessStatus.ACTIVE, "p", storage_quota_gb=Decimal("-1"))),
+    command(SetStorageUsage(Decimal("NaN"))), command(SetStorageUsage(Decimal(-1))),
+    command(SetStorageUsage(Decimal(10**9 + 1))), command(SetStorageUsage(Decimal("1.0000001"))),
+    command(RevokeCredits(ZERO, LATER)), command(RevokeCredits(MicroCredits(10**18 + 1), LATER)),
+    command(RevokeCredits(credits(1), T0 + timedelta(days=400 * 366))),
+    command(RevokeCredits(credits(1), LATER, "\x00")),
 ]  # fmt: skip
 
 

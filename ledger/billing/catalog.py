@@ -15,6 +15,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import TypeVar
 
+from ledger.core import state
 from ledger.core.commands import AtZero
 from ledger.core.money import ZERO, MicroCredits
 
@@ -177,13 +178,6 @@ class Catalog:
 
 
 def rate_in_force(versions: Iterable[RateVersion], at: datetime, dimensions: Mapping[str, str]) -> RateVersion | None:
-    best: RateVersion | None = None
-    for version in versions:
-        if version.effective_at > at or any(dimensions.get(k) != v for k, v in version.dimensions.items()):
-            continue
-        if best is None or (len(version.dimensions), version.effective_at) > (
-            len(best.dimensions),
-            best.effective_at,
-        ):
-            best = version
-    return best
+    """The ledger's one rule for choosing a version (`ledger.core.state.rate_in_force`): the worker
+    prices with it, so what the catalog shows is what a debit is charged."""
+    return state.rate_in_force(versions, at, dimensions)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ledger.core import alerts, bounds, lots, rules, spending
+from ledger.core import access, alerts, bounds, lots, rules, spending
 from ledger.core.commands import (
     AdjustCredits,
     CaptureHold,
@@ -25,11 +25,14 @@ from ledger.core.commands import (
     ReleaseHold,
     RemoveAlert,
     ResetLots,
+    RevokeCredits,
+    SetAccess,
     SetAlert,
     SetKindPriorities,
     SetMemberLimits,
     SetRate,
     SetSpendingPolicy,
+    SetStorageUsage,
     SetTeamBudget,
     TransferCredits,
 )
@@ -58,6 +61,9 @@ _HANDLERS: dict[type, Callable[[OrgState, Command, Any], Applied]] = {
     SetRate: rules.set_rate,
     SetAlert: alerts.set_alert,
     RemoveAlert: alerts.remove_alert,
+    SetAccess: access.set_access,
+    SetStorageUsage: access.set_storage_usage,
+    RevokeCredits: lots.revoke,
 }
 
 

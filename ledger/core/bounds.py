@@ -58,6 +58,16 @@ TEXT_LENGTH_MAX = 500  # any other text: a reason, a name, a user id, a dimensio
 DIMENSIONS_MAX = 16  # on one usage event
 PRODUCTS_PER_LOT_MAX = 100
 ROLLOVER_CYCLES_MAX = 120  # months a rollover bank lot may live
+# The access a plan gives (SetAccess) and the storage in use (SetStorageUsage), in GB: an alert
+# event carries them in micro-GB, at most 10**15, well within the store's range.
+PLAN_KEY_LENGTH_MAX = 100
+PRODUCTS_PER_PLAN_MAX = 100
+STORAGE_GB_MAX = Decimal(10**9)
+STORAGE_GB_DECIMALS = 6
+
+# A subscription: its seat quantity, and how far from now its anchor (its first period's start) may lie.
+SEATS_MAX = 100_000
+ANCHOR_WINDOW = timedelta(days=366)
 
 # Text the directory keeps (checked by the API before it writes).
 NAME_LENGTH_MAX = 200  # an organization's, team's, partner's or API key's name; a user id

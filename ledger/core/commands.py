@@ -20,6 +20,11 @@ from enum import StrEnum
 from typing import TypeAlias
 from uuid import UUID
 
+# Billing's commands live in a module of their own; they are payloads like the rest (and importable from here).
+from ledger.core.billing_commands import AccessStatus as AccessStatus
+from ledger.core.billing_commands import RevokeCredits as RevokeCredits
+from ledger.core.billing_commands import SetAccess as SetAccess
+from ledger.core.billing_commands import SetStorageUsage as SetStorageUsage
 from ledger.core.money import ZERO, MicroCredits
 
 
@@ -83,6 +88,8 @@ class AlertKind(StrEnum):
 
     LOW_BALANCE = "low_balance"  # available credits (the org's, or a team's own) at or below the threshold
     HIGH_SPEND = "high_spend"  # spend in the current period (org, team or user) at or above the threshold
+    # Built in, never set by SetAlert: the storage in use over the plan's quota (`ledger.core.access`).
+    STORAGE_OVER_QUOTA = "storage_over_quota"
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +358,9 @@ Payload: TypeAlias = (
     | SetRate
     | SetAlert
     | RemoveAlert
+    | SetAccess
+    | SetStorageUsage
+    | RevokeCredits
 )
 
 # Each payload type by its `type` tag, read off the union itself so that a new payload is named once.

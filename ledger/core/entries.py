@@ -8,6 +8,7 @@ Accounts (signed micro-credits; every transaction's legs sum to zero):
     breakage:<kind>     credits that expired unused
     refund:<kind>       credits taken back by refunding a lot
     adjustment          credits removed by a manual correction
+    revocation          subscription credits taken back by a seat decrease (RevokeCredits)
     overage:<product>   usage the credits did not cover, to invoice (negative: owed)
     credit_line         what the org has drawn on its credit limit (negative: owed)
     hold                one hold's reservation (with `hold_id`): memo legs, balanced by
@@ -34,6 +35,7 @@ USAGE_ACCOUNT = "usage"
 BREAKAGE_ACCOUNT = "breakage"
 REFUND_ACCOUNT = "refund"
 ADJUSTMENT_ACCOUNT = "adjustment"
+REVOCATION_ACCOUNT = "revocation"
 OVERAGE_ACCOUNT = "overage"
 CREDIT_LINE_ACCOUNT = "credit_line"
 HOLD_ACCOUNT = "hold"

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from ledger.core import bounds
 from ledger.core.change import Change
-from ledger.core.charge import Spender, counted_keys
+from ledger.core.charge import Spender, counted_keys, reserved_by_lot
 from ledger.core.commands import (
     DEFAULT_PRIORITY,
     AdjustCredits,
@@ -22,6 +22,7 @@ from ledger.core.commands import (
     LotSource,
     RefundLot,
     ResetLots,
+    RevokeCredits,
     TransferCredits,
 )
 from ledger.core.entries import (
@@ -31,6 +32,7 @@ from ledger.core.entries import (
     ISSUANCE_ACCOUNT,
     OVERAGE_ACCOUNT,
     REFUND_ACCOUNT,
+    REVOCATION_ACCOUNT,
     USAGE_ACCOUNT,
     Applied,
 )
@@ -272,6 +274,36 @@ def adjust(state: OrgState, command: Command, request: AdjustCredits) -> Applied
             break
     change.post(ADJUSTMENT_ACCOUNT, wanted)
     return change.applied(at)
+
+
+def revoke(state: OrgState, command: Command, request: RevokeCredits) -> Applied:
+    """Take back up to `amount` of the subscription credits that end at `expires_at` (a seat
+    decrease's defined reversal): from the org's pool first, then teams' (credits transferred to a
+    team keep their terms and expiry), each in consumption order. What open holds fence stays theirs
+    (their work was authorized), so this never fails for want of credits: it takes what there is."""
+    at = command.at
+    reserved = reserved_by_lot(state, at)
+    lots = sorted(
+        (
+            lot
+            for lot in state.lots
+            if lot.terms.source is LotSource.SUBSCRIPTION and lot.expires_at == request.expires_at and lot.usable_at(at)
+        ),
+        key=lambda lot: (lot.team_id is not None, lot.consumption_key()),
+    )
+    change = Change(state)
+    left: int = request.amount
+    for lot in lots:
+        if left == 0:
+            break
+        take = min(lot.remaining - reserved.get(lot.id, 0), left)
+        if take > 0:
+            change.move(lot.id, -take)
+            left -= take
+    revoked = request.amount - left
+    change.post(REVOCATION_ACCOUNT, revoked)
+    details = {"revoked": format_credits(MicroCredits(revoked)), "requested": format_credits(request.amount)}
+    return change.applied(at, details=details)
 
 
 def _adjustment_lot(command: Command, amount: MicroCredits, team_id: UUID | None) -> Lot:

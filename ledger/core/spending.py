@@ -1,15 +1,21 @@
 """Spending: usage debits, holds and their captures, quotes. One charge path serves them all
 (`ledger.core.charge`), so a captured hold, a quoted run and a plain usage event meet the same
-limits, order and policy."""
+limits, order and policy. What starts new spending (usage, a hold, a quote) is first judged by the
+plan's access (`ledger.core.access`); a capture is not, its hold was.
+
+Usage is priced by the rate version in force at the event's time among those its dimensions
+select (`OrgState.rate_at`); holds and quotes price without dimensions, at the time they are made."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
 from ledger.core import bounds
+from ledger.core.access import require_access
 from ledger.core.change import Change
 from ledger.core.charge import Spender, charge, free_for
 from ledger.core.commands import AtZero, CaptureHold, Command, IssueQuote, PlaceHold, RecordUsage, ReleaseHold
@@ -24,12 +30,16 @@ from ledger.core.errors import (
     InsufficientCredits,
     InvalidCommand,
     NotFound,
+    PlanInactive,
+    ProductNotInPlan,
     QuoteUnusable,
+    TrialEnded,
     UnknownProduct,
 )
 from ledger.core.ids import Namespace, derived_id
 from ledger.core.money import MicroCredits, format_credits, money, price, share_money
 from ledger.core.state import (
+    NO_DIMENSIONS,
     Hold,
     HoldStatus,
     OrgState,
@@ -52,15 +62,16 @@ class Estimate:
 def record_usage(state: OrgState, command: Command, usage: RecordUsage) -> Applied:
     # Lots are judged at the time the usage happened, so late events use the credits valid then.
     at = usage.occurred_at or command.at
+    require_access(state.access, usage.product)
     spender = Spender(at, usage.product, usage.team_id, usage.user_id)
     require_team(state, usage.team_id)
     change = Change(state)
     if usage.quote_id is None:
-        rate = _rate(state, usage.product, at)
+        rate = _rate(state, usage.product, at, usage.dimensions)
         amount = _price(usage.quantity, rate.credits_per_unit)
     else:
         quote = _usable_quote(state, usage, command.at)
-        rate = replace(_rate(state, usage.product, at), credits_per_unit=quote.credits_per_unit)
+        rate = replace(_rate(state, usage.product, at, usage.dimensions), credits_per_unit=quote.credits_per_unit)
         amount = _price(usage.quantity, quote.credits_per_unit)
         quotes = {**state.quotes, quote.id: replace(quote, used_by=command.envelope.command_id)}
         change.replace_state(quotes=quotes)
@@ -73,14 +84,16 @@ def estimate(state: OrgState, spender: Spender, quantity: Decimal) -> Estimate:
     assert spender.product is not None
     credits = _price(quantity, _rate(state, spender.product, spender.at).credits_per_unit)
     try:
+        require_access(state.access, spender.product)
         require_team(state, spender.team_id)
         charge(Change(state), spender, credits, hold=None)
-    except (InsufficientCredits, CapExceeded, NotFound) as refusal:
+    except (InsufficientCredits, CapExceeded, NotFound, PlanInactive, TrialEnded, ProductNotInPlan) as refusal:
         return Estimate(credits, False, refusal.code, refusal.message)
     return Estimate(credits, True)
 
 
 def issue_quote(state: OrgState, command: Command, request: IssueQuote) -> Applied:
+    require_access(state.access, request.product)
     require_team(state, request.team_id)
     rate = _rate(state, request.product, command.at)
     spender = Spender(command.at, request.product, request.team_id, request.user_id)
@@ -107,6 +120,7 @@ def issue_quote(state: OrgState, command: Command, request: IssueQuote) -> Appli
 
 
 def place_hold(state: OrgState, command: Command, request: PlaceHold) -> Applied:
+    require_access(state.access, request.product)
     require_team(state, request.team_id)
     if request.product is not None:
         _rate(state, request.product, command.at)  # an unknown product fails now, not at capture
@@ -215,8 +229,8 @@ def _price(quantity: Decimal, credits_per_unit: Decimal) -> MicroCredits:
 # --- lookups -----------------------------------------------------------------------------------
 
 
-def _rate(state: OrgState, product: str, at: datetime) -> Rate:
-    rate = state.rate_at(product, at)
+def _rate(state: OrgState, product: str, at: datetime, dimensions: Mapping[str, str] = NO_DIMENSIONS) -> Rate:
+    rate = state.rate_at(product, at, dimensions)
     if rate is None:
         raise UnknownProduct(f"no rate for product {product!r}")
     return rate

@@ -6,13 +6,23 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import TypeAlias
+from types import MappingProxyType
+from typing import Protocol, TypeAlias, TypeVar
 from uuid import UUID
 
-from ledger.core.commands import DEFAULT_PRIORITY, AlertKind, AtZero, LotKind, LotTerms, Period, RolloverRule
+from ledger.core.commands import (
+    DEFAULT_PRIORITY,
+    AccessStatus,
+    AlertKind,
+    AtZero,
+    LotKind,
+    LotTerms,
+    Period,
+    RolloverRule,
+)
 from ledger.core.errors import NotFound
 from ledger.core.money import ZERO, MicroCredits
 
@@ -98,16 +108,70 @@ class Quote:
     used_by: UUID | None = None
 
 
+NO_DIMENSIONS: Mapping[str, str] = MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True)
 class Rate:
-    """The price of one native unit of a product (a token, a minute, a message) in credits."""
+    """The price of one native unit of a product (a token, a minute, a message) in credits: a
+    version of the catalog's rate (from `catalog_rates`) or of the org's own (`SetRate`)."""
 
     product: str
     credits_per_unit: Decimal
     overage_price_per_unit: Decimal | None = None
     cost_per_unit: Decimal | None = None
     currency: str = "USD"
-    effective_at: datetime | None = None  # None: the catalog's rate, in force until the org's own
+    effective_at: datetime | None = None  # None: from the start of time
+    # A catalog version for events carrying all of these (e.g. {"model": "gpt-4o"}); {}: every event.
+    dimensions: Mapping[str, str] = field(default_factory=dict)
+
+
+class RateVersion(Protocol):
+    """What choosing a version needs (the core's `Rate`, billing's `RateVersion`)."""
+
+    @property
+    def effective_at(self) -> datetime | None: ...
+
+    @property
+    def dimensions(self) -> Mapping[str, str]: ...
+
+
+_V = TypeVar("_V", bound=RateVersion)
+_START_OF_TIME = datetime.min.replace(tzinfo=UTC)
+
+
+def rate_in_force(versions: Iterable[_V], at: datetime, dimensions: Mapping[str, str]) -> _V | None:
+    """The version pricing an event with `dimensions` at `at`: among the versions in force by then
+    whose dimensions the event carries (every one of them, with the same value), the most specific
+    (most dimensions), and of those the latest. None before the first version: UNKNOWN_PRODUCT."""
+    best: _V | None = None
+    best_key: tuple[int, datetime] | None = None
+    for version in versions:
+        effective = version.effective_at or _START_OF_TIME
+        if effective > at:
+            continue
+        named = version.dimensions
+        if named and any(dimensions.get(name) != value for name, value in named.items()):
+            continue
+        key = (len(named), effective)
+        if best_key is None or key > best_key:
+            best, best_key = version, key
+    return best
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What the organization's plan allows (set by billing, `SetAccess`); the default lets an
+    organization without a subscription do everything, as before billing."""
+
+    status: AccessStatus = AccessStatus.ACTIVE
+    plan: str = ""
+    products: frozenset[str] | None = None  # None: every product
+    storage_quota_gb: Decimal | None = None  # None: no quota
+    priority_queue: bool = False
+
+
+UNRESTRICTED = Access()
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +259,8 @@ class Balance:
 class OrgState:
     organization_id: UUID
     lots: tuple[Lot, ...] = ()
-    rate_card: Mapping[str, Rate] = field(default_factory=dict)  # the catalog's rates
+    # The catalog's versions for the products the commands price, oldest first.
+    rate_card: Mapping[str, tuple[Rate, ...]] = field(default_factory=dict)
     rates: Mapping[str, tuple[Rate, ...]] = field(default_factory=dict)  # the org's versions, oldest first
     holds: Mapping[UUID, Hold] = field(default_factory=dict)
     quotes: Mapping[UUID, Quote] = field(default_factory=dict)
@@ -208,6 +273,8 @@ class OrgState:
     teams: frozenset[UUID] = frozenset()
     kind_priorities: Mapping[LotKind, int] = field(default_factory=dict)  # the org's own defaults
     alerts: Mapping[UUID, Alert] = field(default_factory=dict)
+    access: Access = UNRESTRICTED
+    storage_used_gb: Decimal = Decimal(0)  # the gauge billing reports (SetStorageUsage)
 
     def priority_of(self, kind: LotKind) -> int:
         return self.kind_priorities.get(kind, DEFAULT_PRIORITY[kind])
@@ -222,11 +289,12 @@ class OrgState:
         held = sum(h.reserved for h in holds if h.open_at(at) and (team_id is None or h.team_id == team_id))
         return Balance(total=MicroCredits(total), held=MicroCredits(held))
 
-    def rate_at(self, product: str, at: datetime) -> Rate | None:
+    def rate_at(self, product: str, at: datetime, dimensions: Mapping[str, str] = NO_DIMENSIONS) -> Rate | None:
+        """The org's own version in force at `at`, else the catalog's (`rate_in_force`)."""
         for version in reversed(self.rates.get(product, ())):
             if version.effective_at is None or version.effective_at <= at:
                 return version
-        return self.rate_card.get(product)
+        return rate_in_force(self.rate_card.get(product, ()), at, dimensions)
 
     def policy_for(self, product: str | None) -> Policy:
         if product is not None and product in self.policies:

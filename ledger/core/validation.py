@@ -31,11 +31,14 @@ from ledger.core.commands import (
     ReleaseHold,
     RemoveAlert,
     ResetLots,
+    RevokeCredits,
+    SetAccess,
     SetAlert,
     SetKindPriorities,
     SetMemberLimits,
     SetRate,
     SetSpendingPolicy,
+    SetStorageUsage,
     SetTeamBudget,
     TransferCredits,
 )
@@ -61,13 +64,7 @@ def _grant(p: GrantCredits, at: datetime) -> None:
     bounds.check_window(p.expires_at, "expiresAt", at, bounds.BACKDATE_MAX, bounds.FUTURE_DATE_MAX)
     if p.expires_at is not None and p.expires_at <= (p.effective_at or at):
         raise InvalidCommand("expiresAt must be after effectiveAt")
-    if p.products is not None:
-        if not p.products:
-            raise InvalidCommand("products must name at least one product, or be omitted for all")
-        if len(p.products) > bounds.PRODUCTS_PER_LOT_MAX:
-            raise InvalidCommand(f"a lot names at most {bounds.PRODUCTS_PER_LOT_MAX} products")
-        for product in p.products:
-            _product(product)
+    _products(p.products, "a lot", bounds.PRODUCTS_PER_LOT_MAX)
     if p.rollover is not None:
         if p.expires_at is None:
             raise InvalidCommand("a lot that rolls over needs an expiresAt (its period end)")
@@ -190,6 +187,8 @@ def _kind_priorities(p: SetKindPriorities, at: datetime) -> None:
 
 
 def _set_alert(p: SetAlert, at: datetime) -> None:
+    if p.kind is AlertKind.STORAGE_OVER_QUOTA:
+        raise InvalidCommand("STORAGE_OVER_QUOTA is built in: it watches the plan's storage quota by itself")
     bounds.check_credits(p.threshold, "threshold")
     check_text(p.name, "name")
     check_text(p.user_id, "userId")
@@ -199,6 +198,25 @@ def _set_alert(p: SetAlert, at: datetime) -> None:
         raise InvalidCommand("an alert watches a team or a user, not both")
     if p.user_id is not None and not p.user_id:
         raise InvalidCommand("userId cannot be empty")
+
+
+def _access(p: SetAccess, at: datetime) -> None:
+    if len(p.plan) > bounds.PLAN_KEY_LENGTH_MAX:
+        raise InvalidCommand(f"plan must be at most {bounds.PLAN_KEY_LENGTH_MAX} characters")
+    check_text(p.plan, "plan")
+    _products(p.products, "a plan", bounds.PRODUCTS_PER_PLAN_MAX)
+    if p.storage_quota_gb is not None:
+        _gigabytes(p.storage_quota_gb, "storageQuotaGb")
+
+
+def _storage_usage(p: SetStorageUsage, at: datetime) -> None:
+    _gigabytes(p.gigabytes, "gigabytes")
+
+
+def _revoke(p: RevokeCredits, at: datetime) -> None:
+    _amount(p.amount, "amount")
+    bounds.check_window(p.expires_at, "expiresAt", at, bounds.BACKDATE_MAX, bounds.FUTURE_DATE_MAX)
+    check_text(p.reason, "reason")
 
 
 def _nothing(p: Payload, at: datetime) -> None:
@@ -211,6 +229,7 @@ _VALIDATORS: Mapping[type, Callable[[Any, datetime], None]] = {
     PlaceHold: _place_hold, CaptureHold: _capture_hold, ReleaseHold: _nothing, IssueQuote: _issue_quote,
     SetSpendingPolicy: _spending_policy, SetTeamBudget: _team_budget, SetMemberLimits: _member_limits,
     SetKindPriorities: _kind_priorities, SetRate: _rate, SetAlert: _set_alert, RemoveAlert: _nothing,
+    SetAccess: _access, SetStorageUsage: _storage_usage, RevokeCredits: _revoke,
 }  # fmt: skip
 
 
@@ -226,6 +245,22 @@ def _quantity(value: Decimal, name: str) -> None:
     if not value.is_finite() or value <= 0:
         raise InvalidCommand(f"{name} must be positive")
     bounds.check_decimal(value, name, bounds.QUANTITY_MAX)
+
+
+def _products(products: frozenset[str] | None, owner: str, most: int) -> None:
+    """None (every product), or one to `most` product keys."""
+    if products is None:
+        return
+    if not products:
+        raise InvalidCommand("products must name at least one product, or be omitted for all")
+    if len(products) > most:
+        raise InvalidCommand(f"{owner} names at most {most} products")
+    for product in products:
+        _product(product)
+
+
+def _gigabytes(value: Decimal, name: str) -> None:
+    bounds.check_decimal(value, name, bounds.STORAGE_GB_MAX, bounds.STORAGE_GB_DECIMALS)
 
 
 def _priority(value: int | None) -> None:

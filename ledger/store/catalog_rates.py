@@ -1,10 +1,17 @@
-"""The catalog's rates as a ledger worker last read them, kept current by LISTEN/NOTIFY.
+"""The catalog's rate versions (`catalog_rates`, migration 011): read for the products a batch
+prices (`rate_versions_for`), and kept by a ledger worker as it last read them, current by
+LISTEN/NOTIFY (`CatalogRates`).
 
-A change to a product (migration 006) drops its cached rate, so the next batch that prices it reads
-it again; a batch applied in the moment between the change's commit and its notification still
-prices at the old rate, as if it had come a moment earlier. Without a live listener (not yet
-connected, or its connection lost) every batch reads the rates it prices, and what was cached is
-dropped when listening resumes, since changes may have gone unheard meanwhile.
+A product's versions are all of them, every effective date and dimension set, oldest first: the
+actor picks the one in force at each event's time among those its dimensions select
+(`ledger.core.state.rate_in_force`), so a new version prices only events after it.
+
+A change to a product's versions (the trigger of migration 011) drops them from the cache, so the
+next batch that prices it reads them again; a batch applied in the moment between the change's
+commit and its notification still prices at the old rate, as if it had come a moment earlier.
+Without a live listener (not yet connected, or its connection lost) every batch reads the rates it
+prices, and what was cached is dropped when listening resumes, since changes may have gone unheard
+meanwhile.
 """
 
 from __future__ import annotations
@@ -12,17 +19,42 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 import asyncpg
 
 from ledger import constants
 from ledger.core.state import Rate
-from ledger.store.catalog import rates_for
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "credit_ledger_catalog"
+
+_VERSIONS = """
+SELECT product, dimensions, effective_at, credits_per_unit, overage_price_per_unit, cost_per_unit, currency
+FROM catalog_rates WHERE product = ANY($1::text[])
+ORDER BY product, effective_at, dimensions
+"""
+
+
+async def rate_versions_for(
+    connection: asyncpg.Connection | asyncpg.Pool, products: Iterable[str]
+) -> dict[str, tuple[Rate, ...]]:
+    """Every catalog version of these products, oldest first; a product with none is absent."""
+    found: dict[str, list[Rate]] = {}
+    for row in await connection.fetch(_VERSIONS, sorted(set(products))):
+        found.setdefault(row["product"], []).append(
+            Rate(
+                product=row["product"],
+                credits_per_unit=row["credits_per_unit"],
+                overage_price_per_unit=row["overage_price_per_unit"],
+                cost_per_unit=row["cost_per_unit"],
+                currency=row["currency"],
+                effective_at=row["effective_at"],
+                dimensions=dict(row["dimensions"]),
+            )
+        )
+    return {product: tuple(versions) for product, versions in found.items()}
 
 
 class CatalogRates:
@@ -33,14 +65,16 @@ class CatalogRates:
         # Off until `start`: the listener holds a pooled connection for the worker's whole life.
         self._enabled = False
         # Replaced, never changed in place: states share it, and identity says "unchanged".
-        self.card: Mapping[str, Rate] = {}
+        self.card: Mapping[str, tuple[Rate, ...]] = {}
 
-    async def current(self, connection: asyncpg.Connection, products: Collection[str]) -> Mapping[str, Rate]:
-        """The rates of `products` (and whatever else is cached), reading only what is not."""
+    async def current(
+        self, connection: asyncpg.Connection, products: Collection[str]
+    ) -> Mapping[str, tuple[Rate, ...]]:
+        """The versions of `products` (and whatever else is cached), reading only what is not."""
         await self._listen()
         wanted = set(products) if self._listener is None else set(products) - self.card.keys()
         if wanted:
-            fresh = await rates_for(connection, wanted)
+            fresh = await rate_versions_for(connection, wanted)
             if any(self.card.get(product) != rate for product, rate in fresh.items()):
                 self.card = {**self.card, **fresh}
         return self.card

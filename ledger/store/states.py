@@ -27,7 +27,7 @@ from ledger.core.state import (
     Rate,
     SpendKey,
 )
-from ledger.store.catalog import rates_for
+from ledger.store.catalog_rates import rate_versions_for
 from ledger.store.settings import no_rules, read_rule
 
 # Budgets and caps count calendar periods of at most a month; a week may start in the month before.
@@ -157,7 +157,7 @@ async def _load(connection: asyncpg.Connection, org_ids: list[UUID], refs: _Refe
         assert refs.earliest is not None
         for row in await connection.fetch(_COUNTERS, org_ids, refs.earliest - _COUNTER_LOOKBACK):
             spend[row["org_id"]][(row["scope"], row["period_start"])] = row["spent"]
-    rate_card = await rates_for(connection, refs.products) if refs.products else {}
+    rate_card = await rate_versions_for(connection, refs.products) if refs.products else {}
 
     return {
         org: replace(
