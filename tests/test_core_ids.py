@@ -22,4 +22,5 @@ def test_the_namespaces_never_change() -> None:
         "HOLDS_AND_QUOTES": "8a6d3c0e-2b1f-4e57-9c44-71d0f3a5b2e6",
         "ALERT_EVENTS": "0b8f4d36-5c1e-4a9b-8f27-6d3e9a1c4b70",
         "ALERT_RULES": "3c9e7a10-4f2b-4d86-b1a5-9e0d7c6f2a41",
+        "BUILT_IN_ALERTS": "65fee9d5-adf2-49c7-ad26-c3ef45559778",
     }

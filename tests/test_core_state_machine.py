@@ -4,19 +4,25 @@ The machine drives grants (every kind, expiring, rolling over, team-owned, produ
 refundable, not yet effective), usage (by team and user, late, against quotes), quotes, holds and
 their captures (partial, final, by amount or quantity) and releases, expiry, resets, transfers,
 refunds, credit-backs, adjustments, spending policies, budgets, member limits, kind priorities,
-rates, time passing and retries. It keeps its own copy of the journal from the postings of every
-accepted command and, as the worker does, preloads the debit a credit-back names from that journal.
+rates, the access billing sets (status, products, storage quota), the storage gauge, revocations of
+a period's subscription credits, time passing and retries. It keeps its own copy of the journal from
+the postings of every accepted command and, as the worker does, preloads the debit a credit-back
+names from that journal.
 
 After every step: each transaction's postings sum to zero; a rejected command has no postings and
-changes nothing; every lot's remaining and every hold's reservation equals what the journal says;
-no lot is below zero or above its amount, no hold below zero; a debit takes only from lots valid
-and open to the spender at its time, in consumption order, never credits other holds fence (nor
-does it leave a fenced hold unfenced), and settles what they do not cover by the policy in force
-(the credit line within its limit); `credit_drawn` equals the credit line's postings; an org that
-has always blocked at zero is never overdrawn; each command did what it says (grants repay the
-line, captures and quotes charge their price, credit-backs return the very credits they reverse,
-expiry and resets end what is due); each idempotency key has at most one effect, a retry replays
-its result and another payload under a used key is a conflict.
+changes nothing; every lot's remaining and every hold's reservation equals what the journal says; no
+lot is below zero or above its amount, no hold below zero; a debit takes only from lots valid and
+open to the spender at its time, in consumption order, never credits other holds fence (nor does it
+leave a fenced hold unfenced), and settles what they do not cover by the policy in force (the credit
+line within its limit); `credit_drawn` equals the credit line's postings; an org that has always
+blocked at zero is never overdrawn; each command did what it says (grants repay the line, captures
+and quotes charge their price, credit-backs return the very credits they reverse, expiry and resets
+end what is due); each idempotency key has at most one effect, a retry replays its result and
+another payload under a used key is a conflict. Usage, holds and quotes are refused with the
+access's code exactly when it forbids them (and never for it otherwise), a hold's capture never;
+each is priced by the version in force at its time among those its dimensions select; the storage
+alert fires exactly when the usage crosses the quota; a revocation takes exactly what the period's
+unfenced subscription credits allow, up to its amount.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -31,8 +38,11 @@ from hypothesis import Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from ledger.core.access import storage_alert_id
 from ledger.core.batch import Outcome, Stored, apply_batch
+from ledger.core.bounds import BACKDATE_MAX
 from ledger.core.commands import (
+    AccessStatus,
     AdjustCredits,
     AlertKind,
     AtZero,
@@ -54,12 +64,15 @@ from ledger.core.commands import (
     ReleaseHold,
     RemoveAlert,
     ResetLots,
+    RevokeCredits,
     RolloverRule,
+    SetAccess,
     SetAlert,
     SetKindPriorities,
     SetMemberLimits,
     SetRate,
     SetSpendingPolicy,
+    SetStorageUsage,
     SetTeamBudget,
     TransferCredits,
 )
@@ -70,19 +83,22 @@ from ledger.core.entries import (
     LOT_ACCOUNT,
     OVERAGE_ACCOUNT,
     REFUND_ACCOUNT,
+    REVOCATION_ACCOUNT,
     USAGE_ACCOUNT,
     AlertState,
     Posting,
     Status,
 )
-from ledger.core.money import MicroCredits, price
+from ledger.core.money import MicroCredits, format_credits, price
 from ledger.core.state import (
+    Access,
     Debit,
     Hold,
     HoldStatus,
     Lot,
     OrgState,
     Rate,
+    add_months,
     alert_scope,
     period_start,
     team_scope,
@@ -95,10 +111,20 @@ TEAM_A = uuid.UUID("00000000-0000-4000-8000-0000000000a1")
 TEAM_B = uuid.UUID("00000000-0000-4000-8000-0000000000b2")
 NO_TEAM = uuid.UUID("00000000-0000-4000-8000-0000000000c3")  # not one of the org's teams
 UNKNOWN = uuid.UUID("00000000-0000-4000-8000-0000000000d4")  # no lot, hold, quote or transaction
-RATES = {"tokens": (Rate("tokens", Decimal("0.0013")),), "runs": (Rate("runs", Decimal(80)),)}
+# The catalog's versions: tokens dearer from a day in, and dearer still for the big model.
+RATES = {
+    "tokens": (
+        Rate("tokens", Decimal("0.0013")),
+        Rate("tokens", Decimal("0.0021"), effective_at=datetime(2026, 1, 2, tzinfo=UTC)),
+        Rate("tokens", Decimal("0.005"), effective_at=datetime(2026, 1, 3, tzinfo=UTC), dimensions={"model": "big"}),
+    ),
+    "runs": (Rate("runs", Decimal(80)),),
+}
+ACCESS_CODES = {"PLAN_INACTIVE", "TRIAL_ENDED", "PRODUCT_NOT_IN_PLAN"}
 PRODUCTS = ("tokens", "runs", "minutes")  # minutes: no catalog rate, only what SetRate gives it
 UNPRICED = "hold"  # the product name of captures by amount on a hold with no product
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+T_MIN = datetime.min.replace(tzinfo=UTC)
 ALERT_IDS = [uuid.UUID(int=n) for n in range(1, 4)]
 COMMAND_IDS = uuid.UUID("6b1d8f3e-0c2a-4d5e-9f70-1a2b3c4d5e6f")
 
@@ -107,6 +133,7 @@ users = st.sampled_from([None, "u1", "u2"])
 amounts = st.sampled_from([10**6, 10**8, 10**9]) | st.integers(min_value=1, max_value=10**9)
 small_amounts = st.sampled_from([10**6, 10**8]) | st.integers(min_value=1, max_value=10**8)
 spent_products = st.sampled_from(["tokens", "tokens", "runs", "minutes"])
+dimension_sets = st.sampled_from([{}, {}, {"model": "big"}, {"model": "small"}, {"model": "big", "op": "input"}])
 # Whole or fractional quantities: a few runs (80 credits each) or up to a million tokens.
 quantities = st.builds(
     lambda n, e: Decimal(n).scaleb(-e),
@@ -147,6 +174,9 @@ class LedgerMachine(RuleBasedStateMachine):
         # The machine's own count of each spend alert's spend, per period start, since it was set.
         self.alert_spend: dict[uuid.UUID, dict[datetime, int]] = {}
         self.alert_set_at: dict[uuid.UUID, datetime] = {}
+        # The machine's own record of what billing set: the access and the storage in use.
+        self.access = Access()
+        self.storage_gb = Decimal(0)
 
     # --- sending ---------------------------------------------------------------------------------
 
@@ -186,8 +216,10 @@ class LedgerMachine(RuleBasedStateMachine):
         if outcome.result.status is Status.REJECTED:
             assert postings == () and self.state == before, "a rejection had an effect"
             assert outcome.result.balance_after == before.balance(at).total
+            self._check_access(payload, outcome.result.code)
             self._check_rejection(before, payload, outcome.result.code)
             return outcome
+        self._check_access(payload, None)
         assert outcome.result.balance_after == self.state.balance(at).total
         for posting in postings:
             assert posting.amount != 0
@@ -200,7 +232,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 self.hold_journal[posting.hold_id] += posting.amount
         self._check_accepted(before, command, outcome)
         self._check_alerts(before, payload, outcome)
-        if isinstance(payload, PlaceHold | CaptureHold | RecordUsage):
+        if isinstance(payload, PlaceHold | CaptureHold | RecordUsage | RevokeCredits):
             # Reserving and spending take only credits no other hold fences: they never leave an
             # open hold that was fully fenced less than fully fenced.
             own = getattr(payload, "hold_id", None)
@@ -215,6 +247,22 @@ class LedgerMachine(RuleBasedStateMachine):
         replaced or removed)."""
         assert outcome.applied is not None
         expected: list[tuple[uuid.UUID, AlertState]] = []
+        was_over = self._over_quota()
+        if isinstance(payload, SetAccess):
+            self.access = Access(
+                payload.status, payload.plan, payload.products, payload.storage_quota_gb, payload.priority_queue
+            )
+        elif isinstance(payload, SetStorageUsage):
+            self.storage_gb = payload.gigabytes
+        if self._over_quota() != was_over:
+            expected.append((storage_alert_id(ORG), AlertState.TRIGGERED if not was_over else AlertState.RESOLVED))
+            (event,) = [e for e in outcome.applied.alert_events if e.alert_id == storage_alert_id(ORG)]
+            quota = (
+                self.access.storage_quota_gb
+                if self.access.storage_quota_gb is not None
+                else before.access.storage_quota_gb
+            )
+            assert quota is not None and (event.threshold, event.value) == (quota * 10**6, self.storage_gb * 10**6)
         if isinstance(payload, SetAlert | RemoveAlert):
             old = before.alerts.get(payload.alert_id)
             if old is not None and old.triggered:
@@ -247,6 +295,42 @@ class LedgerMachine(RuleBasedStateMachine):
         fired = [(e.alert_id, e.state) for e in outcome.applied.alert_events]
         assert sorted(fired) == sorted(expected), "an alert fired without changing state, or changed without firing"
         assert len({e.id for e in outcome.applied.alert_events}) == len(fired), "two events share an id"
+
+    def _over_quota(self) -> bool:
+        return self.access.storage_quota_gb is not None and self.storage_gb > self.access.storage_quota_gb
+
+    def _access_refusal(self, payload: Payload) -> str | None:
+        """The code the plan's access refuses new spending with (a capture is not new spending)."""
+        if not isinstance(payload, RecordUsage | PlaceHold | IssueQuote):
+            return None
+        if self.access.status is AccessStatus.INACTIVE:
+            return "PLAN_INACTIVE"
+        if self.access.status is AccessStatus.TRIAL_ENDED:
+            return "TRIAL_ENDED"
+        if self.access.products is not None and payload.product not in self.access.products:
+            return "PRODUCT_NOT_IN_PLAN"
+        return None
+
+    def _check_access(self, payload: Payload, code: str | None) -> None:
+        expected = self._access_refusal(payload)
+        if expected is not None:
+            assert code == expected, f"the access refuses with {expected}, the actor answered {code}"
+        else:
+            assert code not in ACCESS_CODES, f"refused with {code} though the access allows it"
+
+    @staticmethod
+    def _expected_rate(state: OrgState, product: str, at: datetime, dimensions: dict[str, str]) -> Rate | None:
+        """The org's latest version in force, else the catalog's in force whose dimensions the event
+        carries, the most specific first, then the latest."""
+        own = [v for v in state.rates.get(product, ()) if v.effective_at is None or v.effective_at <= at]
+        if own:
+            return max(own, key=lambda v: v.effective_at or T_MIN)
+        fitting = [
+            v
+            for v in RATES.get(product, ())
+            if (v.effective_at or T_MIN) <= at and all(dimensions.get(k) == value for k, value in v.dimensions.items())
+        ]
+        return max(fitting, key=lambda v: (len(v.dimensions), v.effective_at or T_MIN), default=None)
 
     def _count_alert_spend(
         self, at: datetime, team_id: uuid.UUID | None, user_id: str | None, charge: int, sign: int = 1
@@ -301,8 +385,8 @@ class LedgerMachine(RuleBasedStateMachine):
             case RecordUsage():
                 at = p.occurred_at or self.now
                 if p.quote_id is None:
-                    rate = before.rate_at(p.product, at)
-                    assert rate is not None
+                    rate = self._expected_rate(before, p.product, at, dict(p.dimensions))
+                    assert rate is not None, "priced a product with no version in force"
                     charge = price(p.quantity, rate.credits_per_unit)
                 else:
                     quote = before.quotes[p.quote_id]
@@ -414,9 +498,42 @@ class LedgerMachine(RuleBasedStateMachine):
             case SetKindPriorities():
                 assert all(after.priority_of(kind) == value for kind, value in p.priorities.items())
                 assert postings == ()
+            case SetAccess():
+                assert after.access == Access(p.status, p.plan, p.products, p.storage_quota_gb, p.priority_queue)
+                assert postings == () and after.lots == before.lots
+            case SetStorageUsage():
+                assert after.storage_used_gb == p.gigabytes and postings == () and after.lots == before.lots
+            case RevokeCredits():
+                self._check_revocation(before, p, postings, result.details)
             case SetTeamBudget() | SetMemberLimits() | SetRate() | IssueQuote() | SetAlert() | RemoveAlert():
                 assert postings == ()
                 assert after.lots == before.lots and after.credit_drawn == before.credit_drawn
+
+    def _check_revocation(
+        self, before: OrgState, p: RevokeCredits, postings: tuple[Posting, ...], details: Mapping[str, str]
+    ) -> None:
+        """The period's subscription lots, the pool's first, each in consumption order, give what no
+        hold fences, up to the amount; nothing else is touched."""
+        fenced: dict[uuid.UUID, int] = defaultdict(int)
+        for lots in self._fencing(before, self.now).values():
+            for lot_id, part in lots.items():
+                fenced[lot_id] += part
+        eligible = sorted(
+            (
+                lot
+                for lot in before.lots
+                if lot.terms.source is LotSource.SUBSCRIPTION
+                and lot.expires_at == p.expires_at
+                and lot.usable_at(self.now)
+            ),
+            key=lambda lot: (lot.team_id is not None, lot.consumption_key()),
+        )
+        free = {lot.id: lot.remaining - fenced[lot.id] for lot in eligible if lot.remaining > fenced[lot.id]}
+        lot_legs = [(posting.lot_id, -posting.amount) for posting in _legs(postings, LOT_ACCOUNT)]
+        assert lot_legs == self._takes(free, p.amount), "a revocation took other credits, or not in order"
+        revoked = min(p.amount, sum(free.values()))
+        assert [leg.amount for leg in _legs(postings, REVOCATION_ACCOUNT)] == ([revoked] if revoked else [])
+        assert details["revoked"] == format_credits(revoked)
 
     def _check_debit(
         self,
@@ -509,9 +626,12 @@ class LedgerMachine(RuleBasedStateMachine):
                 if known and payload.transaction_id not in self.reversed:
                     raise AssertionError(f"a credit-back of a live debit was refused: {code}")
                 assert code == ("NOT_REVERSIBLE" if known else "NOT_FOUND")
+            case RecordUsage() if code == "UNKNOWN_PRODUCT":
+                at = payload.occurred_at or self.now
+                assert self._expected_rate(before, payload.product, at, dict(payload.dimensions)) is None
             case RecordUsage() if code == "INSUFFICIENT_CREDITS" and payload.quote_id is None:
                 at = payload.occurred_at or self.now
-                rate = before.rate_at(payload.product, at)
+                rate = self._expected_rate(before, payload.product, at, dict(payload.dimensions))
                 assert rate is not None
                 charge = price(payload.quantity, rate.credits_per_unit)
                 free = self._free_lots(before, at, payload.product, payload.team_id, payload.user_id, None)
@@ -531,13 +651,15 @@ class LedgerMachine(RuleBasedStateMachine):
                 raise AssertionError(f"a grant was refused: {code}")
             case SetSpendingPolicy() | SetMemberLimits() | SetRate() | SetKindPriorities():
                 raise AssertionError(f"a setting was refused: {code}")
+            case SetAccess() | SetStorageUsage() | RevokeCredits():
+                raise AssertionError(f"billing's command was refused: {code}")
 
     def _capture_charge(self, state: OrgState, hold: Hold, capture: CaptureHold) -> MicroCredits:
         if capture.quantity is None:
             assert capture.amount is not None
             return capture.amount
         assert hold.product is not None
-        rate = state.rate_at(hold.product, self.now)
+        rate = self._expected_rate(state, hold.product, self.now, {})  # holds price without dimensions
         assert rate is not None
         return price(capture.quantity, rate.credits_per_unit)
 
@@ -677,12 +799,23 @@ class LedgerMachine(RuleBasedStateMachine):
         team_id=teams,
         user_id=users,
         late_by_s=st.none() | st.integers(min_value=0, max_value=10**6),
+        dimensions=dimension_sets,
     )
     def use(
-        self, product: str, quantity: Decimal, team_id: uuid.UUID | None, user_id: str | None, late_by_s: int | None
+        self,
+        product: str,
+        quantity: Decimal,
+        team_id: uuid.UUID | None,
+        user_id: str | None,
+        late_by_s: int | None,
+        dimensions: dict[str, str],
     ) -> None:
         occurred_at = None if late_by_s is None else self.now - timedelta(seconds=late_by_s)
-        self._send(RecordUsage(product, quantity, occurred_at=occurred_at, team_id=team_id, user_id=user_id))
+        self._send(
+            RecordUsage(
+                product, quantity, occurred_at=occurred_at, team_id=team_id, user_id=user_id, dimensions=dimensions
+            )
+        )
 
     @precondition(lambda self: bool(self.state.quotes))
     @rule(data=st.data(), as_quoted=st.booleans(), quantity=quantities, team_id=teams, user_id=users)
@@ -885,6 +1018,53 @@ class LedgerMachine(RuleBasedStateMachine):
     def set_rate(self, product: str, effective_in_s: int, credits_per_unit: Decimal, overage: Decimal | None) -> None:
         effective_at = self.now + timedelta(seconds=effective_in_s)
         self._send(SetRate(product, effective_at, credits_per_unit, overage, Decimal("0.0001")))
+
+    # --- what billing sets ------------------------------------------------------------------------------
+
+    @rule(
+        status=st.sampled_from([AccessStatus.ACTIVE] * 3 + [AccessStatus.TRIAL_ENDED, AccessStatus.INACTIVE]),
+        products=st.none() | st.just(frozenset({"tokens"})) | st.just(frozenset(PRODUCTS)),
+        quota=st.none() | st.sampled_from([Decimal(0), Decimal(10), Decimal("10.5")]),
+        priority_queue=st.booleans(),
+    )
+    def set_access(
+        self, status: AccessStatus, products: frozenset[str] | None, quota: Decimal | None, priority_queue: bool
+    ) -> None:
+        self._send(SetAccess(status, "plan", products, quota, priority_queue))
+
+    @rule(gigabytes=st.sampled_from([Decimal(0), Decimal(5), Decimal(10), Decimal("10.000001"), Decimal(20)]))
+    def report_storage(self, gigabytes: Decimal) -> None:
+        self._send(SetStorageUsage(gigabytes))
+
+    @rule(
+        amount=amounts,
+        kind=st.sampled_from([LotKind.BASE, LotKind.SEAT]),
+        months=st.sampled_from([1, 2]),
+        team_id=st.sampled_from([None, None, TEAM_A]),
+    )
+    def grant_subscription_credits(self, amount: int, kind: LotKind, months: int, team_id: uuid.UUID | None) -> None:
+        """A period's credits, ending at the end of this month or the next (the period's end)."""
+        period_end = add_months(period_start(self.now, Period.MONTH), months)
+        terms = LotTerms(LotSource.SUBSCRIPTION)
+        self._send(GrantCredits(MicroCredits(amount), kind, expires_at=period_end, team_id=team_id, terms=terms))
+
+    @precondition(lambda self: any(lot.terms.source is LotSource.SUBSCRIPTION for lot in self.state.lots))
+    @rule(data=st.data(), amount=amounts)
+    def revoke(self, data: st.DataObject, amount: int) -> None:
+        """A seat decrease: the end of a period some subscription lot ends at (now and then another)."""
+        ends = sorted(
+            {
+                lot.expires_at
+                for lot in self.state.lots
+                if lot.terms.source is LotSource.SUBSCRIPTION
+                and lot.expires_at is not None
+                and lot.expires_at >= self.now - BACKDATE_MAX
+            }
+        )
+        ends.append(add_months(period_start(self.now, Period.MONTH), 3))  # no lot ends then
+        period_end = data.draw(st.sampled_from(ends), label="period_end")
+        assert period_end is not None
+        self._send(RevokeCredits(MicroCredits(amount), period_end, "seats down"))
 
     # --- retries ---------------------------------------------------------------------------------------
 

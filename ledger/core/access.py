@@ -86,7 +86,7 @@ def storage_details(state: OrgState) -> dict[str, str]:
 
 def storage_alert_id(organization_id: UUID) -> UUID:
     """The built-in storage alert's id: one per organization, derived, never set."""
-    return derived_id(Namespace.ALERT_RULES, organization_id, AlertKind.STORAGE_OVER_QUOTA.value)
+    return derived_id(Namespace.BUILT_IN_ALERTS, organization_id, AlertKind.STORAGE_OVER_QUOTA.value)
 
 
 def _judge_storage(before: OrgState, applied: Applied, command: Command) -> Applied:

@@ -16,6 +16,8 @@ class Namespace(Enum):
     HOLDS_AND_QUOTES = UUID("8a6d3c0e-2b1f-4e57-9c44-71d0f3a5b2e6")
     ALERT_EVENTS = UUID("0b8f4d36-5c1e-4a9b-8f27-6d3e9a1c4b70")
     ALERT_RULES = UUID("3c9e7a10-4f2b-4d86-b1a5-9e0d7c6f2a41")  # an alert set without an alertId
+    # The alerts the actor keeps by itself (storage over quota): apart, so no client key can name one.
+    BUILT_IN_ALERTS = UUID("65fee9d5-adf2-49c7-ad26-c3ef45559778")
 
 
 def derived_id(namespace: Namespace, *parts: object) -> UUID:

@@ -205,7 +205,7 @@ def _rules_changed(before: OrgState, after: OrgState) -> bool:
     return any(getattr(before, name) is not getattr(after, name) for name in _RULE_FIELDS)
 
 
-_RULE_FIELDS = ("policies", "budgets", "members", "rates", "kind_priorities", "alerts")
+_RULE_FIELDS = ("policies", "budgets", "members", "rates", "kind_priorities", "alerts", "access", "storage_used_gb")
 
 
 async def _write_counters(connection: asyncpg.Connection, changed: Sequence[tuple[OrgState, OrgState]]) -> None:
