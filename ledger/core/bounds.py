@@ -83,6 +83,19 @@ RATE_LIMIT_BURST_MAX = 1_000_000
 DATETIME_TEXT_LENGTH_MAX = 64  # an ISO 8601 time as written
 EXPIRY_WINDOW_MAX = timedelta(days=366)  # how far ahead expiringSoon looks
 PRIORITY_MIN, PRIORITY_MAX = 0, 1_000_000
+# A catalog document (a file, or loadCatalog's input) and what it may hold, so that no load can
+# stall anything: its size, its entries and their versions, and the counts a plan names.
+CATALOG_DOCUMENT_BYTES_MAX = 256 * 1024
+CATALOG_PRODUCTS_MAX = 500
+CATALOG_PLANS_MAX = 200
+CATALOG_PACKS_MAX = 200
+CATALOG_VERSIONS_MAX = 100  # versions of one plan or pack, rate versions of one product
+CATALOG_PROBLEMS_MAX = 20  # refusals one message lists
+PLAN_COUNT_MAX = 1_000_000  # seats, kits or members a plan includes
+PLAN_DAYS_MAX = 36_600  # a trial, an expiry or a purge delay in days: a hundred years
+PLAN_MONTHS_MAX = 1_200
+PLAN_RANK_MAX = 1_000_000
+SURCHARGE_PERCENT_MAX = Decimal(1000)
 
 _WIDE = decimal.Context(prec=100)  # wider than any decimal the grammar admits: nothing rounds
 _DECIMAL = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?")
