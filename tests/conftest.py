@@ -38,7 +38,7 @@ _TABLES = (
     "ledger_postings", "credit_holds", "credit_quotes", "credit_lots", "ledger_settings", "spend_counters",
     "ledger_transactions", "alert_events", "invitations", "members", "api_keys", "teams", "products", "organizations",
     "partners", "catalog_rates", "catalog_entries", "billing_charges", "seat_changes", "period_facts",
-    "subscription_plans", "subscriptions",
+    "plan_changes", "subscription_plans", "subscriptions",
 )  # fmt: skip
 
 

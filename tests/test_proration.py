@@ -67,8 +67,8 @@ def test_an_upgrade_applies_at_once_and_a_downgrade_at_the_period_end() -> None:
     for lower in (BUILD, ARCHIVE):
         down = prorate(SCALE, Interval.MONTHLY, 0, calendars(JAN, "UTC", Interval.MONTHLY), PlanSwitch(lower), at)
         assert (down.immediate, down.effective_at, down.lines) == (False, datetime(2026, 2, 1, tzinfo=UTC), ())
-    with pytest.raises(InvalidCommand, match="on SELL already"):
-        prorate(SELL, Interval.MONTHLY, 0, calendars(JAN, "UTC", Interval.MONTHLY), PlanSwitch(SELL), at)
+    stay = prorate(SELL, Interval.MONTHLY, 0, calendars(JAN, "UTC", Interval.MONTHLY), PlanSwitch(SELL), at)
+    assert (stay.immediate, stay.plan_after, stay.lines) == (True, SELL, ())
     with pytest.raises(InvalidCommand, match="has 4 seats already"):
         prorate(TEAM, Interval.MONTHLY, 4, calendars(JAN, "UTC", Interval.MONTHLY), SeatQuantity(4), at)
 

@@ -15,12 +15,13 @@ The rules:
   priced seats are those beyond `seats_included` and there is a per-seat price only on a `per_seat`
   plan. An increase is granted and charged; a decrease is taken back (`RevokeCredits`, up to what is
   left of the period's subscription lots) and credited (a negative line on the next invoice).
-- A plan change to a higher `rank` (an upgrade) applies at once: money = (new price - old price) x
-  billing fraction (a charge, or a credit when negative), and credits = the new plan's monthly
-  credits (its credits + credits_per_seat x seats) x credit fraction, granted as a base lot that
-  ends with the credit period (the old period's unused base is kept until the period ends). Any
-  other change (a lower or equal rank, or a plan without generation such as Archive) applies at the
-  billing period's end and prorates nothing.
+- A plan change to a plan that can generate, of a higher `rank` or out of a plan without
+  generation (an upgrade), applies at once: money = (new price - old price) x billing fraction (a
+  charge, or a credit when negative), and credits = the new plan's monthly credits (its credits +
+  credits_per_seat x seats) x credit fraction, granted as a base lot that ends with the credit
+  period (the old period's unused base is kept until the period ends). Any other change (a lower
+  or equal rank, or to a plan without generation such as Archive) applies at the billing period's
+  end and prorates nothing. Staying on the plan prorates nothing (it undoes a pending change).
 - Credits are rounded toward zero to the micro-credit (never more granted, nor more taken back, than
   the exact share); money is rounded half-up to the currency's minor unit (2 decimals for USD, 0 for
   JPY, 3 for KWD: `minor_unit_decimals`). A line is rounded once, and the totals are the lines' sums.
@@ -144,8 +145,9 @@ def period_price(plan: Plan, interval: Interval, seats: int) -> Decimal:
 
 
 def is_upgrade(before: Plan, after: Plan) -> bool:
-    """An upgrade applies at once: a higher rank that can generate. Anything else waits."""
-    return after.generation and after.rank > before.rank
+    """An upgrade applies at once: to a plan that can generate, from one that cannot (out of
+    Archive) or of a lower rank. Anything else waits for the period's end."""
+    return after.generation and (not before.generation or after.rank > before.rank)
 
 
 def prorate(
@@ -183,8 +185,8 @@ def _seats(base: Proration, interval: Interval, seats: int) -> Proration:
 
 def _plan(base: Proration, interval: Interval, after: Plan) -> Proration:
     before, seats = base.plan_before, base.seats_before
-    if after.key == before.key:
-        raise InvalidCommand(f"the subscription is on {before.name} already")
+    if after.key == before.key:  # staying: nothing to prorate (it undoes a pending change)
+        return base
     if after.currency != before.currency:
         raise InvalidCommand(f"{after.name} is priced in {after.currency}, the subscription in {before.currency}")
     if not is_upgrade(before, after):

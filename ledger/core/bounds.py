@@ -68,6 +68,9 @@ STORAGE_GB_DECIMALS = 6
 # A subscription: its seat quantity, and how far from now its anchor (its first period's start) may lie.
 SEATS_MAX = 100_000
 ANCHOR_WINDOW = timedelta(days=366)
+# How old a proration time a client passes may be: a preview's `at` passed to the change it
+# previewed, so both prorate to the same second (never a way to backdate a change).
+PRORATION_AT_AGE_MAX = timedelta(minutes=15)
 
 # Text the directory keeps (checked by the API before it writes).
 NAME_LENGTH_MAX = 200  # an organization's, team's, partner's or API key's name; a user id

@@ -8,5 +8,7 @@ idempotency key derives from the billing fact.
     seats.py         a seat quantity change, prorated
     plan_changes.py  upgrades at once, downgrades (and Archive) at the period's end
     kits.py          kits counted against the plan
+    plan_effects.py  what a plan sets and grants: access, base lots, directory limits; sending them
+    checks.py        the checks every change makes first, and the ids its facts derive from
     turnover.py      a period's turnover (the turnover job's)
 """

@@ -294,3 +294,55 @@ async def seat_change_by_id(connection: Connection, id: UUID) -> SeatChange | No
 
 async def seat_changes_of(connection: Connection, subscription_id: UUID) -> list[SeatChange]:
     return [_seat_change(row) for row in await connection.fetch(_SEAT_CHANGES, subscription_id)]
+
+
+@dataclass(frozen=True, slots=True)
+class PlanChange:
+    """A plan change and what it was charged (`amount`) and granted (`credits`): at once when
+    `immediate` (an upgrade), else at `effective_at`, the billing period's end."""
+
+    id: UUID
+    subscription_id: UUID
+    organization_id: UUID
+    at: datetime
+    plan_before: str
+    plan_after: str
+    seats: int
+    immediate: bool
+    effective_at: datetime
+    credits: MicroCredits
+    amount: Decimal
+    currency: str
+    created_at: datetime | None = None  # set by the store
+
+
+_PLAN_CHANGE_COLUMNS = """
+id, subscription_id, org_id AS organization_id, at, plan_before, plan_after, seats, immediate, effective_at,
+credits, amount, currency, created_at
+"""
+_INSERT_PLAN_CHANGE = """
+INSERT INTO plan_changes (id, subscription_id, org_id, at, plan_before, plan_after, seats, immediate, effective_at,
+                          credits, amount, currency)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+ON CONFLICT (id) DO NOTHING
+"""
+_PLAN_CHANGE = f"SELECT {_PLAN_CHANGE_COLUMNS} FROM plan_changes WHERE id = $1"  # noqa: S608 - a constant column list
+
+
+async def insert_plan_change(connection: Connection, change: PlanChange) -> bool:
+    """Record a plan change once: False when one with its id was recorded already."""
+    c = change
+    status = await connection.execute(
+        _INSERT_PLAN_CHANGE, c.id, c.subscription_id, c.organization_id, c.at, c.plan_before, c.plan_after,
+        c.seats, c.immediate, c.effective_at, c.credits, c.amount, c.currency,
+    )  # fmt: skip
+    return bool(status == "INSERT 0 1")
+
+
+async def plan_change_by_id(connection: Connection, id: UUID) -> PlanChange | None:
+    row = await connection.fetchrow(_PLAN_CHANGE, id)
+    if row is None:
+        return None
+    data = dict(row)
+    data["credits"] = MicroCredits(data["credits"])
+    return PlanChange(**data)
