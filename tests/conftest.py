@@ -21,13 +21,14 @@ import redis.asyncio as redis
 import uvicorn
 
 from graphql_api.app import create_app
-from graphql_api.shell.demo import catalog_products, example_catalog
+from graphql_api.shell.catalog import example_catalog
+from ledger.billing.catalog import Catalog
 from ledger.core.commands import Command, Envelope, Expire
 from ledger.core.state import HoldStatus
 from ledger.directory.api_keys import create_api_key
 from ledger.runtime.servers import apply_migrations, servers
 from ledger.runtime.settings import Settings
-from ledger.store.catalog import upsert_products
+from ledger.store.catalog_versions import save_catalog
 from ledger.store.pool import create_pool
 from ledger.store.states import load_states
 from ledger.store.verify import verify
@@ -77,10 +78,12 @@ async def redis_client(settings: Settings) -> AsyncIterator[redis.Redis]:
 
 
 @pytest.fixture
-async def catalog(pool: asyncpg.Pool) -> dict[str, Any]:
-    data = example_catalog()
-    await upsert_products(pool, catalog_products(data))
-    return data
+async def catalog(pool: asyncpg.Pool) -> Catalog:
+    """The shipped example catalog (graphql_api/catalog.toml), saved as `catalog load` saves it."""
+    loaded = example_catalog()
+    async with pool.acquire() as connection:
+        await save_catalog(connection, loaded)
+    return loaded
 
 
 def _free_port() -> int:
@@ -124,7 +127,7 @@ async def running_worker(pool: asyncpg.Pool, settings: Settings) -> AsyncIterato
 
 @pytest.fixture
 async def service(
-    settings: Settings, pool: asyncpg.Pool, redis_client: redis.Redis, catalog: dict[str, Any]
+    settings: Settings, pool: asyncpg.Pool, redis_client: redis.Redis, catalog: Catalog
 ) -> AsyncIterator[Service]:
     port = _free_port()
     app_settings = replace(settings, port=port)

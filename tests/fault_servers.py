@@ -18,11 +18,12 @@ from pathlib import Path
 import asyncpg
 import redis.asyncio as redis
 
-from graphql_api.shell.demo import catalog_products, example_catalog
+from graphql_api.shell.catalog import example_catalog
 from ledger.runtime.postgres_server import EmbeddedPostgres
 from ledger.runtime.redis_server import EmbeddedRedis
 from ledger.runtime.servers import apply_migrations
-from ledger.store.catalog import Product, upsert_products
+from ledger.store.catalog import Product, list_products
+from ledger.store.catalog_versions import save_catalog
 from ledger.stream import keys
 from tests.conftest import _free_port, repository_root
 
@@ -91,9 +92,10 @@ def fault_servers(directory: Path) -> Iterator[FaultServers]:
 
 
 async def load_catalog(pool: asyncpg.Pool) -> dict[str, Product]:
-    products = catalog_products(example_catalog())
-    await upsert_products(pool, products)
-    return {product.key: product for product in products}
+    """Save the example catalog; its products as the registry shows them (with today's rates)."""
+    async with pool.acquire() as connection:
+        await save_catalog(connection, example_catalog())
+    return {product.key: product for product in await list_products(pool)}
 
 
 def environment(servers: FaultServers, **extra: str) -> dict[str, str]:

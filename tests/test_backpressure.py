@@ -15,6 +15,7 @@ import pytest
 import redis.asyncio as redis
 
 from ledger import constants
+from ledger.billing.catalog import Catalog
 from ledger.core.commands import Command, Envelope, RecordUsage
 from ledger.runtime.settings import Settings
 from ledger.stream import keys
@@ -107,7 +108,7 @@ async def test_usage_batches_apply_per_event_and_reject_bad_input_whole(service:
 
 
 async def test_streams_are_trimmed_only_below_what_is_pending(
-    settings: Settings, pool: asyncpg.Pool, redis_client: redis.Redis, catalog: dict[str, Any]
+    settings: Settings, pool: asyncpg.Pool, redis_client: redis.Redis, catalog: Catalog
 ) -> None:
     org = uuid.uuid4()
     await pool.execute("INSERT INTO organizations (id, name) VALUES ($1, 'Trim')", org)

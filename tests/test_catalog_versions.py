@@ -1,18 +1,22 @@
 """The catalog's versions in PostgreSQL: saved whole or not at all, a second save of the same
-catalog changes nothing, and a stored version never changes."""
+catalog changes nothing, a stored version never changes, and the product registry follows the
+versions in force."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import asyncpg
 import pytest
 
-from ledger.billing.catalog import Catalog, Interval, Plan, RateVersion
+from ledger.billing.catalog import Catalog, Interval, Plan, Product, ProductKind, RateVersion
 from ledger.core.errors import CatalogInvalid
 from ledger.core.money import MicroCredits
+from ledger.store.catalog import Product as RegistryProduct
+from ledger.store.catalog import list_products
 from ledger.store.catalog_versions import load_catalog, save_catalog
 
 JAN = datetime(2026, 1, 1, tzinfo=UTC)
@@ -42,3 +46,25 @@ async def test_a_second_save_changes_nothing_and_a_stored_version_never_changes(
     assert loaded.plan_at("sell", datetime(2026, 6, 1, tzinfo=UTC)) == later
     assert loaded.rate_at("ai.tokens", JAN, {"model": "gpt-4o", "operation": "input"}) == RATE
     assert loaded.rate_at("ai.tokens", JAN, {"model": "claude"}) is None
+
+
+async def test_a_save_keeps_the_product_registry_at_the_versions_in_force(pool: asyncpg.Pool) -> None:
+    now = datetime.now(UTC)
+    sms = Product("sms", "SMS", ProductKind.USAGE, "message", JAN.replace(year=2000))
+    first = RateVersion("sms", now - timedelta(days=2), Decimal(1), overage_price_per_unit=Decimal("0.06"))
+    mini = RateVersion("sms", now - timedelta(days=1), Decimal(9), dimensions={"model": "mini"})
+    catalog = Catalog(products={"sms": (sms,)}, rates={"sms": (first, mini)})
+    async with pool.acquire() as connection:
+        await save_catalog(connection, catalog)
+        assert await list_products(connection) == [
+            RegistryProduct("sms", "SMS", "message", Decimal(1), Decimal("0.06"))
+        ]
+        row = await connection.fetchrow("SELECT xmin::text AS version FROM products WHERE key = 'sms'")
+        await save_catalog(connection, catalog)  # already right: not written again
+        assert await connection.fetchval("SELECT xmin::text FROM products WHERE key = 'sms'") == row["version"]
+        # A dimensionless version that comes into force later is what the registry shows from then on.
+        later = RateVersion("sms", now + timedelta(seconds=1), Decimal(2))
+        await save_catalog(connection, replace(catalog, rates={"sms": (first, mini, later)}))
+        assert [p.credits_per_unit for p in await list_products(connection)] == [1]
+        await asyncio.sleep(1.1)
+        assert [p.credits_per_unit for p in await list_products(connection)] == [2]

@@ -7,12 +7,12 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 import asyncpg
 import pytest
 import redis.asyncio as redis
 
+from ledger.billing.catalog import Catalog
 from ledger.core.commands import Command, Envelope, GrantCredits, RecordUsage
 from ledger.core.money import MicroCredits
 from ledger.runtime.settings import Settings
@@ -84,7 +84,7 @@ async def test_workers_share_partitions_fairly_and_take_over_when_one_leaves(
 
 
 async def test_a_worker_whose_lease_was_taken_cannot_commit(
-    settings: Settings, pool: asyncpg.Pool, redis_client: redis.Redis, catalog: dict[str, Any]
+    settings: Settings, pool: asyncpg.Pool, redis_client: redis.Redis, catalog: Catalog
 ) -> None:
     org = await _org(pool)
     mailbox = Mailbox(redis_client, settings.partition_count)
@@ -119,7 +119,7 @@ async def test_a_worker_whose_lease_was_taken_cannot_commit(
 
 
 async def test_entries_a_fenced_out_worker_read_after_the_takeover_are_reclaimed(
-    settings: Settings, pool: asyncpg.Pool, redis_client: redis.Redis, catalog: dict[str, Any]
+    settings: Settings, pool: asyncpg.Pool, redis_client: redis.Redis, catalog: Catalog
 ) -> None:
     org = await _org(pool)
     mailbox = Mailbox(redis_client, settings.partition_count)

@@ -152,7 +152,7 @@ async def test_brightmove_sms_batch_with_overage(service: Service) -> None:
     last = await org.accepted("recordUsage", product="sms.message", quantity="400")
     assert last["creditsCharged"] == "400" and last["balanceAfter"] == "0"
     assert last["details"]["overage_credits"] == "200"
-    assert Decimal(last["details"]["overage_amount"]) == Decimal("4.00")  # 200 messages at $0.02
+    assert Decimal(last["details"]["overage_amount"]) == Decimal("12.00")  # 200 messages at the seed's $0.06
     assert Decimal(last["details"]["cost"]) == Decimal("3.16")  # 400 at the carrier's $0.0079
     # Products without an overage policy still block at zero.
     await org.rejected("recordUsage", "INSUFFICIENT_CREDITS", product="job.sponsorship", quantity="1")

@@ -5,18 +5,24 @@ A save is all or nothing, under one lock so two loads never interleave. A versio
 with the same content is left as it is (a second load of a file changes nothing); one stored with
 other content refuses the whole save, since a version never changes once loaded: add one with a
 later `effective_at` instead.
+
+A save also keeps the product registry (`products`: what `list_products` and the `products` query
+show, and what usage may name) in step: each product saved gets its name and unit from the
+version in force now and its rate columns from its dimensionless rate version in force now; a
+product with no such version yet is left out (or as it was). A row already right is not written,
+so a second save changes nothing there either.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
-from ledger.billing.catalog import Catalog, CatalogSettings, Pack, Plan, Product, RateVersion
+from ledger.billing.catalog import Catalog, CatalogSettings, Pack, Plan, Product, RateVersion, rate_in_force
 from ledger.core import codec
 from ledger.core.errors import CatalogInvalid
 
@@ -31,6 +37,20 @@ _ADD_RATE = """
 INSERT INTO catalog_rates (product, dimensions, effective_at, credits_per_unit, overage_price_per_unit,
                            cost_per_unit, currency)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
+"""
+
+_REGISTRY = "SELECT key, name, unit FROM products WHERE key = ANY($1::text[])"
+# Written only when it differs: an update fires the products trigger (migration 006) for nothing.
+_REGISTER = """
+INSERT INTO products (key, name, unit, credits_per_unit, overage_price_per_unit, cost_per_unit, currency)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (key) DO UPDATE SET name = excluded.name, unit = excluded.unit,
+    credits_per_unit = excluded.credits_per_unit, overage_price_per_unit = excluded.overage_price_per_unit,
+    cost_per_unit = excluded.cost_per_unit, currency = excluded.currency
+WHERE (products.name, products.unit, products.credits_per_unit, products.overage_price_per_unit,
+       products.cost_per_unit, products.currency)
+    IS DISTINCT FROM (excluded.name, excluded.unit, excluded.credits_per_unit, excluded.overage_price_per_unit,
+                      excluded.cost_per_unit, excluded.currency)
 """
 
 _KINDS: dict[str, type[Product] | type[Plan] | type[Pack] | type[CatalogSettings]] = {
@@ -67,8 +87,9 @@ def _rate_row(rate: RateVersion) -> tuple[Any, ...]:
     )
 
 
-async def save_catalog(connection: asyncpg.Connection, catalog: Catalog) -> CatalogSave:
-    """Store every version of `catalog` that is not stored yet, or refuse it whole (CatalogInvalid)."""
+async def save_catalog(connection: asyncpg.Connection, catalog: Catalog, now: datetime | None = None) -> CatalogSave:
+    """Store every version of `catalog` that is not stored yet, or refuse it whole (CatalogInvalid);
+    then bring the registry rows of its products to what is in force at `now` (default: now)."""
     added = unchanged = 0
     async with connection.transaction():
         await connection.execute(_LOCK)
@@ -99,7 +120,23 @@ async def save_catalog(connection: asyncpg.Connection, catalog: Catalog) -> Cata
         await connection.executemany(_ADD_ENTRY, new_entries)
         await connection.executemany(_ADD_RATE, new_rates)
         added = len(new_entries) + len(new_rates)
+        await _register(connection, catalog.products.keys() | catalog.rates.keys(), now or datetime.now(UTC))
     return CatalogSave(added=added, unchanged=unchanged)
+
+
+async def _register(connection: asyncpg.Connection, keys: Collection[str], now: datetime) -> None:
+    """The registry rows of `keys` as the stored versions (all of them, not only this save's) say."""
+    stored = await load_catalog(connection)
+    known = {row["key"]: (row["name"], row["unit"]) for row in await connection.fetch(_REGISTRY, sorted(keys))}
+    rows = []
+    for key in sorted(keys):
+        product = stored.product_at(key, now)
+        described = (product.name, product.unit) if product is not None else known.get(key)
+        plain = [rate for rate in stored.rates.get(key, ()) if not rate.dimensions]
+        rate = rate_in_force(plain, now, {})
+        if described is not None and rate is not None:
+            rows.append((key, *described, *_rate_row(rate)[3:]))
+    await connection.executemany(_REGISTER, rows)
 
 
 def codec_key(dimensions: Any) -> tuple[tuple[str, str], ...]:

@@ -14,10 +14,10 @@ from uuid import UUID
 
 import asyncpg
 
-from graphql_api.shell.demo import catalog_products, example_catalog
+from graphql_api.shell.catalog import example_catalog
 from ledger.core.commands import Command, Envelope, GrantCredits, RecordUsage
 from ledger.core.money import MICRO_PER_CREDIT, MicroCredits
-from ledger.store.catalog import upsert_products
+from ledger.store.catalog_versions import save_catalog
 
 # Every usage event is priced through the catalog rate (0.001 credits per token, rounded up per event).
 USAGE_PRODUCT = "gpt-4o.input-tokens"
@@ -49,8 +49,8 @@ def make_population(count: int, seed: int = 7) -> Population:
 
 
 async def load_catalog_and_organizations(pool: asyncpg.Pool, population: Population) -> None:
-    await upsert_products(pool, catalog_products(example_catalog()))
     async with pool.acquire() as connection:
+        await save_catalog(connection, example_catalog())
         await connection.copy_records_to_table(
             "organizations",
             records=[(org, f"bench org {i}") for i, org in enumerate(population.everyone)],
