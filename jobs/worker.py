@@ -11,24 +11,35 @@ from arq.worker import Worker
 
 from jobs.expiry import expire_credit_lots
 from jobs.ledger_health import record_ledger_health
+from jobs.turnover import advance_turnover
 from ledger import constants
 from ledger.runtime.settings import Settings
 from ledger.store.pool import create_pool
 from ledger.stream.mailbox import Mailbox
+from ledger.stream.pubsub import PubSubHub
+from ledger.subscriptions.effects import LedgerEffects
 
 CRON_JOBS = [
     cron(record_ledger_health, second={0, 15, 30, 45}, run_at_startup=True),
     cron(expire_credit_lots, second=0, run_at_startup=True),
+    # Not on the minute's start, where expiry runs: each finds its own work.
+    cron(advance_turnover, second=30, run_at_startup=True),
 ]
 
 
 async def startup(ctx: dict[str, Any], settings: Settings) -> None:
     ctx["settings"] = settings
     ctx["pool"] = await create_pool(settings.database_url, size_max=constants.job_pool_size_max)
-    ctx["mailbox"] = Mailbox(ctx["redis"], settings.partition_count)
+    # A hub so that turnover can wait for its commands' results before recording its facts.
+    ctx["hub"] = hub = PubSubHub(ctx["redis"])
+    await hub.start()
+    ctx["mailbox"] = mailbox = Mailbox(ctx["redis"], settings.partition_count, hub)
+    await mailbox.start()
+    ctx["effects"] = LedgerEffects(mailbox)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    await ctx["hub"].stop()
     await ctx["pool"].close()
 
 

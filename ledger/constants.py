@@ -87,6 +87,15 @@ job_pool_size_max = 2
 expiry_organizations_per_run_max = 10_000
 # A partition holding more unprocessed entries than this is logged as a warning.
 backlog_warning_count = 10_000
+# Billing periods' turnover (jobs/turnover.py): subscriptions one run advances, and the facts it
+# records for one subscription (a few a month: a catch-up of a year takes a run or two), so no run
+# stalls; a run also ends after its time budget (well within the job's timeout), and the rest wait
+# for the next minute's run. A subscription whose facts failed (the ledger refused one, or did not
+# answer) waits this long before it is tried again.
+turnover_subscriptions_per_run_max = 1_000
+turnover_facts_per_subscription_max = 40
+turnover_run_max_s = 30.0
+turnover_retry_delay_s = 60
 # --- end of the ledger side ---------------------------------------------------------------------
 
 # --- API (graphql_api) --------------------------------------------------------------------------
