@@ -118,6 +118,7 @@ def test_the_environment_for_a_child_reads_back_to_the_same_settings() -> None:
         rate_limit_organization="12.5/20",
         max_request_bytes=1,
         introspection=False,
+        catalog_file="/etc/credit-ledger/catalog.toml",
     )
     for settings in (Settings(), chosen):
         environment = settings.environment()
@@ -151,6 +152,7 @@ _rates = st.one_of(
         rate_limit_organization=_rates,
         max_request_bytes=st.integers(1, 10**12),
         introspection=st.booleans(),
+        catalog_file=_words,
     )
 )
 def test_any_valid_settings_survive_the_trip_through_the_environment(settings: Settings) -> None:

@@ -6,10 +6,12 @@ credit-ledger ledger-worker  one ledger worker process
 credit-ledger jobs           the arq periodic-jobs worker
 credit-ledger migrate        apply database migrations
 credit-ledger demo           load the example catalog and organizations, then generate usage
+credit-ledger catalog load FILE   store a catalog file's new versions, all or none (a refused file: exit 1)
 credit-ledger dead-letters   list|retry ID|drop ID: commands the ledger set aside (`... dead-letters --help`)
 
 The benchmark is not part of the installed command: run `python -m tests.bench` from a checkout.
 A setting whose variable holds a value it does not accept stops every role before it starts.
+With CREDIT_LEDGER_CATALOG_FILE set, `serve` loads that catalog file first; a refused one stops it.
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
 
 from graphql_api.shell.bootstrap import bootstrap_admin_key
+from graphql_api.shell.catalog import load_catalog_file, read_catalog_file
 from graphql_api.shell.supervisor import Supervisor
 from ledger import constants
+from ledger.core.errors import CatalogInvalid
 from ledger.runtime.servers import embedded_servers_started_here, migrate_now, servers
 from ledger.runtime.settings import Settings, SettingsError
 from ledger.store.pool import create_pool
@@ -145,6 +150,35 @@ async def _dead_letter_action(redis_url: str, arguments: argparse.Namespace) -> 
         await client.aclose()
 
 
+def _catalog(argv: list[str]) -> None:
+    """`credit-ledger catalog load FILE`: the file checked whole before any server starts, then
+    its new versions stored on the database the settings name (migrated first, like any role)."""
+    parser = argparse.ArgumentParser(prog="credit-ledger catalog", description="The catalog as configuration.")
+    actions = parser.add_subparsers(dest="action", required=True)
+    loading = actions.add_parser("load", help="store the file's versions not stored yet; refuse it whole if wrong")
+    loading.add_argument("file", type=Path)
+    arguments = parser.parse_args(argv)
+    path: Path = arguments.file
+    try:
+        read_catalog_file(path)  # refused before any server is started
+        with servers(Settings.from_environment()) as resolved:
+            migrate_now(resolved)
+            saved = asyncio.run(load_catalog_file(resolved.database_url, path))
+    except CatalogInvalid as error:
+        sys.exit(f"{path}: {error.message}")
+    print(f"{path.name}: {saved.added} versions added, {saved.unchanged} unchanged")
+
+
+def _load_catalog_at_start(settings: Settings) -> None:
+    """CREDIT_LEDGER_CATALOG_FILE, loaded before `serve` starts anything; a refused file stops it."""
+    path = Path(settings.catalog_file)
+    try:
+        saved = asyncio.run(load_catalog_file(settings.database_url, path))
+    except CatalogInvalid as error:
+        sys.exit(f"credit-ledger: CREDIT_LEDGER_CATALOG_FILE {path}: {error.message}")
+    log.info("catalog %s: %d versions added, %d unchanged", path, saved.added, saved.unchanged)
+
+
 ROLES = {
     "serve": _serve,
     "api": _api,
@@ -160,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="credit-ledger", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("role", choices=[*sorted(ROLES), "export-schema", "dead-letters"])
+    parser.add_argument("role", choices=[*sorted(ROLES), "export-schema", "dead-letters", "catalog"])
     parser.add_argument("--log-level", default="INFO")
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -173,6 +207,10 @@ def main(argv: list[str] | None = None) -> None:
 def _run(parser: argparse.ArgumentParser, argv: list[str]) -> None:
     if argv[:1] == ["dead-letters"]:  # its own subcommands and arguments
         _dead_letters(argv[1:])
+        return
+    if argv[:1] == ["catalog"]:
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        _catalog(argv[1:])
         return
     arguments = parser.parse_args(argv)
     if arguments.role == "export-schema":
@@ -193,6 +231,8 @@ def _run(parser: argparse.ArgumentParser, argv: list[str]) -> None:
             if arguments.role in {"serve", "api"}:
                 embedded = not (settings.database_url and settings.redis_url)
                 asyncio.run(bootstrap_admin_key(resolved, embedded=embedded))
+            if arguments.role == "serve" and resolved.catalog_file:
+                _load_catalog_at_start(resolved)
             ROLES[arguments.role](resolved)
     except KeyboardInterrupt:
         pass

@@ -139,6 +139,9 @@ class Settings:
         "CREDIT_LEDGER_MAX_REQUEST_BYTES", integer(1), constants.request_size_max_default_bytes
     )
     introspection: bool = setting("CREDIT_LEDGER_INTROSPECTION", boolean, True)
+    # A catalog file (TOML) `serve` loads before it starts anything, a refused one stopping start-up;
+    # empty: none. A second load of the same file changes nothing, so every start may load it.
+    catalog_file: str = setting("CREDIT_LEDGER_CATALOG_FILE", text, "")
     # Tests trade durability for speed on their throwaway servers; nothing else should. Not a
     # variable: no child process nor operator sets it.
     embedded_durable: bool = True
