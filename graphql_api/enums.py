@@ -10,13 +10,14 @@ from __future__ import annotations
 import strawberry
 
 from graphql_api.access.principal import PrincipalKind
-from ledger.core.commands import AlertKind, AtZero, LotKind, LotSource, Period, RevenueTreatment
+from ledger.core.commands import AccessStatus, AlertKind, AtZero, LotKind, LotSource, Period, RevenueTreatment
 from ledger.core.entries import AlertState
 from ledger.directory.invitations import InvitationStatus
 from ledger.directory.roles import Role
 from ledger.store.usage import BucketSize, GroupKey
 
 __all__ = [
+    "AccessStatus",
     "AlertKind",
     "AlertState",
     "AtZero",
@@ -46,7 +47,15 @@ strawberry.enum(
     AlertKind,
     name="AlertKind",
     description="LOW_BALANCE: available credits at or below the threshold. "
-    "HIGH_SPEND: spend in the current period at or above it.",
+    "HIGH_SPEND: spend in the current period at or above it. "
+    "STORAGE_OVER_QUOTA: built in (never set), the storage in use over the plan's quota; its events' threshold "
+    "and value are the quota and the usage in GB.",
+)
+strawberry.enum(
+    AccessStatus,
+    name="AccessStatus",
+    description="Whether the plan lets the organization start new spending: ACTIVE; TRIAL_ENDED (TRIAL_ENDED); "
+    "INACTIVE, e.g. Archive (PLAN_INACTIVE).",
 )
 strawberry.enum(
     AlertState, name="AlertState", description="TRIGGERED: the condition began to hold. RESOLVED: it ended."

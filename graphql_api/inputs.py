@@ -15,7 +15,7 @@ from ledger.core import bounds
 from ledger.core.errors import UnknownProduct
 from ledger.core.money import price
 from ledger.directory.organizations import Organization
-from ledger.store import catalog
+from ledger.store.catalog_rates import rate_versions_for
 
 # A shape check, not a proof of delivery: the integrator sends the invitation.
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -100,15 +100,16 @@ async def require_products(info: Info, products: set[str]) -> None:
     unknown = known.unknown(products)
     if not unknown:
         return
-    found = await catalog.rates_for(info.context.resources.pool, unknown)
-    known.add({product: rate.credits_per_unit for product, rate in found.items()})
+    found = await rate_versions_for(info.context.resources.pool, unknown)
+    # The cheapest version: the check refuses only what no version could price in range.
+    known.add({product: min(rate.credits_per_unit for rate in versions) for product, versions in found.items()})
     if unknown - found.keys():
         raise UnknownProduct(f"no rate for product {min(unknown - found.keys())!r}")
 
 
 def require_priceable(info: Info, product: str, quantity: Decimal) -> None:
-    """Refuse, before it is queued, a quantity whose price at the catalog's rate would pass the
-    ledger's range (the actor judges the rate in force, perhaps the org's own, again)."""
+    """Refuse, before it is queued, a quantity whose price at the catalog's cheapest version would
+    pass the ledger's range (the actor judges the version in force, perhaps the org's own, again)."""
     rate = info.context.resources.known_products.get(product)
     if rate is not None and price(quantity, rate) > bounds.CREDITS_MAX:
         raise invalid(f"{quantity} units of {product!r} would cost more than {bounds.CREDITS_MAX_WHOLE:,} credits")

@@ -160,7 +160,8 @@ async def assert_warm_states_match_the_database(pool: asyncpg.Pool, worker: Ledg
         # Teams are created by the API, not the worker: a warm state may lack one created since it
         # loaded (a command naming it reloads the org), but never holds one that does not exist.
         assert state.teams <= loaded.teams, org
-        for name in ("policies", "budgets", "members", "rates", "kind_priorities", "alerts", "credit_drawn"):
+        names = ("policies", "budgets", "members", "rates", "kind_priorities", "alerts", "access", "storage_used_gb")
+        for name in (*names, "credit_drawn"):
             assert getattr(state, name) == getattr(loaded, name), (org, name)
         assert {k: v for k, v in state.spend.items() if k in loaded.spend} == loaded.spend, org
 

@@ -64,6 +64,7 @@ MUTATIONS = {
     "setMemberLimits": OWNER,
     "setAlert": OWNER,
     "removeAlert": OWNER,
+    "reportStorage": USAGE,
     "createPartner": ADMIN,
     "createApiKey": ADMIN,  # with no organization: an admin key
     "revokeApiKey": ADMIN,  # with no organization: a platform key

@@ -11,6 +11,7 @@ from graphql_api.mutations.credits import CreditMutations
 from graphql_api.mutations.members import MemberMutations
 from graphql_api.mutations.organizations import OrganizationMutations
 from graphql_api.mutations.rules import RuleMutations
+from graphql_api.mutations.storage import StorageMutations
 from graphql_api.mutations.subscriptions import SubscriptionMutations
 
 Mutation = merge_types(
@@ -20,6 +21,7 @@ Mutation = merge_types(
         CreditMutations,
         RuleMutations,
         AlertMutations,
+        StorageMutations,
         AccessMutations,
         MemberMutations,
         CatalogMutations,

@@ -19,6 +19,7 @@ from graphql_api.types.alerts import Alert, AlertEventPage, alert_events_of, ale
 from graphql_api.types.credits import Balance, CreditHold, CreditLot, KindBalance
 from graphql_api.types.history import TransactionConnection, transactions_of
 from graphql_api.types.members import Invitation, Member, OrganizationLimits
+from graphql_api.types.plan_access import PlanAccess, plan_access_of
 from graphql_api.types.teams import Team
 from graphql_api.types.usage import (
     ConsumptionPolicy,
@@ -215,6 +216,14 @@ class Organization:
         alert_id: Annotated[strawberry.ID | None, strawberry.argument(description="Only this alert's.")] = None,
     ) -> AlertEventPage:
         return await alert_events_of(info, UUID(self.id), first, after, alert_id)
+
+    @strawberry.field(
+        extensions=[Authorize(Permission.READ, from_source)],
+        description="What its plan allows (status, products, storage quota and use, priority queue): the ledger "
+        "judges its usage by it.",
+    )
+    async def access(self, info: Info) -> PlanAccess:
+        return await plan_access_of(info, UUID(self.id))
 
     @classmethod
     def from_domain(cls, organization: DomainOrganization) -> Organization:
