@@ -10,6 +10,7 @@ from __future__ import annotations
 import strawberry
 
 from graphql_api.access.principal import PrincipalKind
+from ledger.billing.catalog import CreditPolicy, ProductKind
 from ledger.core.commands import AccessStatus, AlertKind, AtZero, LotKind, LotSource, Period, RevenueTreatment
 from ledger.core.entries import AlertState
 from ledger.directory.invitations import InvitationStatus
@@ -22,12 +23,14 @@ __all__ = [
     "AlertState",
     "AtZero",
     "BucketSize",
+    "CreditPolicy",
     "GroupKey",
     "InvitationStatus",
     "LotKind",
     "LotSource",
     "Period",
     "PrincipalKind",
+    "ProductKind",
     "RevenueTreatment",
     "Role",
 ]
@@ -63,3 +66,15 @@ strawberry.enum(
 strawberry.enum(InvitationStatus, name="InvitationStatus", description="Where an invitation stands.")
 strawberry.enum(Role, name="Role", description="A member's role in an organization (seed 001).")
 strawberry.enum(PrincipalKind, name="PrincipalKind", description="What kind of caller a request comes from.")
+strawberry.enum(
+    ProductKind,
+    name="ProductKind",
+    description="USAGE: metered in native units, priced in credits. STORAGE: a gauge in GB against the plan's quota. "
+    "SUBSCRIPTION, SEAT: a plan's recurring price. PACK: credits bought once.",
+)
+strawberry.enum(
+    CreditPolicy,
+    name="CreditPolicy",
+    description="What a period's unused base credits do at its end: RESET (use it or lose it) or ROLLOVER (into "
+    "the bank, within the plan's cap and lifetime).",
+)

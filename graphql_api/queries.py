@@ -21,12 +21,14 @@ from graphql_api.inputs import (
 )
 from graphql_api.scalars import Credits, Quantity, id_of
 from graphql_api.types.access import Viewer
-from graphql_api.types.catalog import Estimate, Product
+from graphql_api.types.catalog import Catalog, Estimate, Product
 from graphql_api.types.organization import Organization
+from ledger.core import bounds
 from ledger.core.charge import Spender
 from ledger.core.commands import Command, Envelope, RecordUsage
 from ledger.core.spending import estimate
 from ledger.store.catalog import list_products
+from ledger.store.catalog_versions import load_catalog
 from ledger.store.states import load_states
 
 
@@ -45,6 +47,16 @@ class Query:
     )
     async def products(self, info: Info) -> list[Product]:
         return [Product.from_domain(product) for product in await list_products(info.context.resources.pool)]
+
+    @strawberry.field(
+        extensions=[Authorize(Permission.READ_CATALOG, nowhere)],
+        description="The catalog: products with their rate versions, plans and packs with their versions and the "
+        "one in force at `at` (default now).",
+    )
+    async def catalog(self, info: Info, at: datetime | None = None) -> Catalog:
+        at = at or datetime.now(UTC)
+        bounds.check_time(at, "at")
+        return Catalog.from_domain(await load_catalog(info.context.resources.pool), at)
 
     @strawberry.field(
         extensions=[Authorize(Permission.READ, from_argument("organization_id", "organizationId"))],

@@ -40,7 +40,7 @@ ANYONE = frozenset(PRINCIPALS) - {"anonymous"}
 ADMIN = frozenset({"admin"})
 PLATFORMS = frozenset({"admin", "partner", "other_partner"})
 
-QUERIES = {"organization": READ, "products": ANYONE, "estimateUsage": READ, "viewer": ANYONE}
+QUERIES = {"organization": READ, "products": ANYONE, "catalog": ANYONE, "estimateUsage": READ, "viewer": ANYONE}
 MUTATIONS = {
     "createOrganization": PLATFORMS,
     "createTeam": OWNER,
@@ -65,6 +65,9 @@ MUTATIONS = {
     "setAlert": OWNER,
     "removeAlert": OWNER,
     "reportStorage": USAGE,
+    # The catalog is the platform's to edit (and anyone's to read).
+    "loadCatalog": ADMIN,
+    "addRateVersion": ADMIN,
     "createPartner": ADMIN,
     "createApiKey": ADMIN,  # with no organization: an admin key
     "revokeApiKey": ADMIN,  # with no organization: a platform key

@@ -10,7 +10,7 @@ from pathlib import Path
 import asyncpg
 
 from ledger.billing.catalog import Catalog
-from ledger.billing.catalog_file import parse_catalog
+from ledger.billing.catalog_file import CatalogDocument, parse_catalog, read_document
 from ledger.core import bounds
 from ledger.core.errors import CatalogInvalid
 from ledger.store.catalog_versions import CatalogSave, save_catalog
@@ -25,7 +25,7 @@ def example_catalog() -> Catalog:
     return parse_catalog(example_catalog_text())
 
 
-def read_catalog_file(path: Path) -> Catalog:
+def read_catalog_file(path: Path) -> CatalogDocument:
     """The catalog a file describes, or CatalogInvalid (one too large is not read past its bound)."""
     try:
         with path.open("rb") as file:
@@ -38,19 +38,19 @@ def read_catalog_file(path: Path) -> Catalog:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise CatalogInvalid(f"a catalog file is UTF-8 text (byte {error.start} is not)") from None
-    return parse_catalog(text)
+    return read_document(text)
 
 
-async def save_catalog_to(pool: asyncpg.Pool, catalog: Catalog) -> CatalogSave:
+async def save_catalog_to(pool: asyncpg.Pool, catalog: Catalog, *, settings: bool = True) -> CatalogSave:
     async with pool.acquire() as connection:
-        return await save_catalog(connection, catalog)
+        return await save_catalog(connection, catalog, settings=settings)
 
 
 async def load_catalog_file(database_url: str, path: Path) -> CatalogSave:
     """Read `path` and store its versions, all or none (CatalogInvalid changes nothing)."""
-    catalog = read_catalog_file(path)
+    document = read_catalog_file(path)
     pool = await create_pool(database_url)
     try:
-        return await save_catalog_to(pool, catalog)
+        return await save_catalog_to(pool, document.catalog, settings=document.has_settings)
     finally:
         await pool.close()

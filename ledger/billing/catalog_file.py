@@ -26,7 +26,8 @@ and field: `line 42: plans[1] "meclabs-sell" versions[0].credits: must not be ne
 
 Pure: the caller reads the file. Money, credits and rates are decimal text or integers, never
 TOML floats (`catalog_fields`); every value is bounded (`ledger.core.bounds`); unknown fields are
-refused. A syntax error is reported at tomllib's line and column; any other error's line is found
+refused. A document without a `[catalog]` table leaves the stored settings as they are. A syntax
+error is reported at tomllib's line and column; any other error's line is found
 by scanning the text (`catalog_lines`). A product's name, unit and dimensions are one version, from
 its `effective_at` (default 2000-01-01T00:00:00Z); a version of a plan, a pack or a rate is given
 whole (nothing is inherited from the one before). Currencies default to the catalog's.
@@ -37,6 +38,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ledger.billing.catalog import Catalog, CatalogSettings, Product, ProductKind, RateVersion
@@ -59,8 +61,19 @@ _PRICED = frozenset({ProductKind.USAGE, ProductKind.STORAGE})
 _SYNTAX = re.compile(r"(.*) \(at line (\d+), column (\d+)\)$")
 
 
+@dataclass(frozen=True, slots=True)
+class CatalogDocument:
+    catalog: Catalog
+    has_settings: bool  # a [catalog] table was given; without one the stored settings stay as they are
+
+
 def parse_catalog(text: str) -> Catalog:
     """The catalog `text` describes, or CatalogInvalid listing where it is wrong."""
+    return read_document(text).catalog
+
+
+def read_document(text: str) -> CatalogDocument:
+    """`parse_catalog`, saying too whether the document gives the catalog's settings."""
     size = len(text.encode())
     if size > bounds.CATALOG_DOCUMENT_BYTES_MAX:
         raise CatalogInvalid(f"a catalog document is at most {bounds.CATALOG_DOCUMENT_BYTES_MAX:,} bytes, not {size:,}")
@@ -73,7 +86,7 @@ def parse_catalog(text: str) -> Catalog:
     if reader.refusals:
         raise CatalogInvalid(_message(reader.refusals, Lines(text)))
     assert catalog is not None
-    return catalog
+    return CatalogDocument(catalog, "catalog" in data)
 
 
 def _syntax(message: str) -> str:

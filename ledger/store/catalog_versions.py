@@ -23,6 +23,7 @@ from typing import Any
 import asyncpg
 
 from ledger.billing.catalog import Catalog, CatalogSettings, Pack, Plan, Product, RateVersion, rate_in_force
+from ledger.billing.catalog_edits import check_new_rate
 from ledger.core import codec
 from ledger.core.errors import CatalogInvalid
 
@@ -67,12 +68,13 @@ class CatalogSave:
     unchanged: int  # versions already stored with the same content
 
 
-def _entries(catalog: Catalog) -> Iterable[tuple[str, str, datetime, Any]]:
+def _entries(catalog: Catalog, settings: bool) -> Iterable[tuple[str, str, datetime, Any]]:
     for kind, versions in (("product", catalog.products), ("plan", catalog.plans), ("pack", catalog.packs)):
         for key, of_key in versions.items():
             for version in of_key:
                 yield kind, key, version.effective_at, version
-    yield "settings", "catalog", catalog.settings.effective_at, catalog.settings
+    if settings:
+        yield "settings", "catalog", catalog.settings.effective_at, catalog.settings
 
 
 def _rate_row(rate: RateVersion) -> tuple[Any, ...]:
@@ -87,9 +89,12 @@ def _rate_row(rate: RateVersion) -> tuple[Any, ...]:
     )
 
 
-async def save_catalog(connection: asyncpg.Connection, catalog: Catalog, now: datetime | None = None) -> CatalogSave:
+async def save_catalog(
+    connection: asyncpg.Connection, catalog: Catalog, now: datetime | None = None, *, settings: bool = True
+) -> CatalogSave:
     """Store every version of `catalog` that is not stored yet, or refuse it whole (CatalogInvalid);
-    then bring the registry rows of its products to what is in force at `now` (default: now)."""
+    then bring the registry rows of its products to what is in force at `now` (default: now).
+    `settings=False` leaves the catalog's settings out (an edit of some entries only)."""
     added = unchanged = 0
     async with connection.transaction():
         await connection.execute(_LOCK)
@@ -97,7 +102,7 @@ async def save_catalog(connection: asyncpg.Connection, catalog: Catalog, now: da
         rates = {(r["product"], codec_key(r["dimensions"]), r["effective_at"]): tuple(r.values())
                  for r in await connection.fetch(_RATES)}  # fmt: skip
         new_entries: list[tuple[str, str, datetime, Any]] = []
-        for kind, key, effective_at, version in _entries(catalog):
+        for kind, key, effective_at, version in _entries(catalog, settings):
             body = codec.to_json(version)
             before = stored.get((kind, key, effective_at))
             if before is None:
@@ -137,6 +142,18 @@ async def _register(connection: asyncpg.Connection, keys: Collection[str], now: 
         if described is not None and rate is not None:
             rows.append((key, *described, *_rate_row(rate)[3:]))
     await connection.executemany(_REGISTER, rows)
+
+
+async def add_rate_version(connection: asyncpg.Connection, rate: RateVersion, now: datetime | None = None) -> bool:
+    """Add one rate version to the stored catalog (`ledger.billing.catalog_edits` judges it); True
+    if it is new, False if the very same version was there. Another version with the same product,
+    dimensions and effective time is refused (CatalogInvalid), as in any save."""
+    now = now or datetime.now(UTC)
+    async with connection.transaction():
+        await connection.execute(_LOCK)  # the catalog it is judged against cannot change meanwhile
+        check_new_rate(await load_catalog(connection), rate, now)
+        saved = await save_catalog(connection, Catalog(rates={rate.product: (rate,)}), now, settings=False)
+    return saved.added == 1
 
 
 def codec_key(dimensions: Any) -> tuple[tuple[str, str], ...]:
