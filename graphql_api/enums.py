@@ -10,7 +10,8 @@ from __future__ import annotations
 import strawberry
 
 from graphql_api.access.principal import PrincipalKind
-from ledger.billing.catalog import CreditPolicy, ProductKind
+from ledger.billing.catalog import CreditPolicy, Interval, ProductKind
+from ledger.billing.subscription import SubscriptionStatus
 from ledger.core.commands import AccessStatus, AlertKind, AtZero, LotKind, LotSource, Period, RevenueTreatment
 from ledger.core.entries import AlertState
 from ledger.directory.invitations import InvitationStatus
@@ -25,6 +26,7 @@ __all__ = [
     "BucketSize",
     "CreditPolicy",
     "GroupKey",
+    "Interval",
     "InvitationStatus",
     "LotKind",
     "LotSource",
@@ -33,6 +35,7 @@ __all__ = [
     "ProductKind",
     "RevenueTreatment",
     "Role",
+    "SubscriptionStatus",
 ]
 
 strawberry.enum(LotKind, name="LotKind", description="What a credit lot is for; sets its default priority.")
@@ -77,4 +80,12 @@ strawberry.enum(
     name="CreditPolicy",
     description="What a period's unused base credits do at its end: RESET (use it or lose it) or ROLLOVER (into "
     "the bank, within the plan's cap and lifetime).",
+)
+strawberry.enum(
+    Interval, name="BillingInterval", description="How often a subscription is billed (credits come monthly)."
+)
+strawberry.enum(
+    SubscriptionStatus,
+    name="SubscriptionStatus",
+    description="TRIALING, ACTIVE, CANCELED (ended) or ARCHIVED (on a plan without usage; history stays).",
 )

@@ -6,13 +6,14 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Annotated
 
 import strawberry
 
 from graphql_api.access.authorize import Authorize, from_argument, nowhere
 from graphql_api.access.policy import Permission
 from graphql_api.context import Info
-from graphql_api.enums import PrincipalKind
+from graphql_api.enums import Interval, PrincipalKind
 from graphql_api.inputs import (
     load_organization,
     optional_id,
@@ -23,6 +24,7 @@ from graphql_api.scalars import Credits, Quantity, id_of
 from graphql_api.types.access import Viewer
 from graphql_api.types.catalog import Catalog, Estimate, Product
 from graphql_api.types.organization import Organization
+from graphql_api.types.subscriptions import Proration, preview_plan_change_of, preview_seat_change_of
 from ledger.core import bounds
 from ledger.core.charge import Spender
 from ledger.core.commands import Command, Envelope, RecordUsage
@@ -30,6 +32,8 @@ from ledger.core.spending import estimate
 from ledger.store.catalog import list_products
 from ledger.store.catalog_versions import load_catalog
 from ledger.store.states import load_states
+
+PRORATION_AT = "Prorate as of this time (at most 15 minutes ago); default: now. Pass the answer's `at` to the change."
 
 
 @strawberry.type
@@ -84,6 +88,33 @@ class Query:
         return Estimate(
             credits=Credits(answer.credits), affordable=answer.affordable, code=answer.code, message=answer.message
         )
+
+    @strawberry.field(
+        extensions=[Authorize(Permission.MANAGE_BILLING, from_argument("organization_id", "organizationId"))],
+        description="What changePlan would do now, line by line (the same computation); changes nothing.",
+    )
+    async def preview_plan_change(
+        self,
+        info: Info,
+        organization_id: strawberry.ID,
+        plan: str,
+        interval: Interval | None = None,
+        proration_at: Annotated[datetime | None, strawberry.argument(description=PRORATION_AT)] = None,
+    ) -> Proration:
+        return await preview_plan_change_of(info, organization_id, plan, interval, proration_at)
+
+    @strawberry.field(
+        extensions=[Authorize(Permission.MANAGE_BILLING, from_argument("organization_id", "organizationId"))],
+        description="What setSeats would do now, line by line (the same computation); changes nothing.",
+    )
+    async def preview_seat_change(
+        self,
+        info: Info,
+        organization_id: strawberry.ID,
+        seats: int,
+        proration_at: Annotated[datetime | None, strawberry.argument(description=PRORATION_AT)] = None,
+    ) -> Proration:
+        return await preview_seat_change_of(info, organization_id, seats, proration_at)
 
     @strawberry.field(extensions=[Authorize(Permission.IDENTIFY, nowhere)], description="Who is calling.")
     async def viewer(self, info: Info) -> Viewer:

@@ -41,6 +41,7 @@ ADMIN = frozenset({"admin"})
 PLATFORMS = frozenset({"admin", "partner", "other_partner"})
 
 QUERIES = {"organization": READ, "products": ANYONE, "catalog": ANYONE, "estimateUsage": READ, "viewer": ANYONE}
+QUERIES |= {"previewPlanChange": BILLING, "previewSeatChange": BILLING}
 MUTATIONS = {
     "createOrganization": PLATFORMS,
     "createTeam": OWNER,
@@ -80,6 +81,12 @@ MUTATIONS = {
     "setOrganizationLimits": PLATFORM,
     # Only a user can join; any signed-in user may try a token (it names the org).
     "acceptInvitation": frozenset({*(f"{role}_user" for role in ROLES), "other_owner_user"}),
+    # An organization's subscription: Owner and Billing, and the platform.
+    "subscribe": BILLING,
+    "setSeats": BILLING,
+    "changePlan": BILLING,
+    "cancelSubscription": BILLING,
+    "resumeSubscription": BILLING,
 }
 # Calls of a field with optional arguments that change who may make them.
 VARIANTS: dict[str, tuple[str, dict[str, Any], frozenset[str]]] = {

@@ -20,6 +20,7 @@ from graphql_api.types.credits import Balance, CreditHold, CreditLot, KindBalanc
 from graphql_api.types.history import TransactionConnection, transactions_of
 from graphql_api.types.members import Invitation, Member, OrganizationLimits
 from graphql_api.types.plan_access import PlanAccess, plan_access_of
+from graphql_api.types.subscriptions import PlanSubscription, subscription_of
 from graphql_api.types.teams import Team
 from graphql_api.types.usage import (
     ConsumptionPolicy,
@@ -216,6 +217,13 @@ class Organization:
         alert_id: Annotated[strawberry.ID | None, strawberry.argument(description="Only this alert's.")] = None,
     ) -> AlertEventPage:
         return await alert_events_of(info, UUID(self.id), first, after, alert_id)
+
+    @strawberry.field(
+        extensions=[Authorize(Permission.READ, from_source)],
+        description="Its subscription: the live one, else its latest ended one; null when it never subscribed.",
+    )
+    async def subscription(self, info: Info) -> PlanSubscription | None:
+        return await subscription_of(info, UUID(self.id), datetime.now(UTC))
 
     @strawberry.field(
         extensions=[Authorize(Permission.READ, from_source)],

@@ -1,29 +1,25 @@
 """What a subscription does outside its own rows: the commands it sends the organization's actor
-(the access a plan gives, the credits a period or a change grants or takes back) and the member and
-kit limits it sets in the directory.
+(the credits a change grants or takes back; the access a plan gives is
+`ledger.billing.turnover.plan_access`) and the member and kit limits it sets in the directory.
 
 A command's idempotency key is derived from the billing fact that caused it (`ledger.billing.keys`),
-so sending it again (a retried request, a job run twice) has one effect. The builders are pure; the
-turnover job uses them too, so a period's grant and a mid-period grant are the same kind of lot.
+so sending it again (a retried request, a job run twice) has one effect. A mid-period grant is the
+same kind of lot as the turnover's grant of the period (`ledger.billing.turnover`): a base lot of the
+subscription for the plan's products that ends with the month, so a revocation finds both.
 """
 
 from __future__ import annotations
 
-import uuid
+import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 
-from ledger import constants
 from ledger.billing.calendar import Period
 from ledger.billing.catalog import CreditPolicy, Plan
 from ledger.core.commands import (
-    AccessStatus,
-    Command,
-    Envelope,
     GrantCredits,
     LotKind,
     LotSource,
@@ -32,31 +28,20 @@ from ledger.core.commands import (
     RevenueTreatment,
     RevokeCredits,
     RolloverRule,
-    SetAccess,
 )
+from ledger.core.entries import Status
+from ledger.core.errors import CommandFailed
 from ledger.core.money import MicroCredits
-from ledger.core.validation import validate
 from ledger.directory.members import lock_members, write_limits
 from ledger.stream.mailbox import Mailbox
-from ledger.stream.replies import Reply
+from ledger.subscriptions.effects import Effects, LedgerEffect, effects_of
 
-
-def access_for(plan: Plan, status: AccessStatus | None = None) -> SetAccess:
-    """The access `plan` gives: no usage without generation (Archive), else its products only."""
-    if status is None:
-        status = AccessStatus.ACTIVE if plan.generation else AccessStatus.INACTIVE
-    return SetAccess(
-        status=status,
-        plan=plan.key,
-        products=plan.products,
-        storage_quota_gb=plan.storage_quota_gb,
-        priority_queue=plan.priority_queue,
-    )
+log = logging.getLogger(__name__)
 
 
 def rollover_of(plan: Plan) -> RolloverRule | None:
     """A base lot's fate at its end: into the bank with the plan's cap and lifetime, or none (reset)."""
-    if plan.credit_policy is not CreditPolicy.ROLLOVER or plan.rollover_cap is None or plan.rollover_cycles is None:
+    if plan.credit_policy is not CreditPolicy.ROLLOVER or plan.rollover_cap is None or not plan.rollover_cycles:
         return None
     return RolloverRule(plan.rollover_cap, plan.rollover_cycles)
 
@@ -105,27 +90,16 @@ async def apply_limits(connection: asyncpg.Connection, organization_id: UUID, pl
     await write_limits(connection, organization_id, member_limit, kit_limit)
 
 
-@dataclass(frozen=True, slots=True)
-class Effect:
-    """A command to send: to whom, under which derived key, what."""
-
-    organization_id: UUID
-    idempotency_key: str
-    payload: Payload
-
-
-async def send_effects(mailbox: Mailbox, effects: Sequence[Effect], at: datetime, *, wait: bool) -> list[Reply]:
-    """Send the effects in order (one org's commands are applied in the order sent); with `wait`,
-    return once the ledger committed them, with their replies."""
-    reply_to = mailbox.reply_channel if wait else None
-    commands = [
-        Command(Envelope(uuid.uuid4(), e.organization_id, e.idempotency_key, at, reply_to), e.payload) for e in effects
-    ]
-    for command in commands:
-        validate(command)
-    if not commands:
-        return []
-    if not wait:
-        await mailbox.send(commands)
-        return []
-    return await mailbox.send_and_wait(commands, constants.apply_wait_timeout_ms)
+async def send(
+    effects: Effects | Mailbox, organization_id: UUID, sent: Sequence[tuple[str, Payload]], at: datetime
+) -> None:
+    """Send (key, payload) commands to the org's actor in order and wait until they are committed.
+    A command the ledger refused is CommandFailed: a fact was recorded whose effect did not apply,
+    which no retry under the same key changes (it is logged for an operator)."""
+    replies = await effects_of(effects).apply(
+        organization_id, [LedgerEffect(key, payload, at) for key, payload in sent]
+    )
+    for (key, _), reply in zip(sent, replies, strict=True):
+        if reply.result.status is Status.REJECTED:
+            log.error("billing effect %s was refused: %s %s", key, reply.result.code, reply.result.message)
+            raise CommandFailed(f"the ledger refused {key}: {reply.result.code} {reply.result.message or ''}".strip())

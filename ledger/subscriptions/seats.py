@@ -1,0 +1,124 @@
+"""A seat quantity change mid-period: prorated to the second by `ledger.billing.proration.prorate`
+(the preview calls the same function), recorded as a seat change with its charge line, and its
+credits granted (or taken back) by a command keyed by the change.
+
+The change's id derives from (subscription, the request's idempotency key): a retry finds the row,
+recomputes the same proration from it and sends the same command again (applied once); the same
+key for another quantity is IDEMPOTENCY_CONFLICT.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from uuid import UUID
+
+import asyncpg
+
+from ledger.billing.catalog import Catalog
+from ledger.billing.keys import change_key
+from ledger.billing.proration import Proration, SeatQuantity, prorate
+from ledger.billing.subscription import PlanSegment, Subscription
+from ledger.core.errors import IdempotencyConflict
+from ledger.store.catalog_versions import load_catalog
+from ledger.stream.mailbox import Mailbox
+from ledger.subscriptions import checks, store
+from ledger.subscriptions.effects import Effects
+from ledger.subscriptions.plan_effects import credit_change, send
+
+
+@dataclass(frozen=True, slots=True)
+class SeatChangeResult:
+    subscription: Subscription  # as it is after the change
+    change: store.SeatChange
+    proration: Proration
+
+
+def seat_proration(subscription: Subscription, catalog: Catalog, seats: int, at: datetime) -> Proration:
+    """What setting `seats` at `at` does: the one computation behind the preview and the change."""
+    checks.check_seats(seats)
+    plan = checks.require_plan(catalog, subscription.segment_at(at).plan_key, at)
+    checks.check_seats(seats, plan)
+    calendars = (subscription.billing_calendar, subscription.credit_calendar)
+    return prorate(plan, subscription.interval, subscription.seats, calendars, SeatQuantity(seats), at)
+
+
+def replayed(subscription: Subscription, catalog: Catalog, change: store.SeatChange) -> Proration:
+    """A recorded change's proration, computed again from its row (the same pure function)."""
+    plan = checks.require_plan(catalog, subscription.segment_at(change.at).plan_key, change.at)
+    calendars = (subscription.billing_calendar, subscription.credit_calendar)
+    return prorate(plan, subscription.interval, change.seats_before, calendars, SeatQuantity(change.seats_after),
+                   change.at)  # fmt: skip
+
+
+async def _record(
+    connection: asyncpg.Connection, subscription: Subscription, proration: Proration, change_id: UUID
+) -> SeatChangeResult:
+    s, p = subscription, proration
+    change = store.SeatChange(change_id, s.id, p.at, p.seats_before, p.seats_after, p.credits, p.amount, p.currency)
+    await store.insert_seat_change(connection, change)
+    await store.add_segment(connection, s.id, PlanSegment(p.at, s.segment_at(p.at).plan_key, p.seats_after))
+    changed = replace(s, seats=p.seats_after)
+    await store.update_subscription(connection, changed)
+    key = change_key(s.id, change_id, "seats")
+    for line in p.lines:
+        if line.amount == 0:
+            continue
+        await store.insert_charge(connection, store.BillingCharge(
+            id=checks.charge_id_for(key), organization_id=s.organization_id, subscription_id=s.id,
+            idempotency_key=key, kind=line.kind, description=line.description, quantity=line.quantity,
+            unit_price=line.unit_price, amount=line.amount, currency=p.currency,
+            period_start=p.billing_period.start, period_end=p.billing_period.end,
+        ))  # fmt: skip
+    return SeatChangeResult(changed, change, p)
+
+
+async def preview_seats(pool: asyncpg.Pool, organization_id: UUID, seats: int, at: datetime | None = None) -> Proration:
+    """What `set_seats` would do now, writing nothing."""
+    now = datetime.now(UTC)
+    at = at or now
+    async with pool.acquire() as connection:
+        subscription = checks.require_live(await store.live_subscription_of(connection, organization_id))
+        checks.check_change_time(subscription, at, now)
+        return seat_proration(subscription, await load_catalog(connection), seats, at)
+
+
+async def set_seats(
+    pool: asyncpg.Pool,
+    effects: Effects | Mailbox,
+    organization_id: UUID,
+    seats: int,
+    idempotency_key: str,
+    *,
+    at: datetime | None = None,
+    now: datetime | None = None,
+) -> SeatChangeResult:
+    """Set the seat quantity at `at` (now unless given: within the current month, after the last
+    change), charge and grant (or credit and take back) the prorated difference."""
+    now = now or datetime.now(UTC)
+    at = at or now
+    checks.check_seats(seats)
+    async with pool.acquire() as connection:
+        catalog = await load_catalog(connection)
+        async with connection.transaction():
+            subscription = await checks.locked_live(connection, organization_id)
+            change_id = checks.change_id_for(subscription.id, "seats", idempotency_key)
+            existing = await store.seat_change_by_id(connection, change_id)
+            if existing is not None:
+                if existing.seats_after != seats:
+                    raise IdempotencyConflict("idempotencyKey was used for another seat quantity")
+                result = SeatChangeResult(subscription, existing, replayed(subscription, catalog, existing))
+            else:
+                checks.check_change_time(subscription, at, now)
+                proration = seat_proration(subscription, catalog, seats, at)
+                result = await _record(connection, subscription, proration, change_id)
+    await _send(effects, result, now)
+    return result
+
+
+async def _send(effects: Effects | Mailbox, result: SeatChangeResult, now: datetime) -> None:
+    s, p = result.subscription, result.proration
+    reason = f"seats {p.seats_before} -> {p.seats_after}"
+    payload = credit_change(p.plan_after, p.credits, p.credit_period, reason)
+    if payload is not None:
+        await send(effects, s.organization_id, [(change_key(s.id, result.change.id, "seats"), payload)], now)
