@@ -4,6 +4,8 @@ second net to nothing, and a change split in steps never gives more than made at
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -13,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.billing.calendar import Calendar
-from ledger.billing.catalog import Interval, Plan
+from ledger.billing.catalog import Catalog, Interval, Plan
 from ledger.billing.proration import (
     PlanSwitch,
     SeatQuantity,
@@ -23,8 +25,11 @@ from ledger.billing.proration import (
     prorate,
     prorated_money,
 )
+from ledger.billing.subscription import PlanSegment, Subscription, SubscriptionStatus
 from ledger.core.errors import InvalidCommand
 from ledger.core.money import MicroCredits
+from ledger.subscriptions.seats import replayed, seat_proration
+from ledger.subscriptions.store import SeatChange
 
 CREDIT = 1_000_000
 JAN = datetime(2026, 1, 1, tzinfo=UTC)
@@ -134,3 +139,27 @@ def test_an_upgrade_never_passes_the_new_plans_full_period(
     period = cals[1].period_at(at)
     if at == period.start:
         assert up.credits == monthly_credits(SCALE, seats)
+
+
+SUBSCRIPTION_ANCHOR = datetime(2026, 1, 31, 5, tzinfo=UTC)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from(list(Interval)), st.integers(1, 30), st.integers(1, 30), st.integers(0, 27 * 86_400))
+def test_a_recorded_seat_change_recomputes_to_exactly_its_preview(
+    interval: Interval, before: int, after: int, offset: int
+) -> None:
+    """The preview, the change and a retry's answer are the one function on the same inputs: what the
+    change records (its row) is enough to compute the very same proration again."""
+    if before == after:
+        return
+    catalog = Catalog(plans={TEAM.key: (TEAM,)})
+    subscription = Subscription(
+        uuid.uuid4(), uuid.uuid4(), TEAM.key, interval, before, SUBSCRIPTION_ANCHOR, "Europe/Berlin",
+        SubscriptionStatus.ACTIVE, SUBSCRIPTION_ANCHOR, segments=(PlanSegment(SUBSCRIPTION_ANCHOR, TEAM.key, before),),
+    )  # fmt: skip
+    at = SUBSCRIPTION_ANCHOR + timedelta(seconds=offset)
+    previewed = seat_proration(subscription, catalog, after, at)
+    row = SeatChange(uuid.uuid4(), subscription.id, at, before, after, previewed.credits, previewed.amount, "USD")
+    changed = replace(subscription, seats=after, segments=(*subscription.segments, PlanSegment(at, TEAM.key, after)))
+    assert replayed(changed, catalog, row) == previewed

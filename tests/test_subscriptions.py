@@ -5,6 +5,7 @@ and bad input refused with a stable code, changing nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
@@ -213,3 +214,14 @@ async def test_bad_input_gets_a_clear_code_and_changes_nothing_and_retries_answe
     stale = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     late = await preview(service, "previewPlanChange", organizationId=org.org, plan="act3-studio", prorationAt=stale)
     assert late["codes"] == ["INVALID_INPUT"]
+
+
+async def test_concurrent_subscribes_make_one_subscription(service: Service, plans: None) -> None:
+    org = await Ledger.create(service, "Racing customer")
+    same = await asyncio.gather(*(call(service, "subscribe", "id", organizationId=org.org, plan="act3-creator",
+                                       idempotencyKey="race") for _ in range(4)))  # fmt: skip
+    assert len({answer.get("id") for answer in same}) == 1, same
+    others = await asyncio.gather(*(call(service, "subscribe", "id", organizationId=org.org, plan="act3-creator",
+                                         idempotencyKey=f"other-{n}") for n in range(3)))  # fmt: skip
+    assert [answer.get("codes") for answer in others] == [["SUBSCRIPTION_EXISTS"]] * 3
+    assert (await org.balance())["total"] == "33000"  # one first period granted, however many asked

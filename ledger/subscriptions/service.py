@@ -76,7 +76,10 @@ def same_request(existing: Subscription, request: SubscribeRequest) -> Subscript
 
 async def _create(connection: asyncpg.Connection, subscription: Subscription, plan: Plan) -> Subscription:
     async with connection.transaction():
-        if await store.live_subscription_of(connection, subscription.organization_id, for_update=True):
+        live = await store.live_subscription_of(connection, subscription.organization_id, for_update=True)
+        if live is not None and live.id == subscription.id:
+            return live  # this request's retry made it meanwhile: the caller compares the two
+        if live is not None:
             raise SubscriptionExists("the organization has a live subscription: change its plan instead")
         created = await store.insert_subscription(connection, subscription)
         await apply_limits(connection, subscription.organization_id, plan)
@@ -103,7 +106,7 @@ async def subscribe(
             subscription = same_request(existing, request)
         else:
             try:
-                subscription = await _create(connection, made, plan)
+                subscription = same_request(await _create(connection, made, plan), request)
             except asyncpg.UniqueViolationError as error:
                 # Another request won the race: this one's retry (same id), or another subscription.
                 raced = await store.subscription_by_id(connection, made.id)
