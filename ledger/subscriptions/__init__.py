@@ -8,7 +8,9 @@ idempotency key derives from the billing fact.
     seats.py         a seat quantity change, prorated
     plan_changes.py  upgrades at once, downgrades (and Archive) at the period's end
     kits.py          kits counted against the plan
-    plan_effects.py  what a plan sets and grants: access, base lots, directory limits; sending them
+    plan_effects.py  what a change grants or takes back, the plan's directory limits; sending them
     checks.py        the checks every change makes first, and the ids its facts derive from
-    turnover.py      a period's turnover (the turnover job's)
+    effects.py       commands sent to an org's actor and their results awaited
+    periods.py       the period facts' rows and each subscription's next due time
+    turnover.py      a period's turnover, exactly once per (subscription, period, reason)
 """
