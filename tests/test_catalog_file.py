@@ -206,6 +206,17 @@ CASES = [
         'line 16: plans[0] "first" versions[0].effective_at: a',
     ),
     ('unit = "message"', RATE_DIMENSION, 'line 13: products[0] "sms" rates[0].dimensions.size: not a dimension'),
+    # Seats that cost nothing bring no credits; a month at the most seats stays within the range.
+    (
+        'credits = "10"',
+        'credits = "10"\ncredits_per_seat = "1"',
+        'line 19: plans[0] "first" versions[0].credits_per_seat: only',
+    ),
+    (
+        'credits = "10"',
+        'credits = "10"\nper_seat = true\nprice_monthly = "1"\ncredits_per_seat = "100000000"',
+        'line 21: plans[0] "first" versions[0].credits_per_seat: credits + credits_per_seat x 100,000',
+    ),
 ]
 
 

@@ -33,7 +33,7 @@ async def test_a_second_save_changes_nothing_and_a_stored_version_never_changes(
         changed = replace(CATALOG, plans={"sell": (replace(SELL, credits=MicroCredits(1)),)}, rates={})
         with pytest.raises(CatalogInvalid, match="plan 'sell' already has a version effective 2026-01-01"):
             await save_catalog(connection, changed)
-        later = replace(SELL, effective_at=datetime(2026, 6, 1, tzinfo=UTC), credits=MicroCredits(1))
+        later = replace(SELL, effective_at=datetime(2027, 6, 1, tzinfo=UTC), credits=MicroCredits(1))
         # A refused save leaves nothing behind, even the parts that were new.
         with pytest.raises(CatalogInvalid):
             await save_catalog(
@@ -42,8 +42,8 @@ async def test_a_second_save_changes_nothing_and_a_stored_version_never_changes(
         assert (await save_catalog(connection, replace(CATALOG, plans={"sell": (SELL, later)}))).added == 1
         loaded = await load_catalog(connection)
     assert loaded.plans["sell"] == (SELL, later)
-    assert loaded.plan_at("sell", datetime(2026, 5, 31, tzinfo=UTC)) == SELL
-    assert loaded.plan_at("sell", datetime(2026, 6, 1, tzinfo=UTC)) == later
+    assert loaded.plan_at("sell", datetime(2027, 5, 31, tzinfo=UTC)) == SELL
+    assert loaded.plan_at("sell", datetime(2027, 6, 1, tzinfo=UTC)) == later
     assert loaded.rate_at("ai.tokens", JAN, {"model": "gpt-4o", "operation": "input"}) == RATE
     assert loaded.rate_at("ai.tokens", JAN, {"model": "claude"}) is None
 
@@ -68,3 +68,14 @@ async def test_a_save_keeps_the_product_registry_at_the_versions_in_force(pool: 
         assert [p.credits_per_unit for p in await list_products(connection)] == [1]
         await asyncio.sleep(1.1)
         assert [p.credits_per_unit for p in await list_products(connection)] == [2]
+
+
+async def test_a_new_version_of_something_priced_before_takes_effect_now_or_later(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as connection:
+        await save_catalog(connection, CATALOG)
+        backdated = replace(RATE, effective_at=datetime(2026, 3, 1, tzinfo=UTC), credits_per_unit=Decimal(2))
+        with pytest.raises(CatalogInvalid, match=r"rate 'ai\.tokens': a new version of it must take effect now"):
+            await save_catalog(connection, replace(CATALOG, rates={"ai.tokens": (RATE, backdated)}))
+        # Something new to the catalog may carry any date: nothing was priced by it.
+        newcomer = replace(SELL, key="build", name="BUILD")
+        assert (await save_catalog(connection, replace(CATALOG, plans={"build": (newcomer,)}))).added == 1

@@ -61,7 +61,7 @@ class CatalogMutations:
         "with any error is refused whole (CATALOG_INVALID, naming each error's line and field).",
     )
     async def load_catalog(self, info: Info, input: LoadCatalogInput) -> CatalogLoad:
-        if len(input.document) > bounds.CATALOG_DOCUMENT_BYTES_MAX:
+        if len(input.document.encode()) > bounds.CATALOG_DOCUMENT_BYTES_MAX:
             raise CatalogInvalid(f"a catalog document is at most {bounds.CATALOG_DOCUMENT_BYTES_MAX:,} bytes")
         document = read_document(input.document)
         async with info.context.resources.pool.acquire() as connection:

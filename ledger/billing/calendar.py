@@ -78,6 +78,10 @@ class Calendar:
         """The start of period `index` (its wall time in the zone, clamped to the month's end), in UTC."""
         if not 0 <= index <= PERIOD_INDEX_MAX + 1:
             raise InvalidCommand(f"period index {index} is outside 0..{PERIOD_INDEX_MAX}")
+        if index == 0:
+            # The anchor itself: its wall time may be the repeated hour of a DST change, which the
+            # naive arithmetic below would read as the first of the two (an hour early).
+            return self.anchor.astimezone(UTC)
         local = self.anchor.astimezone(zone(self.timezone)).replace(tzinfo=None)
         wall: datetime = local + relativedelta(months=self.months * index)
         return wall.replace(tzinfo=zone(self.timezone)).astimezone(UTC)

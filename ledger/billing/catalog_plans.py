@@ -14,6 +14,7 @@ from ledger.billing.catalog import CreditPolicy, Interval, Pack, Plan
 from ledger.billing.catalog_fields import Table
 from ledger.core import bounds
 from ledger.core.commands import AtZero
+from ledger.core.money import MicroCredits
 
 _PRICES = {"price_monthly": Interval.MONTHLY, "price_annual": Interval.ANNUAL}
 PLAN_FIELDS = frozenset(
@@ -54,15 +55,16 @@ def read_plan(table: Table, key: str, currency: str, products: Mapping[str, Any]
         price = table.optional_decimal(field, bounds.MONEY_RATE_MAX)
         if price is not None:
             prices[interval] = price
+    per_seat, credits, credits_per_seat = _seat_credits(table)
     return Plan(
         key=key,
         name=table.text("name"),
         effective_at=table.time(),
         currency=table.currency(currency),
         prices=prices,
-        per_seat=table.flag("per_seat", False),
-        credits=table.credits("credits"),
-        credits_per_seat=table.credits("credits_per_seat"),
+        per_seat=per_seat,
+        credits=credits,
+        credits_per_seat=credits_per_seat,
         seats_included=table.count("seats_included", bounds.PLAN_COUNT_MAX),
         kits_included=table.optional_count("kits_included", bounds.PLAN_COUNT_MAX),
         extra_kit_price=table.optional_decimal("extra_kit_price", bounds.MONEY_RATE_MAX),
@@ -85,6 +87,21 @@ def read_plan(table: Table, key: str, currency: str, products: Mapping[str, Any]
         rank=table.count("rank", bounds.PLAN_RANK_MAX),
         description=table.text("description", bounds.TEXT_LENGTH_MAX, ""),
     )
+
+
+def _seat_credits(table: Table) -> tuple[bool, MicroCredits, MicroCredits]:
+    """Per-seat credits only on a per-seat plan (free seats must not bring credits), and a month's
+    grant at the most seats a subscription may have within the ledger's range."""
+    per_seat = table.flag("per_seat", False)
+    credits, per_seat_credits = table.credits("credits"), table.credits("credits_per_seat")
+    if per_seat_credits and not per_seat:
+        raise table.refuse("credits_per_seat", "only with per_seat = true: seats that cost nothing bring no credits")
+    if credits + per_seat_credits * bounds.SEATS_MAX > bounds.CREDITS_MAX:
+        raise table.refuse(
+            "credits_per_seat",
+            f"credits + credits_per_seat x {bounds.SEATS_MAX:,} seats must stay within {bounds.CREDITS_MAX_WHOLE:,}",
+        )
+    return per_seat, credits, per_seat_credits
 
 
 def read_pack(table: Table, key: str, currency: str, products: Mapping[str, Any], plans: Mapping[str, Any]) -> Pack:

@@ -9,7 +9,7 @@ priced by contract and charges nothing here; a line of no money is left out.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from ledger.billing.catalog import Interval, Plan
 from ledger.billing.proration import minor_unit_decimals, priced_seats
@@ -35,7 +35,8 @@ def extra_kits(plan: Plan, kits_used: int) -> int:
 
 
 def _money(amount: Decimal, currency: str) -> Decimal:
-    return amount.quantize(Decimal(1).scaleb(-minor_unit_decimals(currency)))
+    # Half up, as prorations round (never the thread's default context, which rounds half even).
+    return amount.quantize(Decimal(1).scaleb(-minor_unit_decimals(currency)), rounding=ROUND_HALF_UP)
 
 
 def _line(kind: str, description: str, quantity: int, unit_price: Decimal, currency: str) -> ChargeLine:

@@ -24,7 +24,7 @@ import asyncpg
 
 from ledger.billing.catalog import Catalog, CatalogSettings, Pack, Plan, Product, RateVersion, rate_in_force
 from ledger.billing.catalog_edits import check_new_rate
-from ledger.core import codec
+from ledger.core import bounds, codec
 from ledger.core.errors import CatalogInvalid
 
 _LOCK = "SELECT pg_advisory_xact_lock(hashtext('credit_ledger_catalog'))"
@@ -122,11 +122,30 @@ async def save_catalog(
                     unchanged += 1
                 else:
                     raise CatalogInvalid(_changed("rate", rate.product, rate.effective_at))
+        moment = now or datetime.now(UTC)
+        _refuse_rewritten_history(
+            {(kind, key) for kind, key, _ in stored} | {("rate", product) for product, _, _ in rates},
+            [(kind, key, at) for kind, key, at, _ in new_entries] + [("rate", row[0], row[2]) for row in new_rates],
+            moment,
+        )
         await connection.executemany(_ADD_ENTRY, new_entries)
         await connection.executemany(_ADD_RATE, new_rates)
         added = len(new_entries) + len(new_rates)
-        await _register(connection, catalog.products.keys() | catalog.rates.keys(), now or datetime.now(UTC))
+        await _register(connection, catalog.products.keys() | catalog.rates.keys(), moment)
     return CatalogSave(added=added, unchanged=unchanged)
+
+
+def _refuse_rewritten_history(known: set[tuple[str, str]], new: list[tuple[str, str, datetime]], now: datetime) -> None:
+    """A new version of something already in the catalog takes effect now or later: dated in the
+    past it would reprice usage already charged (or a late event) and change the payload a retried
+    proration derives, under the same key. Something new to the catalog may carry any date, since
+    nothing was priced by it."""
+    for kind, key, effective_at in new:
+        if (kind, key) in known and effective_at < now - bounds.CLOCK_SKEW_MAX:
+            raise CatalogInvalid(
+                f"{kind} {key!r}: a new version of it must take effect now or later, not {effective_at.isoformat()}"
+                " (history keeps the prices it was charged)"
+            )
 
 
 async def _register(connection: asyncpg.Connection, keys: Collection[str], now: datetime) -> None:
