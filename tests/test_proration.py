@@ -67,7 +67,8 @@ def test_an_upgrade_applies_at_once_and_a_downgrade_at_the_period_end() -> None:
     at = JAN + timedelta(days=15, hours=12)
     up = prorate(SELL, Interval.MONTHLY, 0, calendars(JAN, "UTC", Interval.MONTHLY), PlanSwitch(SCALE), at)
     (line,) = up.lines
-    assert (line.unit_price, line.amount, line.credits) == (Decimal(2000), Decimal(1000), 37_500 * CREDIT)
+    # The month's SELL base is kept: the upgrade grants what SCALE adds, (75,000 - 18,000) / 2.
+    assert (line.unit_price, line.amount, line.credits) == (Decimal(2000), Decimal(1000), 28_500 * CREDIT)
     assert up.immediate and up.plan_after == SCALE
     for lower in (BUILD, ARCHIVE):
         down = prorate(SCALE, Interval.MONTHLY, 0, calendars(JAN, "UTC", Interval.MONTHLY), PlanSwitch(lower), at)
@@ -138,7 +139,18 @@ def test_an_upgrade_never_passes_the_new_plans_full_period(
     assert 0 <= up.credits <= monthly_credits(SCALE, seats) and 0 <= up.amount <= difference
     period = cals[1].period_at(at)
     if at == period.start:
-        assert up.credits == monthly_credits(SCALE, seats)
+        assert up.credits == monthly_credits(SCALE, seats) - monthly_credits(SELL, seats)
+
+
+def test_chained_upgrades_at_the_period_start_grant_what_the_last_plan_alone_would() -> None:
+    cals, base = calendars(JAN, "UTC", Interval.MONTHLY), monthly_credits(BUILD, 0)
+    to_sell = prorate(BUILD, Interval.MONTHLY, 0, cals, PlanSwitch(SELL), JAN)
+    to_scale = prorate(SELL, Interval.MONTHLY, 0, cals, PlanSwitch(SCALE), JAN + timedelta(seconds=1))
+    assert base + to_sell.credits + to_scale.credits <= 75_000 * CREDIT
+    assert base + to_sell.credits == 18_000 * CREDIT
+    # An upgrade to a plan with fewer monthly credits grants none (never takes any back).
+    rich = replace(BUILD, key="rich", credits=MicroCredits(90_000 * CREDIT), rank=1)
+    assert prorate(rich, Interval.MONTHLY, 0, cals, PlanSwitch(SCALE), JAN).credits == 0
 
 
 SUBSCRIPTION_ANCHOR = datetime(2026, 1, 31, 5, tzinfo=UTC)

@@ -16,6 +16,7 @@ import asyncpg
 import pytest
 
 from ledger.billing.catalog import Interval
+from ledger.core.errors import InvalidCommand
 from ledger.subscriptions import seats, turnover
 from ledger.subscriptions import service as subscriptions
 from tests.conftest import Service
@@ -225,3 +226,33 @@ async def test_concurrent_subscribes_make_one_subscription(service: Service, pla
                                          idempotencyKey=f"other-{n}") for n in range(3)))  # fmt: skip
     assert [answer.get("codes") for answer in others] == [["SUBSCRIPTION_EXISTS"]] * 3
     assert (await org.balance())["total"] == "33000"  # one first period granted, however many asked
+
+
+async def test_a_seat_round_trip_credits_back_only_the_share_of_credits_it_could_take_back(
+    service: Service, plans: None, pool: asyncpg.Pool
+) -> None:
+    seatsco = await Ledger.create(service, "SeatsCo")
+    now = datetime.now(UTC).replace(microsecond=0)
+    request = subscriptions.SubscribeRequest(
+        UUID(seatsco.org), "seatsco-team", Interval.MONTHLY, 1, now - timedelta(days=1), "UTC", "round-trip"
+    )
+    async with mailbox_of(service) as mailbox:
+        subscription = await subscriptions.subscribe(pool, mailbox, request)
+        org, at = subscription.organization_id, now - timedelta(seconds=30)
+        up = await seats.set_seats(pool, mailbox, org, 100_000, "up", at=at)
+        granted = up.proration.credits
+        spent = granted // 2 // CREDIT
+        await seatsco.accepted("recordUsage", product="ai.assistant", quantity=str(spent))
+        with pytest.raises(InvalidCommand):  # the same instant as the increase: refused
+            await seats.set_seats(pool, mailbox, org, 1, "down", at=at)
+        down = await seats.set_seats(pool, mailbox, org, 1, "down", at=at + timedelta(seconds=1))
+        again = await seats.set_seats(pool, mailbox, org, 1, "down", at=at + timedelta(seconds=1))
+    requested = -seats.seat_proration(up.subscription, await save_example_plans(pool), 1, down.proration.at).credits
+    revoked = -down.proration.credits
+    assert 0 < revoked < requested
+    full = seats.seat_proration(up.subscription, await save_example_plans(pool), 1, down.proration.at).amount
+    assert down.proration.amount == (full * Decimal(revoked) / Decimal(requested)).quantize(
+        Decimal("0.01"), rounding=ROUND_HALF_UP
+    )
+    assert down.change.amount == down.proration.amount and again.proration.amount == down.proration.amount
+    assert up.proration.amount + down.proration.amount > 0  # the spent credits stay paid for

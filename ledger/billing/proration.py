@@ -14,12 +14,14 @@ The rules:
   money = per-seat price x (priced seats after - priced seats before) x billing fraction, where
   priced seats are those beyond `seats_included` and there is a per-seat price only on a `per_seat`
   plan. An increase is granted and charged; a decrease is taken back (`RevokeCredits`, up to what is
-  left of the period's subscription lots) and credited (a negative line on the next invoice).
+  left of the period's subscription lots) and credited (a negative line on the next invoice) x the
+  credits revoked / the credits requested (`revoked_share`: spent credits are not refunded).
 - A plan change to a plan that can generate, of a higher `rank` or out of a plan without
   generation (an upgrade), applies at once: money = (new price - old price) x billing fraction (a
-  charge, or a credit when negative), and credits = the new plan's monthly credits (its credits +
-  credits_per_seat x seats) x credit fraction, granted as a base lot that ends with the credit
-  period (the old period's unused base is kept until the period ends). Any other change (a lower
+  charge, or a credit when negative), and credits = (the new plan's monthly credits - the old
+  plan's; a plan's monthly credits are its credits + credits_per_seat x seats, and never less than
+  0 granted) x credit fraction, granted as a base lot that ends with the credit period (the old
+  period's base is kept until the period ends, so chained upgrades add up to the last plan's). Any other change (a lower
   or equal rank, or to a plan without generation such as Archive) applies at the billing period's
   end and prorates nothing. Staying on the plan prorates nothing (it undoes a pending change).
 - Credits are rounded toward zero to the micro-credit (never more granted, nor more taken back, than
@@ -193,13 +195,29 @@ def _plan(base: Proration, interval: Interval, after: Plan) -> Proration:
         return _with(base, plan_after=after, immediate=False, effective_at=base.billing_period.end)
     difference = period_price(after, interval, seats) - period_price(before, interval, seats)
     amount = prorated_money(difference, base.billing_fraction, after.currency)
-    credits = prorated_credits(monthly_credits(after, seats), base.credit_fraction)
+    # The old plan's base for the month is kept: only what the new plan adds to it is granted.
+    added = max(0, monthly_credits(after, seats) - monthly_credits(before, seats))
+    credits = prorated_credits(added, base.credit_fraction)
     description = (
         f"Upgrade from {before.name} to {after.name} for {_share(base.billing_fraction)} of the billing period"
         f" and {_share(base.credit_fraction)} of {after.name}'s monthly credits"
     )
     line = ProrationLine("proration", description, Decimal(1), difference, amount, credits)
     return _with(base, plan_after=after, lines=(line,))
+
+
+def revoked_share(proration: Proration, revoked: MicroCredits, requested: MicroCredits) -> Proration:
+    """A decrease as applied when the ledger took back only `revoked` of the `requested` credits
+    (the rest was spent): its money credited x revoked / requested, so spent credits are paid for."""
+    if requested <= 0 or revoked >= requested:
+        return proration
+    share = Fraction(max(0, revoked), requested)
+    lines = tuple(
+        replace(line, amount=prorated_money(line.amount, share, proration.currency),
+                credits=prorated_credits(line.credits, share))
+        for line in proration.lines
+    )  # fmt: skip
+    return replace(proration, lines=lines)
 
 
 def _with(base: Proration, **changes: object) -> Proration:

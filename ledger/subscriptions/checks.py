@@ -93,6 +93,9 @@ def check_change_time(subscription: Subscription, at: datetime, now: datetime) -
     credit period (month) after the subscription's last change: never before what is already recorded."""
     bounds.check_window(at, "at", now, bounds.BACKDATE_MAX, bounds.CLOCK_SKEW_MAX)
     latest = subscription.segments[-1].effective_at if subscription.segments else subscription.anchor
+    # Strictly after: a change at its predecessor's very time would reprice what that one just did.
+    if at <= max(latest, subscription.anchor) and subscription.segments[1:]:
+        raise InvalidCommand("a change is dated after the subscription's last change")
     if at < max(latest, subscription.anchor):
         raise InvalidCommand("a change cannot be dated before the subscription's start or its last change")
     # The credit period is a month and lies within a billing period: checking it checks both.

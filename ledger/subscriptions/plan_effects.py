@@ -34,6 +34,7 @@ from ledger.core.errors import CommandFailed
 from ledger.core.money import MicroCredits
 from ledger.directory.members import lock_members, write_limits
 from ledger.stream.mailbox import Mailbox
+from ledger.stream.replies import Reply
 from ledger.subscriptions.effects import Effects, LedgerEffect, effects_of
 
 log = logging.getLogger(__name__)
@@ -92,10 +93,10 @@ async def apply_limits(connection: asyncpg.Connection, organization_id: UUID, pl
 
 async def send(
     effects: Effects | Mailbox, organization_id: UUID, sent: Sequence[tuple[str, Payload]], at: datetime
-) -> None:
-    """Send (key, payload) commands to the org's actor in order and wait until they are committed.
-    A command the ledger refused is CommandFailed: a fact was recorded whose effect did not apply,
-    which no retry under the same key changes (it is logged for an operator)."""
+) -> list[Reply]:
+    """Send (key, payload) commands to the org's actor in order, wait until they are committed and
+    answer their replies. The caller sends before it records the change (under its row lock), so a
+    command the ledger refused is CommandFailed and nothing is recorded."""
     replies = await effects_of(effects).apply(
         organization_id, [LedgerEffect(key, payload, at) for key, payload in sent]
     )
@@ -103,3 +104,4 @@ async def send(
         if reply.result.status is Status.REJECTED:
             log.error("billing effect %s was refused: %s %s", key, reply.result.code, reply.result.message)
             raise CommandFailed(f"the ledger refused {key}: {reply.result.code} {reply.result.message or ''}".strip())
+    return replies

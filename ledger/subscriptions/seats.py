@@ -1,10 +1,13 @@
 """A seat quantity change mid-period: prorated to the second by `ledger.billing.proration.prorate`
-(the preview calls the same function), recorded as a seat change with its charge line, and its
-credits granted (or taken back) by a command keyed by the change.
+(the preview calls the same function), its credits granted (or taken back) by a command keyed by
+the change, then recorded as a seat change with its charge line.
 
-The change's id derives from (subscription, the request's idempotency key): a retry finds the row,
-recomputes the same proration from it and sends the same command again (applied once); the same
-key for another quantity is IDEMPOTENCY_CONFLICT.
+Under the subscription's row lock the command is sent and its result awaited first, then the change
+is recorded: a decrease is credited only for the share of credits the ledger could take back
+(`revoked_share`), a refused command records nothing, and a crash in between is healed by the retry
+under the same key (the ledger applies it once and answers the first result). The change's id
+derives from (subscription, the request's idempotency key): a retry of a recorded change finds the
+row and answers it; the same key for another quantity is IDEMPOTENCY_CONFLICT.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ import asyncpg
 
 from ledger.billing.catalog import Catalog
 from ledger.billing.keys import change_key
-from ledger.billing.proration import Proration, SeatQuantity, prorate
+from ledger.billing.proration import Proration, SeatQuantity, prorate, revoked_share
 from ledger.billing.subscription import PlanSegment, Subscription
 from ledger.core.errors import IdempotencyConflict
+from ledger.core.money import MicroCredits, parse_credits
 from ledger.store.catalog_versions import load_catalog
 from ledger.stream.mailbox import Mailbox
 from ledger.subscriptions import checks, store
@@ -47,8 +51,11 @@ def replayed(subscription: Subscription, catalog: Catalog, change: store.SeatCha
     """A recorded change's proration, computed again from its row (the same pure function)."""
     plan = checks.require_plan(catalog, subscription.segment_at(change.at).plan_key, change.at)
     calendars = (subscription.billing_calendar, subscription.credit_calendar)
-    return prorate(plan, subscription.interval, change.seats_before, calendars, SeatQuantity(change.seats_after),
+    full = prorate(plan, subscription.interval, change.seats_before, calendars, SeatQuantity(change.seats_after),
                    change.at)  # fmt: skip
+    if change.credits < 0 and change.credits != full.credits:  # a decrease the ledger took back in part
+        return revoked_share(full, MicroCredits(-change.credits), MicroCredits(-full.credits))
+    return full
 
 
 async def _record(
@@ -107,18 +114,29 @@ async def set_seats(
             if existing is not None:
                 if existing.seats_after != seats:
                     raise IdempotencyConflict("idempotencyKey was used for another seat quantity")
-                result = SeatChangeResult(subscription, existing, replayed(subscription, catalog, existing))
-            else:
-                checks.check_change_time(subscription, at, now)
-                proration = seat_proration(subscription, catalog, seats, at)
-                result = await _record(connection, subscription, proration, change_id)
-    await _send(effects, result, now)
-    return result
+                return SeatChangeResult(subscription, existing, replayed(subscription, catalog, existing))
+            checks.check_change_time(subscription, at, now)
+            proration = seat_proration(subscription, catalog, seats, at)
+            # The command goes first, under the lock: a decrease is credited only for what the ledger
+            # could take back, and a crash before the record is healed by the retry under the key.
+            proration = await _send(effects, subscription, proration, change_id, now)
+            return await _record(connection, subscription, proration, change_id)
 
 
-async def _send(effects: Effects | Mailbox, result: SeatChangeResult, now: datetime) -> None:
-    s, p = result.subscription, result.proration
+async def _send(
+    effects: Effects | Mailbox, subscription: Subscription, proration: Proration, change_id: UUID, now: datetime
+) -> Proration:
+    """Send the change's grant or revocation and wait for its result: the proration as applied
+    (a decrease's credit scaled by the credits revoked / the credits requested)."""
+    p = proration
     reason = f"seats {p.seats_before} -> {p.seats_after}"
     payload = credit_change(p.plan_after, p.credits, p.credit_period, reason)
-    if payload is not None:
-        await send(effects, s.organization_id, [(change_key(s.id, result.change.id, "seats"), payload)], now)
+    if payload is None:
+        return p
+    (reply,) = await send(
+        effects, subscription.organization_id, [(change_key(subscription.id, change_id, "seats"), payload)], now
+    )
+    if p.credits >= 0:
+        return p
+    details = reply.result.details
+    return revoked_share(p, parse_credits(details["revoked"]), parse_credits(details["requested"]))
