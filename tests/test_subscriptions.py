@@ -16,9 +16,12 @@ import asyncpg
 import pytest
 
 from ledger.billing.catalog import Interval
-from ledger.core.errors import InvalidCommand
-from ledger.subscriptions import seats, turnover
+from ledger.billing.keys import change_key
+from ledger.core.errors import CommandFailed, InvalidCommand
+from ledger.core.money import MicroCredits
+from ledger.subscriptions import checks, plan_changes, seats, store, turnover
 from ledger.subscriptions import service as subscriptions
+from ledger.subscriptions.plan_effects import base_grant, send
 from tests.conftest import Service
 from tests.ledger_api import Ledger
 from tests.subscription_calls import CHANGE, SUBSCRIPTION, call, mailbox_of, preview, save_example_plans
@@ -256,3 +259,30 @@ async def test_a_seat_round_trip_credits_back_only_the_share_of_credits_it_could
     )
     assert down.change.amount == down.proration.amount and again.proration.amount == down.proration.amount
     assert up.proration.amount + down.proration.amount > 0  # the spent credits stay paid for
+
+
+async def test_a_change_whose_ledger_command_is_refused_records_nothing(
+    service: Service, plans: None, pool: asyncpg.Pool
+) -> None:
+    org = await Ledger.create(service, "Refused")
+    now = datetime.now(UTC).replace(microsecond=0)
+    request = subscriptions.SubscribeRequest(
+        UUID(org.org), "meclabs-sell", Interval.MONTHLY, 1, now - timedelta(days=1), "UTC", "refused"
+    )
+    sell = (await save_example_plans(pool)).plan_at("meclabs-sell", now)
+    assert sell is not None
+    async with mailbox_of(service) as mailbox:
+        s = await subscriptions.subscribe(pool, mailbox, request)
+        at, month = now - timedelta(seconds=5), s.credit_calendar.period_at(now)
+        async with pool.acquire() as connection:
+            charges = await store.charges_of(connection, s.organization_id, s.id)
+        # The change's key was used before with another payload: the ledger refuses its command.
+        upgrade = change_key(s.id, checks.change_id_for(s.id, "plan", "up"), "upgrade")
+        await send(mailbox, s.organization_id, [(upgrade, base_grant(sell, MicroCredits(CREDIT), month))], now)
+        with pytest.raises(CommandFailed):
+            await plan_changes.change_plan(pool, mailbox, s.organization_id, "meclabs-scale", "up", at=at)
+    async with pool.acquire() as connection:
+        assert await store.plan_change_by_id(connection, checks.change_id_for(s.id, "plan", "up")) is None
+        assert await store.charges_of(connection, s.organization_id, s.id) == charges
+        after = await store.subscription_by_id(connection, s.id)
+    assert after is not None and (after.plan_key, after.segments) == ("meclabs-sell", s.segments)

@@ -3,9 +3,12 @@ function the preview calls too); any other change, Archive included, waits for t
 end as the subscription's `pending_plan_key`, which the turnover applies then. Choosing the current
 plan again undoes a pending change.
 
-A change's id derives from (subscription, the request's idempotency key): a retry finds its row and
-answers the same proration, computed again from the row, and sends the same commands (applied
-once); the same key for another plan is IDEMPOTENCY_CONFLICT.
+An upgrade's commands (access, credits) are sent and their results awaited under the subscription's
+row lock before the change, its charge and the subscription are recorded in that transaction: a
+refused command records nothing, and a crash in between is healed by the retry under the same keys
+(the ledger applies a key once). A change's id derives from (subscription, the request's
+idempotency key): a retry of a recorded change finds its row and answers the same proration,
+computed again from the row; the same key for another plan is IDEMPOTENCY_CONFLICT.
 """
 
 from __future__ import annotations
@@ -142,22 +145,25 @@ async def change_plan(
             if existing is not None:
                 if existing.plan_after != plan_key:
                     raise IdempotencyConflict("idempotencyKey was used for another plan change")
-                result = PlanChangeResult(subscription, replayed(subscription, catalog, existing), change_id)
-            else:
-                checks.check_change_time(subscription, at, now)
-                proration = plan_proration(subscription, catalog, plan_key, interval, at)
-                result = await _record(connection, subscription, proration, change_id)
-    await _send(effects, result, now)
-    return result
+                return PlanChangeResult(subscription, replayed(subscription, catalog, existing), change_id)
+            checks.check_change_time(subscription, at, now)
+            proration = plan_proration(subscription, catalog, plan_key, interval, at)
+            # The commands go first, under the lock: a refused one records nothing, and a crash
+            # before the record is healed by the retry under the same keys (applied once).
+            await _send(effects, subscription, proration, change_id, now)
+            return await _record(connection, subscription, proration, change_id)
 
 
-async def _send(effects: Effects | Mailbox, result: PlanChangeResult, now: datetime) -> None:
-    s, p = result.subscription, result.proration
-    if result.change_id is None or not p.immediate:
+async def _send(
+    effects: Effects | Mailbox, subscription: Subscription, p: Proration, change_id: UUID, now: datetime
+) -> None:
+    """An upgrade's access and credits, sent and awaited (a pending change or an undo sends nothing)."""
+    s = subscription
+    if p.plan_after.key == s.plan_key or not p.immediate:
         return
     after: Plan = p.plan_after
-    sent: list[tuple[str, Payload]] = [(change_key(s.id, result.change_id, "access"), plan_access(after))]
+    sent: list[tuple[str, Payload]] = [(change_key(s.id, change_id, "access"), plan_access(after))]
     payload = credit_change(after, p.credits, p.credit_period, f"upgrade to {after.key}")
     if payload is not None:
-        sent.append((change_key(s.id, result.change_id, "upgrade"), payload))
+        sent.append((change_key(s.id, change_id, "upgrade"), payload))
     await send(effects, s.organization_id, sent, now)
