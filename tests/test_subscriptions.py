@@ -286,3 +286,25 @@ async def test_a_change_whose_ledger_command_is_refused_records_nothing(
         assert await store.charges_of(connection, s.organization_id, s.id) == charges
         after = await store.subscription_by_id(connection, s.id)
     assert after is not None and (after.plan_key, after.segments) == ("meclabs-sell", s.segments)
+
+
+async def test_a_change_after_a_period_start_the_turnover_has_not_reached_sees_the_pending_downgrade_applied(
+    service: Service, plans: None, pool: asyncpg.Pool
+) -> None:
+    org = await Ledger.create(service, "Behind")
+    now = datetime.now(UTC).replace(microsecond=0)
+    anchor = now - timedelta(days=35)
+    request = subscriptions.SubscribeRequest(UUID(org.org), "meclabs-scale", Interval.MONTHLY, 1, anchor, "UTC", "b")
+    then = anchor + timedelta(hours=1)
+    async with mailbox_of(service) as mailbox:
+        s = await subscriptions.subscribe(pool, mailbox, request, now=then)
+        down = await plan_changes.change_plan(
+            pool, mailbox, s.organization_id, "meclabs-sell", "down", at=then, now=then
+        )
+        assert not down.proration.immediate  # SELL from the next period's start; no turnover has run since
+        shown = await plan_changes.preview_plan_change(pool, s.organization_id, "meclabs-scale", effects=mailbox)
+        up = await plan_changes.change_plan(pool, mailbox, s.organization_id, "meclabs-scale", "up", at=shown.at)
+    # The downgrade was applied at the period's start first: this is an upgrade out of SELL (not an undo).
+    assert (shown.plan_before.key, shown.immediate) == ("meclabs-sell", True)
+    assert up.change_id is not None and up.proration == shown
+    assert up.subscription.plan_key == "meclabs-scale"

@@ -249,8 +249,11 @@ async def preview_plan_change_of(
     key = printable(plan, "plan", bounds.PLAN_KEY_LENGTH_MAX)
     checked = proration_at(at)
     await load_organization(info, organization)
-    pool = info.context.resources.pool
-    return Proration.from_domain(await plan_changes.preview_plan_change(pool, organization, key, interval, checked))
+    resources = info.context.resources  # the mailbox: the turnover due by then is applied first
+    shown = await plan_changes.preview_plan_change(
+        resources.pool, organization, key, interval, checked, effects=resources.mailbox
+    )
+    return Proration.from_domain(shown)
 
 
 async def preview_seat_change_of(
@@ -260,5 +263,6 @@ async def preview_seat_change_of(
     organization = parse_id(organization_id, "organizationId")
     checked = proration_at(at)
     await load_organization(info, organization)
-    pool = info.context.resources.pool
-    return Proration.from_domain(await seat_changes.preview_seats(pool, organization, seats, checked))
+    resources = info.context.resources  # the mailbox: the turnover due by then is applied first
+    shown = await seat_changes.preview_seats(resources.pool, organization, seats, checked, effects=resources.mailbox)
+    return Proration.from_domain(shown)

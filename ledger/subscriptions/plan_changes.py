@@ -29,7 +29,7 @@ from ledger.core.commands import Payload
 from ledger.core.errors import IdempotencyConflict, InvalidCommand
 from ledger.store.catalog_versions import load_catalog
 from ledger.stream.mailbox import Mailbox
-from ledger.subscriptions import checks, store
+from ledger.subscriptions import checks, store, turnover
 from ledger.subscriptions.effects import Effects
 from ledger.subscriptions.plan_effects import apply_limits, credit_change, send
 
@@ -116,16 +116,21 @@ async def _charge(connection: asyncpg.Connection, s: Subscription, p: Proration,
 
 async def preview_plan_change(
     pool: asyncpg.Pool, organization_id: UUID, plan_key: str, interval: Interval | None = None,
-    at: datetime | None = None,
+    at: datetime | None = None, effects: Effects | Mailbox | None = None,
 ) -> Proration:  # fmt: skip
-    """What `change_plan` would do now, writing nothing."""
+    """What `change_plan` would do now, writing nothing of the change (with `effects`, the turnover
+    due by `at` is applied first, as the change would)."""
     now = datetime.now(UTC)
     at = at or now
     async with pool.acquire() as connection:
+        catalog = await load_catalog(connection)
+        if effects is not None:
+            await turnover.catch_up(pool, effects, catalog, organization_id, at)
         found = await store.live_subscription_of(connection, organization_id)
         subscription = checks.require_live(found, archived_too=True)
         checks.check_change_time(subscription, at, now)
-        return plan_proration(subscription, await load_catalog(connection), plan_key, interval, at)
+        await turnover.require_caught_up(connection, catalog, subscription, at)
+        return plan_proration(subscription, catalog, plan_key, interval, at)
 
 
 async def change_plan(
@@ -138,6 +143,7 @@ async def change_plan(
     at = at or now
     async with pool.acquire() as connection:
         catalog = await load_catalog(connection)
+        await turnover.catch_up(pool, effects, catalog, organization_id, at)
         async with connection.transaction():
             subscription = await checks.locked_live(connection, organization_id, archived_too=True)
             change_id = checks.change_id_for(subscription.id, "plan", idempotency_key)
@@ -147,6 +153,7 @@ async def change_plan(
                     raise IdempotencyConflict("idempotencyKey was used for another plan change")
                 return PlanChangeResult(subscription, replayed(subscription, catalog, existing), change_id)
             checks.check_change_time(subscription, at, now)
+            await turnover.require_caught_up(connection, catalog, subscription, at)
             proration = plan_proration(subscription, catalog, plan_key, interval, at)
             # The commands go first, under the lock: a refused one records nothing, and a crash
             # before the record is healed by the retry under the same keys (applied once).

@@ -26,7 +26,7 @@ from ledger.core.errors import IdempotencyConflict
 from ledger.core.money import MicroCredits, parse_credits
 from ledger.store.catalog_versions import load_catalog
 from ledger.stream.mailbox import Mailbox
-from ledger.subscriptions import checks, store
+from ledger.subscriptions import checks, store, turnover
 from ledger.subscriptions.effects import Effects
 from ledger.subscriptions.plan_effects import credit_change, send
 
@@ -80,14 +80,22 @@ async def _record(
     return SeatChangeResult(changed, change, p)
 
 
-async def preview_seats(pool: asyncpg.Pool, organization_id: UUID, seats: int, at: datetime | None = None) -> Proration:
-    """What `set_seats` would do now, writing nothing."""
+async def preview_seats(
+    pool: asyncpg.Pool, organization_id: UUID, seats: int, at: datetime | None = None,
+    effects: Effects | Mailbox | None = None,
+) -> Proration:  # fmt: skip
+    """What `set_seats` would do now, writing nothing of the change (with `effects`, the turnover
+    due by `at` is applied first, as the change would)."""
     now = datetime.now(UTC)
     at = at or now
     async with pool.acquire() as connection:
+        catalog = await load_catalog(connection)
+        if effects is not None:
+            await turnover.catch_up(pool, effects, catalog, organization_id, at)
         subscription = checks.require_live(await store.live_subscription_of(connection, organization_id))
         checks.check_change_time(subscription, at, now)
-        return seat_proration(subscription, await load_catalog(connection), seats, at)
+        await turnover.require_caught_up(connection, catalog, subscription, at)
+        return seat_proration(subscription, catalog, seats, at)
 
 
 async def set_seats(
@@ -107,6 +115,7 @@ async def set_seats(
     checks.check_seats(seats)
     async with pool.acquire() as connection:
         catalog = await load_catalog(connection)
+        await turnover.catch_up(pool, effects, catalog, organization_id, at)
         async with connection.transaction():
             subscription = await checks.locked_live(connection, organization_id)
             change_id = checks.change_id_for(subscription.id, "seats", idempotency_key)
@@ -116,6 +125,7 @@ async def set_seats(
                     raise IdempotencyConflict("idempotencyKey was used for another seat quantity")
                 return SeatChangeResult(subscription, existing, replayed(subscription, catalog, existing))
             checks.check_change_time(subscription, at, now)
+            await turnover.require_caught_up(connection, catalog, subscription, at)
             proration = seat_proration(subscription, catalog, seats, at)
             # The command goes first, under the lock: a decrease is credited only for what the ledger
             # could take back, and a crash before the record is healed by the retry under the key.

@@ -36,7 +36,7 @@ from ledger.billing.keys import period_key
 from ledger.billing.subscription import Subscription
 from ledger.billing.turnover import Fact, Reason, Turnover, command_time, due_facts
 from ledger.core.entries import Status
-from ledger.core.errors import ErrorCode, InvalidCommand
+from ledger.core.errors import ErrorCode, InvalidCommand, Unavailable
 from ledger.directory.members import limits_by_orgs
 from ledger.stream.failpoints import failpoint
 from ledger.stream.mailbox import Mailbox
@@ -70,6 +70,30 @@ async def advance_subscription(
         if claim is None:
             return Advance(subscription_id, problem="no such subscription")
         return await _advance(connection, effects_of(effects), catalog, claim, now)
+
+
+async def catch_up(
+    pool: asyncpg.Pool, effects: Effects | Mailbox, catalog: Catalog, organization_id: UUID, at: datetime
+) -> None:
+    """Before a seat or plan change at `at` (taken under the lock after this): apply what the turnover
+    has due by `at`, so the change sees the subscription as it stands then (a downgrade that fell due
+    at the period's start, the period's grant). A problem here is met by `require_caught_up`."""
+    async with pool.acquire() as connection:
+        subscription = await store.live_subscription_of(connection, organization_id)
+    if subscription is not None:
+        await advance_subscription(pool, effects, catalog, subscription.id, at)
+
+
+async def require_caught_up(
+    connection: asyncpg.Connection, catalog: Catalog, subscription: Subscription, at: datetime
+) -> None:
+    """Under the subscription's row lock: refuse (retryable) a change while facts due by `at` are
+    still to be applied (the ledger was out, or a run's bound was reached)."""
+    claim = await periods.lock_subscription(connection, subscription.id)
+    decided_until = None if claim is None else claim.decided_until
+    recorded = await periods.recorded_facts(connection, subscription.id, decided_until)
+    if due_facts(subscription, catalog, recorded, at, decided_until=decided_until).facts:
+        raise Unavailable("the subscription's turnover is catching up; retry")
 
 
 async def advance_due(
