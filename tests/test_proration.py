@@ -175,3 +175,11 @@ def test_a_recorded_seat_change_recomputes_to_exactly_its_preview(
     row = SeatChange(uuid.uuid4(), subscription.id, at, before, after, previewed.credits, previewed.amount, "USD")
     changed = replace(subscription, seats=after, segments=(*subscription.segments, PlanSegment(at, TEAM.key, after)))
     assert replayed(changed, catalog, row) == previewed
+
+
+def test_an_upgrade_out_of_a_trial_charges_the_new_price_share_as_the_trial_was_never_paid() -> None:
+    at, cals = JAN + timedelta(days=15, hours=12), calendars(JAN, "UTC", Interval.MONTHLY)
+    trial = prorate(SELL, Interval.MONTHLY, 0, cals, PlanSwitch(SCALE, from_trial=True), at)
+    assert (trial.amount, trial.credits) == (Decimal("1497.50"), 28_500 * CREDIT)  # 2,995 / 2; SELL's base kept
+    over = prorate(SELL, Interval.MONTHLY, 0, cals, PlanSwitch(SCALE, from_trial=True, trial_over=True), at)
+    assert (over.amount, over.credits) == (Decimal("1497.50"), 37_500 * CREDIT)  # nothing granted since it ended

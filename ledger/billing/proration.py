@@ -21,9 +21,12 @@ The rules:
   charge, or a credit when negative), and credits = (the new plan's monthly credits - the old
   plan's; a plan's monthly credits are its credits + credits_per_seat x seats, and never less than
   0 granted) x credit fraction, granted as a base lot that ends with the credit period (the old
-  period's base is kept until the period ends, so chained upgrades add up to the last plan's). Any other change (a lower
-  or equal rank, or to a plan without generation such as Archive) applies at the billing period's
-  end and prorates nothing. Staying on the plan prorates nothing (it undoes a pending change).
+  period's base is kept until the period ends, so chained upgrades add up to the last plan's).
+  Out of a trial the old price was never paid: money = the new price x billing fraction; once the
+  trial is over nothing was granted since, so credits = the new plan's monthly credits x fraction.
+  Any other change (a lower or equal rank, or to a plan without generation such as Archive)
+  applies at the billing period's end and prorates nothing. Staying on the plan prorates nothing
+  (it undoes a pending change).
 - Credits are rounded toward zero to the micro-credit (never more granted, nor more taken back, than
   the exact share); money is rounded half-up to the currency's minor unit (2 decimals for USD, 0 for
   JPY, 3 for KWD: `minor_unit_decimals`). A line is rounded once, and the totals are the lines' sums.
@@ -93,9 +96,12 @@ class SeatQuantity:
 
 @dataclass(frozen=True, slots=True)
 class PlanSwitch:
-    """Move to `plan` (the version in force at the change)."""
+    """Move to `plan` (the version in force at the change), from a trial (`from_trial`: its price
+    was never paid) that may be over (`trial_over`: nothing was granted since)."""
 
     plan: Plan
+    from_trial: bool = False
+    trial_over: bool = False
 
 
 Change = SeatQuantity | PlanSwitch
@@ -165,7 +171,7 @@ def prorate(
     )  # fmt: skip
     if isinstance(change, SeatQuantity):
         return _seats(base, interval, change.seats)
-    return _plan(base, interval, change.plan)
+    return _plan(base, interval, change)
 
 
 def _seats(base: Proration, interval: Interval, seats: int) -> Proration:
@@ -185,18 +191,20 @@ def _seats(base: Proration, interval: Interval, seats: int) -> Proration:
     return _with(base, seats_after=seats, lines=(line,))
 
 
-def _plan(base: Proration, interval: Interval, after: Plan) -> Proration:
-    before, seats = base.plan_before, base.seats_before
+def _plan(base: Proration, interval: Interval, switch: PlanSwitch) -> Proration:
+    before, seats, after = base.plan_before, base.seats_before, switch.plan
     if after.key == before.key:  # staying: nothing to prorate (it undoes a pending change)
         return base
     if after.currency != before.currency:
         raise InvalidCommand(f"{after.name} is priced in {after.currency}, the subscription in {before.currency}")
     if not is_upgrade(before, after):
         return _with(base, plan_after=after, immediate=False, effective_at=base.billing_period.end)
-    difference = period_price(after, interval, seats) - period_price(before, interval, seats)
+    paid = Decimal(0) if switch.from_trial else period_price(before, interval, seats)
+    difference = period_price(after, interval, seats) - paid
     amount = prorated_money(difference, base.billing_fraction, after.currency)
     # The old plan's base for the month is kept: only what the new plan adds to it is granted.
-    added = max(0, monthly_credits(after, seats) - monthly_credits(before, seats))
+    kept = 0 if switch.trial_over else monthly_credits(before, seats)
+    added = max(0, monthly_credits(after, seats) - kept)
     credits = prorated_credits(added, base.credit_fraction)
     description = (
         f"Upgrade from {before.name} to {after.name} for {_share(base.billing_fraction)} of the billing period"

@@ -57,14 +57,25 @@ def plan_proration(
     checks.require_priced(after, subscription.interval)
     checks.check_seats(subscription.seats, after)
     calendars = (subscription.billing_calendar, subscription.credit_calendar)
-    return prorate(before, subscription.interval, subscription.seats, calendars, PlanSwitch(after), at)
+    return prorate(before, subscription.interval, subscription.seats, calendars, _switch(subscription, after, at), at)
+
+
+def _switch(subscription: Subscription, after: Plan, at: datetime) -> PlanSwitch:
+    """The switch to `after` at `at`: out of a trial (its price never paid), maybe over by then."""
+    trialing = subscription.status is SubscriptionStatus.TRIALING
+    ends = subscription.trial_ends_at
+    return PlanSwitch(after, from_trial=trialing, trial_over=trialing and ends is not None and ends <= at)
 
 
 def replayed(subscription: Subscription, catalog: Catalog, change: store.PlanChange) -> Proration:
     before = checks.require_plan(catalog, change.plan_before, change.at)
     after = checks.require_plan(catalog, change.plan_after, change.at)
     calendars = (subscription.billing_calendar, subscription.credit_calendar)
-    return prorate(before, subscription.interval, change.seats, calendars, PlanSwitch(after), change.at)
+    # Whether it left a trial is not on the row (the subscription is active since): the row's figures tell.
+    switches = (PlanSwitch(after), PlanSwitch(after, from_trial=True), PlanSwitch(after, True, trial_over=True))
+    prorations = [prorate(before, subscription.interval, change.seats, calendars, w, change.at) for w in switches]
+    matching = [p for p in prorations if (p.amount, p.credits) == (change.amount, change.credits)]
+    return (matching or prorations)[0]
 
 
 def changed_subscription(subscription: Subscription, proration: Proration) -> Subscription:
