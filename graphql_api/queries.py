@@ -30,7 +30,6 @@ from ledger.core.charge import Spender
 from ledger.core.commands import Command, Envelope, RecordUsage
 from ledger.core.spending import estimate
 from ledger.store.catalog import list_products
-from ledger.store.catalog_versions import load_catalog
 from ledger.store.states import load_states
 
 PRORATION_AT = "Prorate as of this time (at most 15 minutes ago); default: now. Pass the answer's `at` to the change."
@@ -60,7 +59,7 @@ class Query:
     async def catalog(self, info: Info, at: datetime | None = None) -> Catalog:
         at = at or datetime.now(UTC)
         bounds.check_time(at, "at")
-        return Catalog.from_domain(await load_catalog(info.context.resources.pool), at)
+        return Catalog.from_domain(await info.context.loaders.catalog.load(), at)
 
     @strawberry.field(
         extensions=[Authorize(Permission.READ, from_argument("organization_id", "organizationId"))],

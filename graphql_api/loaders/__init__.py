@@ -9,6 +9,7 @@ import asyncpg
 from strawberry.dataloader import DataLoader
 
 from graphql_api.loaders.balances import balance_loader
+from graphql_api.loaders.catalog import CatalogLoader
 from graphql_api.loaders.invitations import invitations_loader
 from graphql_api.loaders.limits import limits_loader
 from graphql_api.loaders.members import member_role_loader
@@ -42,6 +43,7 @@ class Loaders:
     team_balance: DataLoader[tuple[UUID, UUID], Balance]
     spending_rules: DataLoader[UUID, OrgState]
     spend: DataLoader[tuple[UUID, SpendKey], MicroCredits]
+    catalog: CatalogLoader
 
     @classmethod
     def create(cls, pool: asyncpg.Pool) -> Loaders:
@@ -57,4 +59,5 @@ class Loaders:
             team_balance=team_balance_loader(pool),
             spending_rules=spending_rules_loader(pool),
             spend=spend_loader(pool),
+            catalog=CatalogLoader(pool),
         )

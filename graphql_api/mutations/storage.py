@@ -18,7 +18,6 @@ from graphql_api.scalars import Quantity
 from graphql_api.submit import submit_to
 from ledger.billing.storage import fitting_plan
 from ledger.core.commands import SetStorageUsage
-from ledger.store.catalog_versions import load_catalog
 
 
 @strawberry.type(description="A storage reading as the ledger judged it against the plan's quota.")
@@ -46,7 +45,7 @@ class StorageMutations:
     async def report_storage(self, info: Info, input: ReportStorageInput) -> StorageReport:
         payload = SetStorageUsage(Decimal(input.gigabytes))
         outcome = await submit_to(info, input.organization_id, input.idempotency_key, payload, input.ack)
-        catalog = await load_catalog(info.context.resources.pool)
+        catalog = await info.context.loaders.catalog.load()
         plan = fitting_plan(catalog, datetime.now(UTC), payload.gigabytes)
         over = outcome.detail("over_quota")
         return StorageReport(

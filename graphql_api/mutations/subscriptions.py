@@ -23,7 +23,6 @@ from graphql_api.inputs import aware, load_organization, parse_id, printable
 from graphql_api.types.subscriptions import PlanSubscription, Proration, SubscriptionChange, proration_at
 from ledger.billing.subscription import Subscription
 from ledger.core import bounds
-from ledger.store.catalog_versions import load_catalog
 from ledger.subscriptions import plan_changes, seats, service
 
 
@@ -42,7 +41,7 @@ async def organization(info: Info, value: str) -> UUID:
 
 
 async def shown(info: Info, subscription: Subscription) -> PlanSubscription:
-    catalog = await load_catalog(info.context.resources.pool)
+    catalog = await info.context.loaders.catalog.load()
     return PlanSubscription.from_domain(subscription, catalog, datetime.now(UTC))
 
 

@@ -22,7 +22,6 @@ from ledger.billing.proration import Proration as DomainProration
 from ledger.billing.proration import ProrationLine as DomainProrationLine
 from ledger.billing.subscription import Subscription as DomainSubscription
 from ledger.core import bounds
-from ledger.store.catalog_versions import load_catalog
 from ledger.subscriptions import plan_changes
 from ledger.subscriptions import seats as seat_changes
 from ledger.subscriptions.kits import kit_usage
@@ -229,7 +228,9 @@ async def subscription_of(info: Info, organization_id: UUID, now: datetime) -> P
     """The org's live subscription, else its latest ended one, else None."""
     pool = info.context.resources.pool
     found = (await latest_subscriptions_of_orgs(pool, [organization_id])).get(organization_id)
-    return None if found is None else PlanSubscription.from_domain(found, await load_catalog(pool), now)
+    return (
+        None if found is None else PlanSubscription.from_domain(found, await info.context.loaders.catalog.load(), now)
+    )
 
 
 def proration_at(value: datetime | None) -> datetime | None:
