@@ -79,7 +79,6 @@ WHERE subscription_id = ANY($1::uuid[]) ORDER BY subscription_id, effective_at
 """
 _BY_ID = f"SELECT {_COLUMNS} FROM subscriptions WHERE id = $1"  # noqa: S608 - a constant column list
 _LIVE = f"SELECT {_COLUMNS} FROM subscriptions WHERE org_id = $1 AND status <> 'canceled'"  # noqa: S608 - a constant column list
-_LIVE_OF_ORGS = f"SELECT {_COLUMNS} FROM subscriptions WHERE org_id = ANY($1::uuid[]) AND status <> 'canceled'"  # noqa: S608 - a constant column list
 _LATEST_OF_ORGS = f"""
 SELECT DISTINCT ON (org_id) {_COLUMNS} FROM subscriptions WHERE org_id = ANY($1::uuid[])
 ORDER BY org_id, (status <> 'canceled') DESC, created_at DESC
@@ -166,12 +165,6 @@ async def live_subscription_of(
     return found[0] if found else None
 
 
-async def live_subscriptions_of_orgs(connection: Connection, organization_ids: list[UUID]) -> dict[UUID, Subscription]:
-    """Each org's live subscription, for a dataloader; orgs without one are left out."""
-    found = await _with_segments(connection, await connection.fetch(_LIVE_OF_ORGS, organization_ids))
-    return {s.organization_id: s for s in found}
-
-
 async def latest_subscriptions_of_orgs(
     connection: Connection, organization_ids: list[UUID]
 ) -> dict[UUID, Subscription]:
@@ -234,19 +227,11 @@ _CHARGES = f"""
 SELECT {_CHARGE_COLUMNS} FROM billing_charges WHERE org_id = $1 AND subscription_id = $2
 ORDER BY created_at, idempotency_key
 """  # noqa: S608 - a constant column list
-_CHARGES_BY_KEYS = f"""
-SELECT {_CHARGE_COLUMNS} FROM billing_charges WHERE idempotency_key = ANY($1::text[]) ORDER BY idempotency_key
-"""  # noqa: S608 - a constant column list
 
 
 async def charges_of(connection: Connection, organization_id: UUID, subscription_id: UUID) -> list[BillingCharge]:
     """A subscription's charge lines, oldest first."""
     return [BillingCharge(**dict(row)) for row in await connection.fetch(_CHARGES, organization_id, subscription_id)]
-
-
-async def charges_by_keys(connection: Connection, keys: list[str]) -> dict[str, BillingCharge]:
-    rows = await connection.fetch(_CHARGES_BY_KEYS, keys)
-    return {row["idempotency_key"]: BillingCharge(**dict(row)) for row in rows}
 
 
 _INSERT_SEAT_CHANGE = """
