@@ -55,7 +55,10 @@ strawberry.enum(
     description="LOW_BALANCE: available credits at or below the threshold. "
     "HIGH_SPEND: spend in the current period at or above it. "
     "STORAGE_OVER_QUOTA: built in (never set), the storage in use over the plan's quota; its events' threshold "
-    "and value are the quota and the usage in GB.",
+    "and value are the quota and the usage in GB. "
+    "AUTO_RECHARGE: the balance at or below the auto-recharge threshold (set with setAutoRecharge only). "
+    "PAYMENT_FAILED, AUTO_RECHARGE_FAILED, RENEWAL_NOTICE, SUSPENDED: raised by billing, never set; their "
+    "threshold and value are money in the currency's minor unit (0 for a notice).",
 )
 strawberry.enum(
     AccessStatus,

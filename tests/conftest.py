@@ -39,7 +39,8 @@ _TABLES = (
     "ledger_postings", "credit_holds", "credit_quotes", "credit_lots", "ledger_settings", "spend_counters",
     "ledger_transactions", "alert_events", "invitations", "members", "api_keys", "teams", "products", "organizations",
     "partners", "catalog_rates", "catalog_entries", "billing_charges", "seat_changes", "period_facts",
-    "plan_changes", "subscription_plans", "subscriptions",
+    "plan_changes", "subscription_plans", "dunning", "invoice_lines", "invoices", "recharges", "auto_recharge",
+    "stripe_cursors", "stripe_events", "refunds", "payments", "stripe_customers", "subscriptions",
 )  # fmt: skip
 
 

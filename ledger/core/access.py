@@ -4,6 +4,7 @@ Billing sends `SetAccess` when a subscription starts, changes plan, ends its tri
 the actor keeps it on the state, so it stays the only judge of a debit. A debit that starts new
 spending (usage, a hold, a quote) is refused when the access says so, before anything is priced:
 
+    suspended           SUSPENDED            dunning: an invoice unpaid (`SetSuspension`)
     INACTIVE            PLAN_INACTIVE        e.g. Archive: no usage at all
     TRIAL_ENDED         TRIAL_ENDED          the trial is over and no paid plan followed
     product not listed  PRODUCT_NOT_IN_PLAN  the plan's usage is for its products only (a hold
@@ -30,9 +31,9 @@ from uuid import UUID
 
 from ledger.core import bounds
 from ledger.core.change import Change
-from ledger.core.commands import AccessStatus, AlertKind, Command, SetAccess, SetStorageUsage
+from ledger.core.commands import AccessStatus, AlertKind, Command, SetAccess, SetStorageUsage, SetSuspension
 from ledger.core.entries import AlertEvent, AlertState, Applied
-from ledger.core.errors import PlanInactive, ProductNotInPlan, TrialEnded
+from ledger.core.errors import PlanInactive, ProductNotInPlan, Suspended, TrialEnded
 from ledger.core.ids import Namespace, derived_id
 from ledger.core.money import MicroCredits
 from ledger.core.state import Access, OrgState
@@ -43,6 +44,9 @@ STORAGE_DECIMALS = bounds.STORAGE_GB_DECIMALS
 
 def require_access(access: Access, product: str | None) -> None:
     """Refuse new spending on `product` (None: a hold with no product) that the access forbids."""
+    if access.suspended:
+        reason = f" ({access.suspended_reason})" if access.suspended_reason else ""
+        raise Suspended(f"the organization is suspended for an unpaid invoice{reason}; pay it to restore usage")
     if access.status is not AccessStatus.ACTIVE:
         if access.status is AccessStatus.TRIAL_ENDED:
             raise TrialEnded(f"the trial of the plan {access.plan} has ended; reads and history still work")
@@ -59,6 +63,9 @@ def set_access(state: OrgState, command: Command, request: SetAccess) -> Applied
         products=request.products,
         storage_quota_gb=request.storage_quota_gb,
         priority_queue=request.priority_queue,
+        # A plan change neither suspends nor lifts a suspension.
+        suspended=state.access.suspended,
+        suspended_reason=state.access.suspended_reason,
     )
     change = Change(state)
     change.replace_state(access=access)
@@ -69,6 +76,16 @@ def set_storage_usage(state: OrgState, command: Command, request: SetStorageUsag
     change = Change(state)
     change.replace_state(storage_used_gb=request.gigabytes)
     return _judge_storage(state, change.applied(command.at, details=storage_details(change.state)), command)
+
+
+def set_suspension(state: OrgState, command: Command, request: SetSuspension) -> Applied:
+    change = Change(state)
+    change.replace_state(
+        access=replace(
+            state.access, suspended=request.suspended, suspended_reason=request.reason if request.suspended else ""
+        )
+    )
+    return change.applied(command.at, details={"suspended": str(request.suspended).lower()})
 
 
 def over_quota(state: OrgState) -> bool:

@@ -8,6 +8,9 @@ once, never from a retry), and a new or replaced alert whose condition already h
 
     LOW_BALANCE   the org's available credits (or, with a team, the team's own) <= threshold
     HIGH_SPEND    what the org, a team or a user spent in the current period     >= threshold
+    AUTO_RECHARGE as LOW_BALANCE, for the org; set by billing (`setAutoRecharge`) under the id
+                  `auto_recharge_alert_id`: its TRIGGERED event starts one recharge, and it re-arms
+                  (RESOLVED) when a payment lifts the balance above the threshold
 
 Spend alerts count on counters of their own (`alert:<counter>`, per period) from the moment they
 are set, as budgets and caps do (a replaced alert counts afresh); a credit-back lowers them again,
@@ -26,14 +29,24 @@ from ledger import constants
 from ledger.core.change import Change
 from ledger.core.commands import AlertKind, Command, RemoveAlert, SetAlert
 from ledger.core.entries import AlertEvent, AlertState, Applied
-from ledger.core.errors import LimitReached, NotFound
+from ledger.core.errors import InvalidCommand, LimitReached, NotFound
 from ledger.core.ids import Namespace, derived_id
 from ledger.core.money import MicroCredits
 from ledger.core.state import Alert, OrgState, SpendKey, alert_scope, period_start, require_team
 
+# Kinds that watch the available balance from above: they fire when it falls to the threshold.
+_BELOW = frozenset({AlertKind.LOW_BALANCE, AlertKind.AUTO_RECHARGE})
+
+
+def auto_recharge_alert_id(organization_id: UUID) -> UUID:
+    """The one auto-recharge rule an organization may have: its id is derived, never chosen."""
+    return derived_id(Namespace.BUILT_IN_ALERTS, organization_id, AlertKind.AUTO_RECHARGE.value)
+
 
 def set_alert(state: OrgState, command: Command, request: SetAlert) -> Applied:
     require_team(state, request.team_id)
+    if request.kind is AlertKind.AUTO_RECHARGE and request.alert_id != auto_recharge_alert_id(command.organization_id):
+        raise InvalidCommand("AUTO_RECHARGE is set with setAutoRecharge, which names its rule")
     if request.alert_id not in state.alerts and len(state.alerts) >= constants.alerts_per_organization_max:
         raise LimitReached(f"an organization has at most {constants.alerts_per_organization_max} alerts")
     alert = Alert(
@@ -78,7 +91,7 @@ def judge(applied: Applied, command: Command) -> Applied:
     events: list[AlertEvent] = []
     for alert in state.alerts.values():
         value = measure(state, alert, at)
-        holds = value <= alert.threshold if alert.kind is AlertKind.LOW_BALANCE else value >= alert.threshold
+        holds = value <= alert.threshold if alert.kind in _BELOW else value >= alert.threshold
         if holds == alert.triggered:
             continue
         changed[alert.id] = replace(alert, triggered=holds)
@@ -111,7 +124,7 @@ def _event(alert: Alert, crossing: AlertState, value: MicroCredits, command: Com
 
 def measure(state: OrgState, alert: Alert, at: datetime) -> MicroCredits:
     """What the alert compares with its threshold, at `at`."""
-    if alert.kind is AlertKind.LOW_BALANCE:
+    if alert.kind in _BELOW:
         return state.balance(at, alert.team_id).available
     return state.spend.get(_counter(alert, at), MicroCredits(0))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ledger.core import access, alerts, bounds, lots, rules, spending
+from ledger.core import access, alerts, billing_alerts, bounds, lots, rules, spending
 from ledger.core.commands import (
     AdjustCredits,
     CaptureHold,
@@ -20,6 +20,7 @@ from ledger.core.commands import (
     GrantCredits,
     IssueQuote,
     PlaceHold,
+    RaiseBillingAlert,
     RecordUsage,
     RefundLot,
     ReleaseHold,
@@ -33,6 +34,7 @@ from ledger.core.commands import (
     SetRate,
     SetSpendingPolicy,
     SetStorageUsage,
+    SetSuspension,
     SetTeamBudget,
     TransferCredits,
 )
@@ -64,6 +66,8 @@ _HANDLERS: dict[type, Callable[[OrgState, Command, Any], Applied]] = {
     SetAccess: access.set_access,
     SetStorageUsage: access.set_storage_usage,
     RevokeCredits: lots.revoke,
+    SetSuspension: access.set_suspension,
+    RaiseBillingAlert: billing_alerts.raise_billing_alert,
 }
 
 

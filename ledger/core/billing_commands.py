@@ -1,5 +1,6 @@
 """The commands billing sends to an organization's actor: the access its plan gives, the storage it
-uses, and the reversal of a period's credits when seats go down.
+uses, the reversal of a period's credits when seats go down, suspension for an unpaid invoice, and
+the alert events billing raises (a failed payment or recharge, a renewal notice).
 
 Billing decides what a plan is; the actor stays the only judge of a debit, so whatever decides one
 (the plan's products, archive, trial ended) is set on the actor's state by command. `ledger.core.commands`
@@ -13,7 +14,8 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from ledger.core.money import MicroCredits
+from ledger.core.alert_kinds import AlertKind
+from ledger.core.money import ZERO, MicroCredits
 
 
 class AccessStatus(StrEnum):
@@ -56,3 +58,29 @@ class RevokeCredits:
     expires_at: datetime
     reason: str = ""
     type: str = field(default="revoke_credits", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SetSuspension:
+    """Suspend the organization (dunning: an invoice unpaid 7 days after its first failed charge) or
+    lift it (a payment succeeded). While suspended, new spending (usage, holds, quotes) is refused
+    with SUSPENDED; reads, history, grants and payments still work and no data is touched. Kept
+    apart from the plan's access, so a plan change neither suspends nor lifts a suspension."""
+
+    suspended: bool
+    reason: str = ""  # e.g. the unpaid invoice's number, named in refusals
+    type: str = field(default="set_suspension", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RaiseBillingAlert:
+    """An alert event billing raises (`BILLING_ALERT_KINDS`): journaled with this command and sent
+    on the organization's alert feed like any other, exactly once per idempotency key. Changes no
+    credits. `value` and `threshold` are in the alert's unit (money in minor units for payments)."""
+
+    kind: AlertKind
+    name: str
+    value: MicroCredits = ZERO
+    threshold: MicroCredits = ZERO
+    resolved: bool = False  # RESOLVED rather than TRIGGERED (a failure cured)
+    type: str = field(default="raise_billing_alert", init=False)

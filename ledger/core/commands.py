@@ -21,10 +21,14 @@ from typing import TypeAlias
 from uuid import UUID
 
 # Billing's commands live in a module of their own; they are payloads like the rest (and importable from here).
+from ledger.core.alert_kinds import BILLING_ALERT_KINDS as BILLING_ALERT_KINDS
+from ledger.core.alert_kinds import AlertKind as AlertKind
 from ledger.core.billing_commands import AccessStatus as AccessStatus
+from ledger.core.billing_commands import RaiseBillingAlert as RaiseBillingAlert
 from ledger.core.billing_commands import RevokeCredits as RevokeCredits
 from ledger.core.billing_commands import SetAccess as SetAccess
 from ledger.core.billing_commands import SetStorageUsage as SetStorageUsage
+from ledger.core.billing_commands import SetSuspension as SetSuspension
 from ledger.core.money import ZERO, MicroCredits
 
 
@@ -81,15 +85,6 @@ class Period(StrEnum):
     DAY = "day"
     WEEK = "week"  # from Monday
     MONTH = "month"
-
-
-class AlertKind(StrEnum):
-    """What an alert watches (seed 003: "almost out", "depleted", "a user spent over 1,000")."""
-
-    LOW_BALANCE = "low_balance"  # available credits (the org's, or a team's own) at or below the threshold
-    HIGH_SPEND = "high_spend"  # spend in the current period (org, team or user) at or above the threshold
-    # Built in, never set by SetAlert: the storage in use over the plan's quota (`ledger.core.access`).
-    STORAGE_OVER_QUOTA = "storage_over_quota"
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,6 +356,8 @@ Payload: TypeAlias = (
     | SetAccess
     | SetStorageUsage
     | RevokeCredits
+    | SetSuspension
+    | RaiseBillingAlert
 )
 
 # Each payload type by its `type` tag, read off the union itself so that a new payload is named once.

@@ -23,6 +23,11 @@ error table lists exactly these (a test checks both directions).
     ├── CatalogInvalid          CATALOG_INVALID: a catalog file or edit is refused whole (says where)
     ├── SubscriptionExists      SUBSCRIPTION_EXISTS: the organization already has a live subscription
     ├── SubscriptionInactive    SUBSCRIPTION_INACTIVE: the subscription is canceled or archived
+    ├── Suspended               SUSPENDED: an invoice is unpaid past dunning; reads still work
+    ├── PaymentsNotConfigured   PAYMENTS_NOT_CONFIGURED: no Stripe key is configured
+    ├── PaymentDeclined         PAYMENT_DECLINED: the card was declined (extension declineCode)
+    ├── PaymentMethodRequired   PAYMENT_METHOD_REQUIRED: no payment method given and none default
+    ├── NotRefundable           NOT_REFUNDABLE: bonus or base credits, or past the refund window
     ├── IdempotencyConflict     IDEMPOTENCY_CONFLICT: the key was used before with another payload
     │                           (or a directory id with another name, an invitation's key for another)
     ├── CommandFailed           COMMAND_FAILED: the worker could not apply it and dead-lettered it
@@ -78,6 +83,11 @@ class ErrorCode(StrEnum):
     CATALOG_INVALID = "CATALOG_INVALID"
     SUBSCRIPTION_EXISTS = "SUBSCRIPTION_EXISTS"
     SUBSCRIPTION_INACTIVE = "SUBSCRIPTION_INACTIVE"
+    SUSPENDED = "SUSPENDED"
+    PAYMENTS_NOT_CONFIGURED = "PAYMENTS_NOT_CONFIGURED"
+    PAYMENT_DECLINED = "PAYMENT_DECLINED"
+    PAYMENT_METHOD_REQUIRED = "PAYMENT_METHOD_REQUIRED"
+    NOT_REFUNDABLE = "NOT_REFUNDABLE"
     # The service.
     UNAVAILABLE = "UNAVAILABLE"
     OVERLOADED = "OVERLOADED"
@@ -159,6 +169,40 @@ class SubscriptionExists(LedgerError):
 
 class SubscriptionInactive(LedgerError):
     code = ErrorCode.SUBSCRIPTION_INACTIVE
+
+
+class Suspended(LedgerError):
+    """The organization is suspended for an unpaid invoice: new spending is refused, reads work."""
+
+    code = ErrorCode.SUSPENDED
+
+
+class PaymentsNotConfigured(LedgerError):
+    """No Stripe key is configured: the service runs, payment mutations answer this."""
+
+    code = ErrorCode.PAYMENTS_NOT_CONFIGURED
+
+
+class PaymentDeclined(LedgerError):
+    """The card was declined; `decline_code` is Stripe's (e.g. card_declined, insufficient_funds)."""
+
+    code = ErrorCode.PAYMENT_DECLINED
+
+    def __init__(self, message: str, decline_code: str = "card_declined") -> None:
+        super().__init__(message)
+        self.decline_code = decline_code
+
+
+class PaymentMethodRequired(LedgerError):
+    """No payment method was given and the organization has no default one."""
+
+    code = ErrorCode.PAYMENT_METHOD_REQUIRED
+
+
+class NotRefundable(LedgerError):
+    """Only purchased credits are refundable (bonus and base are not), annual plans within 30 days."""
+
+    code = ErrorCode.NOT_REFUNDABLE
 
 
 class OutOfRange(LedgerError):

@@ -169,6 +169,8 @@ class Access:
     products: frozenset[str] | None = None  # None: every product
     storage_quota_gb: Decimal | None = None  # None: no quota
     priority_queue: bool = False
+    suspended: bool = False  # dunning (`SetSuspension`): new spending refused with SUSPENDED
+    suspended_reason: str = ""
 
 
 UNRESTRICTED = Access()

@@ -15,6 +15,7 @@ from typing import Any
 
 from ledger.core import bounds
 from ledger.core.commands import (
+    BILLING_ALERT_KINDS,
     AdjustCredits,
     AlertKind,
     AtZero,
@@ -26,6 +27,7 @@ from ledger.core.commands import (
     IssueQuote,
     Payload,
     PlaceHold,
+    RaiseBillingAlert,
     RecordUsage,
     RefundLot,
     ReleaseHold,
@@ -39,6 +41,7 @@ from ledger.core.commands import (
     SetRate,
     SetSpendingPolicy,
     SetStorageUsage,
+    SetSuspension,
     SetTeamBudget,
     TransferCredits,
 )
@@ -189,6 +192,10 @@ def _kind_priorities(p: SetKindPriorities, at: datetime) -> None:
 def _set_alert(p: SetAlert, at: datetime) -> None:
     if p.kind is AlertKind.STORAGE_OVER_QUOTA:
         raise InvalidCommand("STORAGE_OVER_QUOTA is built in: it watches the plan's storage quota by itself")
+    if p.kind in BILLING_ALERT_KINDS:
+        raise InvalidCommand(f"{p.kind.name} is raised by billing, not watched by a rule")
+    if p.kind is AlertKind.AUTO_RECHARGE and (p.team_id is not None or p.user_id is not None):
+        raise InvalidCommand("AUTO_RECHARGE watches the organization's balance (set it with setAutoRecharge)")
     bounds.check_credits(p.threshold, "threshold")
     check_text(p.name, "name")
     check_text(p.user_id, "userId")
@@ -219,6 +226,18 @@ def _revoke(p: RevokeCredits, at: datetime) -> None:
     check_text(p.reason, "reason")
 
 
+def _suspension(p: SetSuspension, at: datetime) -> None:
+    check_text(p.reason, "reason")
+
+
+def _billing_alert(p: RaiseBillingAlert, at: datetime) -> None:
+    if p.kind not in BILLING_ALERT_KINDS:
+        raise InvalidCommand(f"{p.kind.name} is not raised by billing")
+    check_text(p.name, "name")
+    bounds.check_credits(p.value, "value")
+    bounds.check_credits(p.threshold, "threshold")
+
+
 def _nothing(p: Payload, at: datetime) -> None:
     pass
 
@@ -229,7 +248,8 @@ _VALIDATORS: Mapping[type, Callable[[Any, datetime], None]] = {
     PlaceHold: _place_hold, CaptureHold: _capture_hold, ReleaseHold: _nothing, IssueQuote: _issue_quote,
     SetSpendingPolicy: _spending_policy, SetTeamBudget: _team_budget, SetMemberLimits: _member_limits,
     SetKindPriorities: _kind_priorities, SetRate: _rate, SetAlert: _set_alert, RemoveAlert: _nothing,
-    SetAccess: _access, SetStorageUsage: _storage_usage, RevokeCredits: _revoke,
+    SetAccess: _access, SetStorageUsage: _storage_usage, RevokeCredits: _revoke, SetSuspension: _suspension,
+    RaiseBillingAlert: _billing_alert,
 }  # fmt: skip
 
 

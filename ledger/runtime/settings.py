@@ -142,6 +142,12 @@ class Settings:
     # A catalog file (TOML) `serve` loads before it starts anything, a refused one stopping start-up;
     # empty: none. A second load of the same file changes nothing, so every start may load it.
     catalog_file: str = setting("CREDIT_LEDGER_CATALOG_FILE", text, "")
+    # Payments (Stripe). Without a secret key the service runs and payment mutations answer
+    # PAYMENTS_NOT_CONFIGURED. The API base is Stripe's own unless set (tests point it at localstripe).
+    stripe_api_key: str = setting("CREDIT_LEDGER_STRIPE_API_KEY", text, "")
+    stripe_api_base: str = setting("CREDIT_LEDGER_STRIPE_API_BASE", text, "")
+    # The endpoint's signing secret (whsec_...): `POST /stripe/webhook` refuses every event without it.
+    stripe_webhook_secret: str = setting("CREDIT_LEDGER_STRIPE_WEBHOOK_SECRET", text, "")
     # Tests trade durability for speed on their throwaway servers; nothing else should. Not a
     # variable: no child process nor operator sets it.
     embedded_durable: bool = True
