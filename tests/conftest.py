@@ -33,6 +33,7 @@ from ledger.store.pool import create_pool
 from ledger.store.states import load_states
 from ledger.store.verify import verify
 from ledger.stream.worker import LedgerWorker
+from tests.stripe_fake import FakeStripe, fake_stripe
 
 # Tables the tests may write; emptied before each test.
 _TABLES = (
@@ -130,10 +131,17 @@ async def running_worker(pool: asyncpg.Pool, settings: Settings) -> AsyncIterato
 async def service(
     settings: Settings, pool: asyncpg.Pool, redis_client: redis.Redis, catalog: Catalog
 ) -> AsyncIterator[Service]:
+    async with serving(settings, pool) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def serving(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Service]:
+    """The real service (API and one ledger worker) on a free port, with `settings`."""
     port = _free_port()
     app_settings = replace(settings, port=port)
     server = uvicorn.Server(uvicorn.Config(create_app(app_settings), host="127.0.0.1", port=port, log_level="warning"))
-    serving = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
         await asyncio.sleep(0.01)
     url = f"http://127.0.0.1:{port}"
@@ -141,11 +149,37 @@ async def service(
     async with running_worker(pool, settings) as worker, httpx.AsyncClient(base_url=url, timeout=10) as client:
         yield Service(app_settings, url, client, worker, admin_key)
     server.should_exit = True
-    await serving
+    await task
     # Whatever a test did through the service, the journal must still account for every credit,
     # and what the worker kept warm must be what a fresh load from PostgreSQL gives.
     assert await verify(pool) == []
     await assert_warm_states_match_the_database(pool, worker)
+
+
+@pytest.fixture(scope="session")
+def stripe_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeStripe]:
+    with fake_stripe(tmp_path_factory.mktemp("localstripe")) as server:
+        yield server
+
+
+@pytest.fixture
+def stripe(stripe_server: FakeStripe) -> FakeStripe:
+    """localstripe, emptied for this test."""
+    stripe_server.flush()
+    return stripe_server
+
+
+WEBHOOK_SECRET = "whsec_" + "tests0webhook0secret0" * 2
+
+
+@pytest.fixture
+async def paying_service(
+    settings: Settings, pool: asyncpg.Pool, redis_client: redis.Redis, catalog: Catalog, stripe: FakeStripe
+) -> AsyncIterator[Service]:
+    """The service paying through localstripe, whose webhooks it receives at `/stripe/webhook`."""
+    async with serving(stripe.settings(settings, WEBHOOK_SECRET), pool) as running:
+        stripe.register_webhook(f"{running.url}/stripe/webhook", WEBHOOK_SECRET)
+        yield running
 
 
 async def assert_warm_states_match_the_database(pool: asyncpg.Pool, worker: LedgerWorker) -> None:
