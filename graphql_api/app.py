@@ -38,9 +38,11 @@ from graphql_api.edge.http import (
     method_not_allowed,
     unauthenticated,
 )
+from graphql_api.edge.invoice_pdf import invoice_pdf
 from graphql_api.edge.query_cost import document_refusal
 from graphql_api.edge.rate_limits import RateLimiter
 from graphql_api.edge.request_size import RequestSizeLimit
+from graphql_api.edge.stripe_webhook import stripe_webhook
 from graphql_api.edge.websocket import LedgerTransportWSHandler
 from graphql_api.loaders import Loaders
 from graphql_api.schema import build_schema
@@ -212,6 +214,8 @@ def create_app(settings: Settings) -> Starlette:
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/stripe/webhook", stripe_webhook, methods=["POST"]),
+            Route("/invoices/{invoice_id}.pdf", invoice_pdf, methods=["GET"]),
         ],
         lifespan=lifespan,
     )

@@ -9,9 +9,14 @@ from decimal import Decimal
 from typing import Annotated
 
 import strawberry
+from strawberry.tools import merge_types
 
 from graphql_api.access.authorize import Authorize, from_argument, nowhere
 from graphql_api.access.policy import Permission
+from graphql_api.billing.invoices import InvoiceQueries
+from graphql_api.billing.payments import PaymentQueries
+from graphql_api.billing.recharge import RechargeQueries
+from graphql_api.billing.revenue import RevenueQueries
 from graphql_api.context import Info
 from graphql_api.enums import Interval, PrincipalKind
 from graphql_api.inputs import (
@@ -36,7 +41,7 @@ PRORATION_AT = "Prorate as of this time (at most 15 minutes ago); default: now. 
 
 
 @strawberry.type
-class Query:
+class LedgerQueries:
     @strawberry.field(
         extensions=[Authorize(Permission.READ, from_argument("id", "id"))],
         description="One organization by id; NOT_FOUND when there is none.",
@@ -127,3 +132,6 @@ class Query:
             role=principal.role,
             partner_id=id_of(principal.partner_id),
         )
+
+
+Query = merge_types("Query", (LedgerQueries, PaymentQueries, InvoiceQueries, RechargeQueries, RevenueQueries))

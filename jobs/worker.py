@@ -10,7 +10,10 @@ from arq.connections import RedisSettings
 from arq.worker import Worker
 
 from jobs.expiry import expire_credit_lots
+from jobs.invoices import issue_invoices, run_dunning
 from jobs.ledger_health import record_ledger_health
+from jobs.payments import reconcile_stripe
+from jobs.recharge import send_renewal_notices, sweep_recharges
 from jobs.turnover import advance_turnover
 from ledger import constants
 from ledger.runtime.settings import Settings
@@ -24,6 +27,12 @@ CRON_JOBS = [
     cron(expire_credit_lots, second=0, run_at_startup=True),
     # Not on the minute's start, where expiry runs: each finds its own work.
     cron(advance_turnover, second=30, run_at_startup=True),
+    # Payments: each finds its own work by time and key, so a run that overlaps another adds nothing.
+    cron(reconcile_stripe, second={10, 40}, run_at_startup=True),
+    cron(sweep_recharges, second=20, run_at_startup=True),
+    cron(issue_invoices, second=45, run_at_startup=True),
+    cron(run_dunning, second=50, run_at_startup=True),
+    cron(send_renewal_notices, minute=5, second=5, run_at_startup=True),
 ]
 
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from strawberry.tools import merge_types
 
+from graphql_api.billing.invoices import InvoiceMutations
+from graphql_api.billing.payments import PaymentMutations
+from graphql_api.billing.recharge import RechargeMutations
+from graphql_api.billing.revenue import RevenueMutations
 from graphql_api.mutations.access import AccessMutations
 from graphql_api.mutations.alerts import AlertMutations
 from graphql_api.mutations.catalog import CatalogMutations
@@ -26,5 +30,9 @@ Mutation = merge_types(
         MemberMutations,
         CatalogMutations,
         SubscriptionMutations,
+        PaymentMutations,
+        InvoiceMutations,
+        RechargeMutations,
+        RevenueMutations,
     ),
 )
