@@ -139,6 +139,15 @@ user_token_ttl_min_s = 60
 user_token_ttl_max_s = 30 * 24 * 3600
 # How long an invitation's token works at most (inviteMember's expiresInHours): 30 days.
 invitation_ttl_max_hours = 30 * 24
+# Invoice PDFs: a signed link (an invoice's `pdfUrl`) works this long, then ask for the invoice
+# again; one PDF renders at most this many lines (a period's facts: a few dozen), and its PDF
+# download is refused beyond them rather than compiled at any size.
+invoice_pdf_link_ttl_s = 24 * 3600
+invoice_pdf_lines_max = 500
+# The revenue report: its window at most, and the sources (transactions, invoice lines) each
+# figure lists at most (its totals always count them all; `sourcesTruncated` says when cut).
+revenue_report_range_max_days = 366
+revenue_report_sources_max = 1_000
 
 # --- Process shell and runtime (ledger/runtime, graphql_api/shell) --------------------------------
 # Embedded servers.
