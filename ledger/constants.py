@@ -96,6 +96,17 @@ turnover_subscriptions_per_run_max = 1_000
 turnover_facts_per_subscription_max = 40
 turnover_run_max_s = 30.0
 turnover_retry_delay_s = 60
+# Invoices (jobs/invoices.py): a billing period is invoiced this long after its end (usage sent
+# just before the end is journaled by then), at most this many per run; Net-N terms come from the
+# plan (`invoice_terms_days`).
+invoice_issue_delay_s = 300
+invoices_per_run_max = 500
+# Dunning (seed 000): a failed renewal charge is retried on these days after the first failure,
+# and the organization is suspended this many days after it if the invoice is still unpaid; one
+# run handles at most this many dunning rows.
+dunning_retry_days = (1, 3, 5)
+dunning_suspend_days = 7
+dunning_per_run_max = 500
 # --- end of the ledger side ---------------------------------------------------------------------
 
 # --- API (graphql_api) --------------------------------------------------------------------------
