@@ -47,6 +47,7 @@ from graphql_api.edge.websocket import LedgerTransportWSHandler
 from graphql_api.loaders import Loaders
 from graphql_api.schema import build_schema
 from ledger import constants
+from ledger.payments.gateway import gateway_from
 from ledger.runtime.rate_limit import RateLimit
 from ledger.runtime.settings import Settings
 from ledger.store.pool import create_pool
@@ -161,6 +162,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     await hub.start()
     mailbox = Mailbox(client, settings.partition_count, hub)
     await mailbox.start()
+    gateway = gateway_from(settings)
     try:
         authenticator = Authenticator(pool, await token_secret(pool, settings.token_secret))
         rate_limiter = RateLimiter(
@@ -176,8 +178,11 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             mailbox=mailbox,
             authenticator=authenticator,
             rate_limiter=rate_limiter,
+            gateway=gateway,
         )
     finally:
+        if gateway is not None:
+            await gateway.close()
         await hub.stop()
         await client.aclose()
         await pool.close()

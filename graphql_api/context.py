@@ -25,6 +25,7 @@ from graphql_api.loaders import Loaders
 from ledger import constants
 from ledger.core.errors import ErrorCode
 from ledger.directory.roles import Role
+from ledger.payments.gateway import Gateway
 from ledger.runtime.settings import Settings
 from ledger.stream.mailbox import Mailbox
 from ledger.stream.pubsub import PubSubHub
@@ -41,6 +42,8 @@ class Resources:
     mailbox: Mailbox
     authenticator: Authenticator
     rate_limiter: RateLimiter
+    # Stripe; None when no key is configured (payment mutations answer PAYMENTS_NOT_CONFIGURED).
+    gateway: Gateway | None = None
     # An organization's partner never changes: once read, it needs no further lookup.
     organization_partners: dict[UUID, UUID | None] = field(default_factory=dict)
     known_organizations: KnownSet[UUID] = field(default_factory=lambda: KnownSet(constants.known_organizations_max))

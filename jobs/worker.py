@@ -16,6 +16,7 @@ from jobs.payments import reconcile_stripe
 from jobs.recharge import send_renewal_notices, sweep_recharges
 from jobs.turnover import advance_turnover
 from ledger import constants
+from ledger.payments.gateway import gateway_from
 from ledger.runtime.settings import Settings
 from ledger.store.pool import create_pool
 from ledger.stream.mailbox import Mailbox
@@ -45,6 +46,7 @@ async def startup(ctx: dict[str, Any], settings: Settings) -> None:
     ctx["mailbox"] = mailbox = Mailbox(ctx["redis"], settings.partition_count, hub)
     await mailbox.start()
     ctx["effects"] = LedgerEffects(mailbox)
+    ctx["gateway"] = gateway_from(settings)  # None: no Stripe key, payments jobs do nothing
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:

@@ -188,3 +188,28 @@ rate_limit_organization_default = "500/1000"
 # What `credit-ledger demo` gives one request to the running service.
 demo_request_timeout_s = 10
 # --- end of the process shell and runtime ---------------------------------------------------------
+
+# --- Payments (ledger/payments, graphql_api/billing/payments, jobs/payments) -----------------------
+# A webhook's signed timestamp may be this old (Stripe's own default tolerance).
+stripe_webhook_tolerance_s = 300
+# One call to Stripe waits this long; connection errors are retried this often (same idempotency key).
+stripe_request_timeout_s = 20.0
+stripe_network_retries_max = 2
+# Largest page asked of Stripe's lists (Stripe's own maximum), and payment methods shown per org.
+stripe_page_size_max = 100
+payment_methods_listed_max = 100
+# The reconciliation: re-reads this far before its cursor (events of one second may arrive apart),
+# pages through at most this many events per run, re-checks payments unsettled for this long, at most
+# this many per run.
+stripe_events_overlap_s = 60
+stripe_events_per_run_max = 1_000
+payments_unsettled_after_s = 120
+payments_rechecked_per_run_max = 200
+# The poll's cursor starts this far back the first time it runs.
+stripe_events_first_lookback_s = 3 * 24 * 3600
+# A client's idempotency key for a payment, and how many payments one page lists.
+payment_request_key_length_max = 200
+payments_page_max = 100
+# The largest single charge, in the currency's minor units (10^10 dollars: past any pack or invoice).
+payment_amount_max_minor_units = 10**12
+# --- end of payments ------------------------------------------------------------------------------

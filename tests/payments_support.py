@@ -1,0 +1,68 @@
+"""Payments' test helpers: a `PaymentContext` on the real PostgreSQL, Redis, a ledger worker and
+localstripe, and reads of what a payment left behind."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import httpx
+import redis.asyncio as redis
+
+from ledger.directory.organizations import create_organization
+from ledger.payments.context import PaymentContext
+from ledger.payments.gateway import Gateway
+from ledger.runtime.settings import Settings
+from ledger.stream.mailbox import Mailbox
+from ledger.stream.pubsub import PubSubHub
+from ledger.subscriptions.effects import LedgerEffects
+from tests.conftest import running_worker
+from tests.stripe_fake import FakeStripe
+
+
+@contextlib.asynccontextmanager
+async def payment_context(
+    pool: asyncpg.Pool, client: redis.Redis, settings: Settings, stripe: FakeStripe
+) -> AsyncIterator[PaymentContext]:
+    """Payments as the service makes them, with a ledger worker running, at the wall clock's now."""
+    paying = stripe.settings(settings)
+    gateway = Gateway(paying.stripe_api_key, paying.stripe_api_base)
+    hub = PubSubHub(client)
+    await hub.start()
+    mailbox = Mailbox(client, settings.partition_count, hub)
+    await mailbox.start()
+    try:
+        async with running_worker(pool, settings):
+            yield PaymentContext(pool, gateway, LedgerEffects(mailbox), datetime.now(UTC))
+    finally:
+        await hub.stop()
+        await gateway.close()
+
+
+async def new_organization(pool: asyncpg.Pool, name: str = "Buyer") -> uuid.UUID:
+    org = uuid.uuid4()
+    await create_organization(pool, org, f"{name} {org}")
+    return org
+
+
+_PURCHASED = """
+SELECT id, amount, remaining, expires_at, products, source, refundable, price_per_credit, currency
+FROM credit_lots WHERE org_id = $1 AND kind = 'purchased' ORDER BY created_at
+"""
+
+
+async def purchased_lots(pool: asyncpg.Pool, org: uuid.UUID) -> list[dict[str, Any]]:
+    return [dict(row) for row in await pool.fetch(_PURCHASED, org)]
+
+
+async def stripe_intents(stripe: FakeStripe) -> list[dict[str, Any]]:
+    """Every PaymentIntent localstripe holds."""
+    async with httpx.AsyncClient(base_url=stripe.url, auth=("sk_test_fixture", ""), timeout=10) as client:
+        response = await client.get("/v1/payment_intents", params={"limit": 100})
+    response.raise_for_status()
+    found: list[dict[str, Any]] = response.json()["data"]
+    return found
