@@ -120,6 +120,9 @@ class PlanVersion:
     pooled: bool = strawberry.field(description="Credits are the organization's, shared by its members.")
     custom: bool = strawberry.field(description="Priced by contract and invoiced (Enterprise).")
     rank: int = strawberry.field(description="Higher is an upgrade (at once); lower a downgrade (at period end).")
+    invoice_terms_days: int | None = strawberry.field(
+        description="Invoices are sent Net-N (due N days after issue, no card charge); null: the card is charged."
+    )
     features: list[str] = strawberry.field(
         description='The features it turns on, for display: "priority_queue", "trial", "rollover", "per_seat", '
         '"custom", "no_generation".'
@@ -145,7 +148,7 @@ class PlanVersion:
             purchased_expiry_days=plan.purchased_expiry_days, trial_days=plan.trial_days,
             trial_months=plan.trial_months, products=_keys(plan.products), at_zero=plan.at_zero,
             generation=plan.generation, media_purge_days=plan.media_purge_days, priority_queue=plan.priority_queue,
-            pooled=plan.pooled, custom=plan.custom, rank=plan.rank,
+            pooled=plan.pooled, custom=plan.custom, rank=plan.rank, invoice_terms_days=plan.invoice_terms_days,
             features=[name for name, on in features.items() if on],
         )  # fmt: skip
 

@@ -98,6 +98,9 @@ class Plan:
     custom: bool = False  # Enterprise: priced by contract, invoiced
     rank: int = 0  # upgrades go up: a change to a higher rank applies at once, lower at period end
     description: str = ""
+    # None: the saved card is charged when an invoice is issued; N: invoices are sent Net-N (a due
+    # date N days after issue, no charge), as enterprise annual contracts are.
+    invoice_terms_days: int | None = None
 
     def price(self, interval: Interval) -> Decimal | None:
         return self.prices.get(interval)

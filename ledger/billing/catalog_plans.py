@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from ledger.billing.catalog import CreditPolicy, Interval, Pack, Plan
-from ledger.billing.catalog_fields import Table
+from ledger.billing.catalog_fields import Refusal, Table
 from ledger.core import bounds
 from ledger.core.commands import AtZero
 from ledger.core.money import MicroCredits
@@ -24,7 +24,7 @@ PLAN_FIELDS = frozenset(
         "seats_included", "kits_included", "extra_kit_price", "members_max", "storage_quota_gb", "credit_policy",
         "rollover_cap", "rollover_cycles", "bonus_expiry_days", "purchased_expiry_days", "trial_days",
         "trial_months", "products", "at_zero", "generation", "media_purge_days", "priority_queue", "pooled",
-        "custom", "rank",
+        "custom", "rank", "invoice_terms_days",
     }
 )  # fmt: skip
 PACK_FIELDS = frozenset(
@@ -86,7 +86,20 @@ def read_plan(table: Table, key: str, currency: str, products: Mapping[str, Any]
         custom=table.flag("custom", False),
         rank=table.count("rank", bounds.PLAN_RANK_MAX),
         description=table.text("description", bounds.TEXT_LENGTH_MAX, ""),
+        invoice_terms_days=_invoice_terms(table),
     )
+
+
+def _invoice_terms(table: Table) -> int | None:
+    """Net-N invoicing: 1 to 365 days, or left out (the card is charged)."""
+    refusal = f"a whole number of days from 1 to {bounds.INVOICE_TERMS_DAYS_MAX}, or left out"
+    try:
+        days = table.optional_count("invoice_terms_days", bounds.INVOICE_TERMS_DAYS_MAX)
+    except Refusal:
+        raise table.refuse("invoice_terms_days", refusal) from None
+    if days == 0:
+        raise table.refuse("invoice_terms_days", refusal)
+    return days
 
 
 def _seat_credits(table: Table) -> tuple[bool, MicroCredits, MicroCredits]:

@@ -98,6 +98,7 @@ PLAN_COUNT_MAX = 1_000_000  # seats, kits or members a plan includes
 PLAN_DAYS_MAX = 36_600  # a trial, an expiry or a purge delay in days: a hundred years
 PLAN_MONTHS_MAX = 1_200
 PLAN_RANK_MAX = 1_000_000
+INVOICE_TERMS_DAYS_MAX = 365  # a plan's Net-N invoice terms
 SURCHARGE_PERCENT_MAX = Decimal(1000)
 
 _WIDE = decimal.Context(prec=100)  # wider than any decimal the grammar admits: nothing rounds

@@ -107,7 +107,8 @@ async def save_catalog(
             before = stored.get((kind, key, effective_at))
             if before is None:
                 new_entries.append((kind, key, effective_at, body))
-            elif before == body:
+            elif before == body or codec.from_json(type(version), before) == version:
+                # The same version (stored before a field with a default was added to its kind).
                 unchanged += 1
             else:
                 raise CatalogInvalid(_changed(kind, key, effective_at))
