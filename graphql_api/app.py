@@ -220,7 +220,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/stripe/webhook", stripe_webhook, methods=["POST"]),
-            Route("/invoices/{invoice_id}.pdf", invoice_pdf, methods=["GET"]),
+            Route("/invoices/{invoice_id}.pdf", invoice_pdf(holder), methods=["GET"]),
         ],
         lifespan=lifespan,
     )

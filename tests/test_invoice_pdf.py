@@ -9,13 +9,21 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID, uuid4
 
+import asyncpg
 import pypdf
 import pytest
 
+from graphql_api.access.tokens import token_secret
 from ledger import constants
 from ledger.billing.invoice import Collection, Invoice, InvoiceLine, InvoiceStatus, LineKind, ZeroTax
+from ledger.directory.api_keys import create_api_key
+from ledger.directory.organizations import create_organization
+from ledger.directory.roles import Role
 from ledger.invoicing import pdf_links
 from ledger.invoicing.pdf import TooManyLines, invoice_document, render_invoice
+from ledger.invoicing.store import insert_invoice
+from tests.conftest import Service
+from tests.subscription_calls import call
 
 NBSP = "\xa0"
 
@@ -151,3 +159,68 @@ def test_a_link_verifies_for_its_invoice_until_it_expires() -> None:
 def test_a_link_cannot_outlive_a_month() -> None:
     with pytest.raises(ValueError, match="between"):
         pdf_links.pdf_path(UUID(int=1), b"s", datetime.now(UTC), timedelta(days=90))
+
+
+# --- the route ------------------------------------------------------------------------------
+
+
+async def _stored_invoice(service: Service, pool: asyncpg.Pool, organization_id: UUID) -> Invoice:
+    subscription = await call(
+        service, "subscribe", "id", organizationId=str(organization_id), plan="meclabs-sell", idempotencyKey="pdf"
+    )
+    invoice = an_invoice(organization_id=organization_id, subscription_id=UUID(subscription["id"]))
+    async with pool.acquire() as connection, connection.transaction():
+        assert await insert_invoice(connection, invoice)
+    return invoice
+
+
+async def test_the_route_serves_a_signed_link_or_an_authorized_caller(service: Service, pool: asyncpg.Pool) -> None:
+    mine = (await create_organization(pool, uuid4(), "Müller & Söhne GmbH")).id
+    other = (await create_organization(pool, uuid4(), "Other")).id
+    invoice = await _stored_invoice(service, pool, mine)
+    _, billing_key = await create_api_key(pool, name="b", scope="organization", organization_id=mine, role=Role.BILLING)
+    _, other_key = await create_api_key(pool, name="o", scope="organization", organization_id=other, role=Role.OWNER)
+    secret = await token_secret(pool, service.settings.token_secret)
+    now = datetime.now(UTC)
+    link = pdf_links.pdf_path(invoice.id, secret, now)
+    client = service.client
+
+    signed = await client.get(link)
+    assert signed.status_code == 200, signed.text
+    assert signed.headers["content-type"] == "application/pdf"
+    assert signed.headers["content-disposition"] == 'attachment; filename="INV-2026-000042.pdf"'
+    assert signed.headers["cache-control"] == "private, no-store"
+    text = pdf_text(signed.content)
+    assert "Billed to Müller & Söhne GmbH" in text and "Amount due €1,553.00" in text
+    german = await client.get(f"{link}&locale=de_DE")
+    assert "Amount due 1.553,00 €" in pdf_text(german.content)
+
+    authorized = await client.get(f"/invoices/{invoice.id}.pdf", headers={"authorization": f"Bearer {billing_key}"})
+    assert authorized.status_code == 200 and pdf_text(authorized.content) == text
+    admin = await client.get(f"/invoices/{invoice.id}.pdf", headers={"authorization": f"Bearer {service.admin_key}"})
+    assert admin.status_code == 200
+
+    expired = pdf_links.pdf_path(invoice.id, secret, now - timedelta(days=2), timedelta(days=1))
+    query = _query(link)
+    tampered = f"/invoices/{invoice.id}.pdf?expires={int(query['expires']) + 60}&signature={query['signature']}"
+    someone_elses = pdf_links.pdf_path(invoice.id, b"not our secret", now)
+    other_invoice = link.replace(str(invoice.id), str(uuid4()))
+    refusals = [
+        (await client.get(path), 403) for path in (expired, tampered, someone_elses, other_invoice, f"{link[:-1]}0")
+    ]
+    refusals.append((await client.get(f"/invoices/{invoice.id}.pdf"), 401))
+    for headers in ({"authorization": f"Bearer {other_key}"}, {"authorization": f"Bearer {billing_key}"}):
+        # Another org's key for this invoice; and this org's key for an id that does not exist:
+        # the same refusal, so no invoice id can be confirmed by probing.
+        path = f"/invoices/{invoice.id if headers['authorization'].endswith(other_key) else uuid4()}.pdf"
+        refusals.append((await client.get(path, headers=headers), 403))
+    for response, status in refusals:
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"] == "application/json"
+        body = response.json()
+        assert body["data"] is None
+        code = body["errors"][0]["extensions"]["code"]
+        assert code == ("FORBIDDEN" if status == 403 else "UNAUTHENTICATED")
+        assert str(invoice.id) not in response.text and "INV-" not in response.text
+    bad_locale = await client.get(f"{link}&locale=xx_YY")
+    assert bad_locale.status_code == 400 and bad_locale.json()["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
