@@ -13,7 +13,7 @@ from jobs.expiry import expire_credit_lots
 from jobs.invoices import issue_invoices, run_dunning
 from jobs.ledger_health import record_ledger_health
 from jobs.payments import reconcile_stripe
-from jobs.recharge import send_renewal_notices, sweep_recharges
+from jobs.recharge import send_renewal_notices, start_recharge_listener, stop_recharge_listener, sweep_recharges
 from jobs.turnover import advance_turnover
 from ledger import constants
 from ledger.payments.gateway import gateway_from
@@ -47,9 +47,12 @@ async def startup(ctx: dict[str, Any], settings: Settings) -> None:
     await mailbox.start()
     ctx["effects"] = LedgerEffects(mailbox)
     ctx["gateway"] = gateway_from(settings)  # None: no Stripe key, payments jobs do nothing
+    # Auto-recharge wakes on its crossings' NOTIFY rather than waiting for the sweep.
+    await start_recharge_listener(ctx)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    await stop_recharge_listener(ctx)
     await ctx["hub"].stop()
     await ctx["pool"].close()
 

@@ -213,3 +213,26 @@ payments_page_max = 100
 # The largest single charge, in the currency's minor units (10^10 dollars: past any pack or invoice).
 payment_amount_max_minor_units = 10**12
 # --- end of payments ------------------------------------------------------------------------------
+
+# --- Auto-recharge, refunds and renewal notices (ledger/payments, jobs/recharge) -----------------
+# The largest monthly cap an organization may set, in major units of the pack's currency.
+auto_recharge_monthly_cap_max = 1_000_000
+# The sweep looks this far back for crossings no runner took (the LISTEN wake-up takes them at once),
+# takes at most this many per run, and resumes recharges left started (a crash between the row and
+# the charge, or a charge still processing) once untouched for this long.
+recharge_look_back_s = 7 * 24 * 3600
+recharges_per_run_max = 200
+recharge_resume_after_s = 60
+# Recharges `autoRecharge` lists, newest first.
+recharges_listed_max = 50
+# The LISTEN connection is opened again after this pause when it was lost.
+recharge_listener_reconnect_s = 1.0
+# A refund's reason, and the window after an annual plan's period start in which its fee is refunded
+# pro rata.
+refund_reason_length_max = 500
+annual_refund_window_days = 30
+# Renewal notices go out this long before a billing period ends (once per period), at most this
+# many per hourly run.
+renewal_notice_days = 7
+renewal_notices_per_run_max = 1_000
+# --- end of auto-recharge, refunds and renewal notices -------------------------------------------

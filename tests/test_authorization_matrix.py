@@ -42,6 +42,7 @@ PLATFORMS = frozenset({"admin", "partner", "other_partner"})
 
 QUERIES = {"organization": READ, "products": ANYONE, "catalog": ANYONE, "estimateUsage": READ, "viewer": ANYONE}
 QUERIES |= {"previewPlanChange": BILLING, "previewSeatChange": BILLING}
+QUERIES |= {"autoRecharge": READ}  # auto-recharge settings: anyone in the org reads them
 MUTATIONS = {
     "createOrganization": PLATFORMS,
     "createTeam": OWNER,
@@ -87,6 +88,9 @@ MUTATIONS = {
     "changePlan": BILLING,
     "cancelSubscription": BILLING,
     "resumeSubscription": BILLING,
+    # Auto-recharge and refunds spend or return the organization's money: Owner and Billing.
+    "setAutoRecharge": BILLING,
+    "refund": BILLING,
 }
 # Calls of a field with optional arguments that change who may make them.
 VARIANTS: dict[str, tuple[str, dict[str, Any], frozenset[str]]] = {

@@ -1,0 +1,80 @@
+"""Auto-recharge's rules, pure: the monthly cap as the client writes it, the month a recharge
+counts in, and what a crossing of the threshold does (the pack's price and whether it is for sale
+are `ledger.payments.packs`', as for a pack bought by hand).
+
+One crossing (an AUTO_RECHARGE alert event) is one decision, made under the settings' row lock:
+
+- auto-recharge off (or never set): nothing is charged (`disabled`);
+- what recharges charged this calendar month (UTC; those started or succeeded) plus the pack's
+  price would pass the monthly cap: nothing is charged (`over_cap`), and billing raises an alert;
+- otherwise one charge of the pack is started (`started`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from ledger import constants
+from ledger.billing.money_format import from_minor, to_minor
+from ledger.billing.proration import minor_unit_decimals
+from ledger.core import bounds
+from ledger.core.errors import InvalidCommand
+
+
+class RechargeStatus(StrEnum):
+    """A recharge's state, as `recharges.status`."""
+
+    STARTED = "started"  # the charge is (being) made; counts against the cap
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # declined or needing the cardholder: not retried
+    OVER_CAP = "over_cap"  # the pack would have taken the month past the cap: not charged
+    DISABLED = "disabled"  # auto-recharge was off (or never set) when the crossing was handled
+
+
+# What a month's cap counts: charges made or being made.
+COUNTED = (RechargeStatus.STARTED, RechargeStatus.SUCCEEDED)
+
+
+def monthly_cap(text: Decimal, currency: str, pack_amount: int) -> int:
+    """The cap as written (money in the pack's currency) in minor units: more than 0, at most
+    `auto_recharge_monthly_cap_max`, and at least one pack (`pack_amount`: a cap below it could
+    never charge)."""
+    cap_max = Decimal(constants.auto_recharge_monthly_cap_max)
+    bounds.check_decimal(text, "monthlyCap", cap_max, decimals_max=minor_unit_decimals(currency))
+    cap = to_minor(text, currency)
+    if cap <= 0:
+        raise InvalidCommand("monthlyCap must be more than 0")
+    if cap < pack_amount:
+        raise InvalidCommand(
+            f"monthlyCap must be at least the pack's price ({from_minor(pack_amount, currency)} {currency})"
+        )
+    return cap
+
+
+def month_of(at: datetime) -> date:
+    """The calendar month (UTC) a recharge counts in: its first day."""
+    utc = at.astimezone(UTC)
+    return date(utc.year, utc.month, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    status: RechargeStatus  # STARTED, OVER_CAP or DISABLED
+    amount: int  # minor units to charge; 0 unless started
+    detail: str
+
+
+def decide(enabled: bool, amount: int | None, currency: str, cap: int, charged: int) -> Decision:
+    """What one crossing does: `amount` is the pack's price in minor units (None: the pack is no
+    longer sold), `charged` what this month's recharges charged already."""
+    if not enabled:
+        return Decision(RechargeStatus.DISABLED, 0, "auto-recharge is off")
+    if amount is None:
+        return Decision(RechargeStatus.DISABLED, 0, "the pack is no longer sold")
+    if charged + amount > cap:
+        spent, limit = from_minor(charged, currency), from_minor(cap, currency)
+        return Decision(RechargeStatus.OVER_CAP, 0, f"monthly cap reached: {spent} of {limit} {currency} charged")
+    return Decision(RechargeStatus.STARTED, amount, "")

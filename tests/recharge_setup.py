@@ -1,0 +1,113 @@
+"""What the auto-recharge and refund tests share: an organization with a saved card in
+localstripe, the jobs' context (as the worker builds it) for calling the job functions directly,
+and reads of what localstripe and our tables hold."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import httpx
+
+from ledger.payments.context import PaymentContext
+from ledger.payments.customers import ensure_customer
+from ledger.payments.gateway import Gateway, gateway_from
+from ledger.subscriptions.effects import LedgerEffects
+from tests.conftest import Service
+from tests.ledger_api import Ledger
+from tests.stripe_fake import FakeStripe
+from tests.subscription_calls import mailbox_of
+
+AUTO_RECHARGE = """
+enabled threshold pack monthlyCap currency chargedThisMonth updatedAt
+recharges { alertEventId status money month paymentId detail createdAt }
+"""
+REFUND = "id paymentId status money currency credits reason ledgerTransactionId stripeRefundId createdAt"
+
+
+@asynccontextmanager
+async def jobs_context(service: Service, pool: asyncpg.Pool) -> AsyncIterator[dict[str, Any]]:
+    """The jobs worker's context (pool, effects, gateway, settings), with the wall clock."""
+    gateway = gateway_from(service.settings)
+    assert gateway is not None
+    async with mailbox_of(service) as mailbox:
+        try:
+            yield {"pool": pool, "effects": LedgerEffects(mailbox), "gateway": gateway, "settings": service.settings}
+        finally:
+            await gateway.close()
+
+
+def payment_context(ctx: dict[str, Any], now: datetime | None = None) -> PaymentContext:
+    return PaymentContext(ctx["pool"], ctx["gateway"], ctx["effects"], now or datetime.now(UTC))
+
+
+async def with_card(ctx: dict[str, Any], stripe: FakeStripe, org: str, number: str) -> str:
+    """Save a test card as the organization's default (as Stripe.js and the payment-method API would)."""
+    gateway: Gateway = ctx["gateway"]
+    customer = await ensure_customer(payment_context(ctx), UUID(org))
+    method = await gateway.attach_payment_method(customer, stripe.card(number))
+    await gateway.set_default_payment_method(customer, method.id)
+    return customer
+
+
+async def funded(service: Service, credits: str, kind: str = "BASE") -> Ledger:
+    org = await Ledger.create(service, "Cheddar customer")
+    await org.accepted("grantCredits", amount=credits, kind=kind)
+    return org
+
+
+async def set_auto_recharge(service: Service, org: str, **fields: Any) -> dict[str, Any]:
+    """Run setAutoRecharge; its answer, or its errors' codes under "codes"."""
+    body = await service.graphql(
+        f"mutation($input: SetAutoRechargeInput!) {{ setAutoRecharge(input: $input) {{ {AUTO_RECHARGE} }} }}",
+        input={"organizationId": org, **fields},
+    )
+    if body.get("errors"):
+        return {"codes": [error["extensions"]["code"] for error in body["errors"]]}
+    answer: dict[str, Any] = body["data"]["setAutoRecharge"]
+    return answer
+
+
+def intents_of(stripe: FakeStripe, customer: str) -> list[dict[str, Any]]:
+    """Every PaymentIntent localstripe holds for the customer."""
+    response = httpx.get(f"{stripe.url}/v1/payment_intents", params={"limit": 100}, auth=("sk_test_x", ""), timeout=10)
+    response.raise_for_status()
+    return [intent for intent in response.json()["data"] if intent["customer"] == customer]
+
+
+def refunds_in_stripe(stripe: FakeStripe, payment_intent: str) -> list[dict[str, Any]]:
+    response = httpx.get(f"{stripe.url}/v1/refunds", params={"payment_intent": payment_intent},
+                         auth=("sk_test_x", ""), timeout=10)  # fmt: skip
+    response.raise_for_status()
+    data: list[dict[str, Any]] = response.json()["data"]
+    return data
+
+
+async def recharges(pool: asyncpg.Pool, org: str) -> list[asyncpg.Record]:
+    return await pool.fetch("SELECT * FROM recharges WHERE org_id = $1 ORDER BY created_at", UUID(org))
+
+
+async def purchased_lots(org: Ledger) -> list[dict[str, Any]]:
+    return [lot for lot in (await org.lots()).values() if lot["kind"] == "PURCHASED"]
+
+
+async def alert_events(pool: asyncpg.Pool, org: str, kind: str) -> list[asyncpg.Record]:
+    return await pool.fetch(
+        "SELECT * FROM alert_events WHERE org_id = $1 AND kind = $2 ORDER BY committed_at, id", UUID(org), kind
+    )
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within_s: float = 10.0) -> float:
+    """Wait until `check()` holds; how long it took (fails the test past `within_s`)."""
+    started = time.monotonic()
+    while not await check():
+        if time.monotonic() - started > within_s:
+            raise AssertionError(f"not within {within_s} s")
+        await asyncio.sleep(0.05)
+    return time.monotonic() - started
