@@ -10,9 +10,9 @@ Three reads, for one organization or the whole platform:
   promotional credits) granted before the window's end, each with its basis (what its payment
   charged, else credits x price per credit), and what the ledger's postings moved out of them (and
   of the lots split from them: transfers and rollover banks keep their terms), before and inside
-  the window, by what moved it: usage, captures and credit-backs consume; expiry and resets are
-  breakage; `refund_lot` refunds; adjustments and revocations correct. A grant that repaid the
-  credit line consumed what it repaid;
+  the window, by what moved it: usage, captures and credit-backs consume; expiry (dated by the
+  lot's end, whenever the expiry ran) and resets are breakage; `refund_lot` refunds; adjustments
+  and revocations correct. A grant that repaid the credit line consumed what it repaid;
 - the refunds that succeeded in the window, dated by their ledger transaction.
 """
 
@@ -68,30 +68,36 @@ WHERE l.parent_id IS NULL AND l.created_at < $2 AND ($1::uuid IS NULL OR l.org_i
 """
 _MOVEMENTS = """
 WITH RECURSIVE family AS (
-    SELECT l.org_id, l.id, l.id AS root, l.transaction_id AS granted_by, l.amount AS granted
+    SELECT l.org_id, l.id, l.expires_at, l.id AS root, l.transaction_id AS granted_by, l.amount AS granted
     FROM credit_lots l
     WHERE l.parent_id IS NULL AND l.created_at < $3 AND ($1::uuid IS NULL OR l.org_id = $1)
       AND (l.price_per_credit IS NOT NULL OR l.revenue_treatment = 'marketing' OR l.kind IN ('bonus', 'promotional'))
     UNION ALL
-    SELECT c.org_id, c.id, f.root, f.granted_by, f.granted
+    SELECT c.org_id, c.id, c.expires_at, f.root, f.granted_by, f.granted
     FROM credit_lots c JOIN family f ON c.org_id = f.org_id AND c.parent_id = f.id
-), moves AS (
-    SELECT f.org_id, f.root, t.id, t.command_type, t.received_at,
-           (CASE WHEN t.id = f.granted_by THEN f.granted - sum(p.amount) ELSE -sum(p.amount) END)::bigint AS credits
+), legs AS (
+    -- An expiry's breakage belongs to the lot's end, not to when the expiry ran (a job, a close).
+    SELECT f.org_id, f.root, f.granted_by, f.granted, t.id, t.command_type, p.amount,
+           CASE WHEN t.command_type = 'expire' THEN least(t.received_at, coalesce(f.expires_at, t.received_at))
+                ELSE t.received_at END AS at
     FROM family f
     JOIN ledger_postings p ON p.org_id = f.org_id AND p.lot_id = f.id
     JOIN ledger_transactions t ON t.org_id = p.org_id AND t.id = p.transaction_id
-    WHERE t.received_at < $3
-    GROUP BY f.org_id, f.root, f.granted_by, f.granted, t.id, t.command_type, t.received_at
+    WHERE t.received_at < $3 OR (t.command_type = 'expire' AND f.expires_at < $3)
+), moves AS (
+    SELECT org_id, root, id, command_type, min(at) AS at,
+           (CASE WHEN id = granted_by THEN granted - sum(amount) ELSE -sum(amount) END)::bigint AS credits
+    FROM legs WHERE at < $3
+    GROUP BY org_id, root, granted_by, granted, id, command_type
 )
 SELECT org_id, root,
        CASE WHEN command_type IN ('expire', 'reset_lots') THEN 'expired'
             WHEN command_type = 'refund_lot' THEN 'refunded'
             WHEN command_type IN ('adjust_credits', 'revoke_credits') THEN 'removed'
             ELSE 'consumed' END AS movement,
-       received_at >= $2 AS within,
+       at >= $2 AS within,
        sum(credits)::bigint AS credits,
-       (array_agg(id::text ORDER BY received_at, id))[1:$4] AS sources
+       (array_agg(id::text ORDER BY at, id))[1:$4] AS sources
 FROM moves WHERE credits <> 0
 GROUP BY 1, 2, 3, 4
 """
