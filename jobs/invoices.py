@@ -1,13 +1,68 @@
-"""Invoices' periodic work (being built: issue 15, invoices helper)."""
+"""Invoices' periodic work: every minute, issue the invoices of billing periods that ended and
+charge the card invoices not yet charged (`issue_invoices`), and run dunning (`run_dunning`: the
+retries due, the suspensions due).
+
+Any number of jobs workers may run these at once: an invoice is issued once per (subscription,
+period) under the subscription's lock and a unique key, a charge's request key names its attempt,
+and dunning claims its rows with `FOR UPDATE SKIP LOCKED`; every ledger effect goes under a key
+derived from the invoice. `now` is the job context's clock (`ctx["clock"]`, the wall clock unless a
+test gives its own). Without a Stripe key (`ctx["gateway"]` None) card invoices are issued and left
+open (logged); Net-N invoices are unaffected.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
+
+from ledger import constants
+from ledger.invoicing import dunning
+from ledger.invoicing.collect import collect_uncollected, uncollected
+from ledger.invoicing.issue import issue_due
+from ledger.payments.context import PaymentContext
+from ledger.store.catalog_versions import load_catalog
+
+log = logging.getLogger(__name__)
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def _now(ctx: dict[str, Any]) -> datetime:
+    clock: Callable[[], datetime] = ctx.get("clock", _wall_clock)
+    return clock()
+
+
+def _payments(ctx: dict[str, Any], now: datetime) -> PaymentContext | None:
+    gateway = ctx.get("gateway")
+    return None if gateway is None else PaymentContext(ctx["pool"], gateway, ctx["effects"], now)
 
 
 async def issue_invoices(ctx: dict[str, Any]) -> int:
-    return 0
+    """Issue what is due by now, then charge the card invoices no payment was started for; returns
+    how many invoices were issued."""
+    now = _now(ctx)
+    pool = ctx["pool"]
+    issued = await issue_due(pool, await load_catalog(pool), now, constants.invoices_per_run_max)
+    payments = _payments(ctx, now)
+    if payments is not None:
+        await collect_uncollected(payments, constants.invoices_per_run_max)
+    elif waiting := await uncollected(pool, now, constants.invoices_per_run_max):
+        log.warning("%d card invoice(s) left open: no Stripe key is configured", len(waiting))
+    if issued:
+        log.info("invoices at %s: %d issued", now.isoformat(), len(issued))
+    return len(issued)
 
 
 async def run_dunning(ctx: dict[str, Any]) -> int:
-    return 0
+    """Retry the failed charges due and suspend the organizations due; returns how many steps ran."""
+    payments = _payments(ctx, _now(ctx))
+    if payments is None:
+        return 0  # no charge was made, so none failed
+    run = await dunning.run_dunning(payments, constants.dunning_per_run_max)
+    if run.retried or run.suspended:
+        log.info("dunning: %d retried, %d suspended", run.retried, run.suspended)
+    return run.retried + run.suspended

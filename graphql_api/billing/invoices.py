@@ -1,15 +1,84 @@
-"""Invoices: their lines, status and PDF link."""
+"""Invoices: an organization's list, one invoice by id, and paying one now.
+
+`invoices` needs READ on the organization; `invoice(id)` READ on the invoice's organization, and
+answers NOT_FOUND for an id that is none of the caller's (another tenant's invoice is not confirmed
+to exist); `payInvoice` needs MANAGE_BILLING (Owner, Billing, the platform)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import strawberry
+
+from graphql_api.access.authorize import Authorize, authorize, from_argument, nowhere
+from graphql_api.access.policy import Permission
+from graphql_api.billing.invoices_types import Invoice, PayInvoiceInput
+from graphql_api.context import Info
+from graphql_api.errors import ApiError, invalid, not_found
+from graphql_api.inputs import load_organization, parse_id, printable
+from ledger import constants
+from ledger.billing import invoice as domain
+from ledger.core import bounds
+from ledger.invoicing import store
+from ledger.invoicing.pay import pay_invoice
+from ledger.payments.context import PaymentContext
+from ledger.payments.gateway import require_gateway
+from ledger.subscriptions.effects import LedgerEffects
+
+
+def _shown(info: Info, invoice: domain.Invoice) -> Invoice:
+    return Invoice.from_domain(invoice, info.context.resources.authenticator.token_secret, datetime.now(UTC))
 
 
 @strawberry.type
 class InvoiceQueries:
-    pass
+    @strawberry.field(
+        extensions=[Authorize(Permission.READ, from_argument("organization_id", "organizationId"))],
+        description=f"An organization's invoices, newest period first (first: 1 to {constants.page_size_max}); "
+        "`before`: only periods starting before it (the last one's periodStart, for the next page).",
+    )
+    async def invoices(
+        self, info: Info, organization_id: strawberry.ID, first: int = 20, before: datetime | None = None
+    ) -> list[Invoice]:
+        org = parse_id(organization_id, "organizationId")
+        await load_organization(info, org)
+        if not 1 <= first <= constants.page_size_max:
+            raise invalid(f"first must be 1 to {constants.page_size_max}")
+        if before is not None:
+            bounds.check_time(before, "before")
+        found = await store.invoices_of(info.context.resources.pool, org, first, before)
+        return [_shown(info, invoice) for invoice in found]
+
+    @strawberry.field(
+        extensions=[Authorize(Permission.IDENTIFY, nowhere)],
+        description="One invoice by id, with its lines; NOT_FOUND unless the caller may read its organization.",
+    )
+    async def invoice(self, info: Info, id: strawberry.ID) -> Invoice:
+        found = await store.load_invoice(info.context.resources.pool, parse_id(id, "id"))
+        if found is None:
+            raise not_found("invoice")
+        try:
+            await authorize(info.context, Permission.READ, [found.organization_id])
+        except ApiError as error:
+            raise not_found("invoice") from error
+        return _shown(info, found)
 
 
 @strawberry.type
 class InvoiceMutations:
-    pass
+    @strawberry.mutation(
+        extensions=[Authorize(Permission.MANAGE_BILLING)],
+        description="Pay an open invoice now with the card given (default: the organization's default card), e.g. "
+        "after a card update during dunning: a suspension it caused is lifted at once. A paid invoice answers as "
+        "it is; a declined card is PAYMENT_DECLINED (extensions.declineCode).",
+    )
+    async def pay_invoice(self, info: Info, input: PayInvoiceInput) -> Invoice:
+        org = parse_id(input.organization_id, "organizationId")
+        await load_organization(info, org)
+        invoice_id = parse_id(input.invoice_id, "invoiceId")
+        key = printable(input.idempotency_key, "idempotencyKey", constants.payment_request_key_length_max - 60)
+        method = None if input.payment_method_id is None else printable(input.payment_method_id, "paymentMethodId", 255)
+        resources = info.context.resources
+        gateway = require_gateway(resources.gateway)
+        ctx = PaymentContext(resources.pool, gateway, LedgerEffects(resources.mailbox), datetime.now(UTC))
+        return _shown(info, await pay_invoice(ctx, org, invoice_id, key, method))

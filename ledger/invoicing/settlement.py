@@ -1,22 +1,115 @@
-"""What an invoice's payment outcome does to the invoice and its dunning (called by
-`ledger.payments.settle.settle_intent` on every road, so each hook must be idempotent).
+"""What an invoice's payment outcome does to the invoice and its dunning. `settle_intent` calls these
+on every road (the charge's answer, the webhook, the poll), so each is idempotent: its row changes
+happen once, and its ledger effects go under keys derived from the invoice, which the ledger applies
+once however often they are sent again.
 
-Placeholder by the payments helper: the invoices helper replaces these bodies.
+- `invoice_paid`: the invoice is paid, its dunning resolved; an organization the invoice had
+  suspended is restored at once (`SetSuspension(False)`, key `dunning:<invoice>:restore`) and the
+  failed-payment alert resolved (key `invoice:<invoice>:paid`).
+- `invoice_payment_failed`: an automatic attempt n (request key `invoice:<invoice>:<n>`) opens the
+  dunning row at the first failure or raises its attempts; every failure raises a PAYMENT_FAILED
+  alert (key `invoice:<invoice>:failed:<n>`). A payment the customer started (`payInvoice`) that
+  fails only raises its alert: the schedule stays the renewal's.
+
+The import-cycle rule: this module must not import `ledger.payments.charges` or `.settle`.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from uuid import UUID
 
+from ledger.billing.invoice import Invoice, InvoiceStatus
+from ledger.core.commands import AlertKind, Payload, RaiseBillingAlert, SetSuspension
+from ledger.core.entries import Status
+from ledger.core.money import MicroCredits
+from ledger.invoicing import dunning_store, store
 from ledger.payments.context import PaymentContext
 from ledger.payments.store import Payment
+from ledger.subscriptions.effects import LedgerEffect
 
 log = logging.getLogger(__name__)
 
 
+def attempt_key(invoice_id: UUID, attempt: int) -> str:
+    """The payment request key of automatic attempt `attempt` (1: at issue; 2-4: dunning's retries)."""
+    return f"invoice:{invoice_id}:{attempt}"
+
+
+def manual_key(invoice_id: UUID, idempotency_key: str) -> str:
+    """The payment request key of a payment the customer asked for (`payInvoice`)."""
+    return f"invoice:{invoice_id}:pay:{idempotency_key}"
+
+
+def attempt_of(request_key: str) -> int | None:
+    """The automatic attempt a payment's request key names; None for a customer's payment."""
+    parts = request_key.split(":")
+    if len(parts) == 3 and parts[0] == "invoice" and parts[2].isdigit():
+        return int(parts[2])
+    return None
+
+
+async def send(ctx: PaymentContext, organization_id: UUID, effects: Sequence[tuple[str, Payload]]) -> None:
+    """Send ledger effects (in order) and wait for them; a refusal is logged, never retried here:
+    the same key would get the same answer."""
+    sent = [LedgerEffect(key, payload, ctx.now) for key, payload in effects]
+    for effect, reply in zip(sent, await ctx.effects.apply(organization_id, sent), strict=True):
+        if reply.result.status is not Status.ACCEPTED:
+            log.error("the ledger refused %s: %s %s", effect.idempotency_key, reply.result.code, reply.result.message)
+
+
 async def invoice_paid(ctx: PaymentContext, payment: Payment) -> None:
-    log.info("invoice %s paid by payment %s", payment.invoice_id, payment.id)
+    """The payment paid its invoice: mark it paid and end its dunning, under the dunning row's lock
+    (so a suspension being sent finishes first), then lift a suspension it caused."""
+    if payment.invoice_id is None:
+        return
+    async with ctx.pool.acquire() as connection, connection.transaction():
+        found = await store.stored_invoice(connection, payment.invoice_id, for_update=True)
+        if found is None:
+            log.error("payment %s paid invoice %s, which does not exist", payment.id, payment.invoice_id)
+            return
+        await connection.execute("SELECT 1 FROM dunning WHERE invoice_id = $1 FOR UPDATE", payment.invoice_id)
+        await store.mark_paid(connection, payment.invoice_id, payment.succeeded_at or ctx.now, payment.id)
+        await dunning_store.resolve(connection, payment.invoice_id, ctx.now)
+        dunning = await dunning_store.dunning_of(connection, payment.invoice_id)
+    invoice = found.invoice
+    if dunning is None:
+        return
+    effects: list[tuple[str, Payload]] = []
+    if dunning.suspended_at is not None:
+        effects.append((f"dunning:{invoice.id}:restore", SetSuspension(False, invoice.number)))
+        name = f"invoice {invoice.number} paid: restored"
+        effects.append((f"dunning:{invoice.id}:restored", RaiseBillingAlert(AlertKind.SUSPENDED, name, resolved=True)))
+    name = f"invoice {invoice.number} paid"
+    effects.append((f"invoice:{invoice.id}:paid", RaiseBillingAlert(AlertKind.PAYMENT_FAILED, name, resolved=True)))
+    await send(ctx, invoice.organization_id, effects)
+    log.info("invoice %s paid by payment %s", invoice.number, payment.id)
 
 
 async def invoice_payment_failed(ctx: PaymentContext, payment: Payment) -> None:
-    log.info("invoice %s: payment %s failed (%s)", payment.invoice_id, payment.id, payment.decline_code)
+    """The payment of an invoice failed: dun it (an automatic attempt) and raise the alert."""
+    if payment.invoice_id is None:
+        return
+    invoice = await store.load_invoice(ctx.pool, payment.invoice_id)
+    if invoice is None or invoice.status is not InvoiceStatus.OPEN:
+        return
+    reason = payment.decline_code or payment.failure_message or payment.status.value
+    await payment_failed(ctx, invoice, attempt_of(payment.request_key), reason, payment.id)
+
+
+async def payment_failed(
+    ctx: PaymentContext, invoice: Invoice, attempt: int | None, reason: str, payment_id: UUID | None = None
+) -> None:
+    """Attempt `attempt` (None: the customer's own payment) to collect `invoice` failed for `reason`
+    (a decline code, or no payment method): record it in the dunning row and raise the alert."""
+    if attempt is not None:
+        await dunning_store.record_failure(ctx.pool, invoice.id, invoice.organization_id, attempt, ctx.now)
+        key = f"invoice:{invoice.id}:failed:{attempt}"
+        name = f"invoice {invoice.number}: payment failed ({reason}), attempt {attempt}"
+    else:
+        key = f"invoice:{invoice.id}:failed:{payment_id}"
+        name = f"invoice {invoice.number}: payment failed ({reason})"
+    alert = RaiseBillingAlert(AlertKind.PAYMENT_FAILED, name[:200], value=MicroCredits(invoice.amount_due))
+    await send(ctx, invoice.organization_id, [(key, alert)])
+    log.warning("invoice %s: payment failed (%s), attempt %s", invoice.number, reason, attempt)

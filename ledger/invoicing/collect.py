@@ -1,0 +1,85 @@
+"""Collecting an invoice by card: the organization's default card charged off-session (an automatic
+attempt, at issue or by dunning) or the card the customer chose (`payInvoice`).
+
+The charge's request key names the attempt (`invoice:<id>:<n>`, `invoice:<id>:pay:<key>`), so a job
+run twice, two workers or a retry after a crash find the payment the first started and never charge
+twice (`ledger.payments.charges.charge`). Its outcome reaches the invoice through `settle_intent`'s
+hooks (`ledger.invoicing.settlement`); no payment method at all counts as a failed attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TypeAlias
+from uuid import UUID
+
+import asyncpg
+
+from ledger.billing.invoice import Collection, Invoice, InvoiceStatus
+from ledger.core.errors import PaymentMethodRequired
+from ledger.invoicing import store
+from ledger.invoicing.settlement import attempt_key, payment_failed
+from ledger.payments.charges import ChargeRequest, Payment, Purpose, charge
+from ledger.payments.context import PaymentContext
+
+log = logging.getLogger(__name__)
+
+Connection: TypeAlias = asyncpg.Connection | asyncpg.Pool
+
+# Card invoices still open that no payment was ever started for (the job was down, no Stripe key
+# was configured, a crash right after issue): the next run charges them.
+_UNCOLLECTED = """
+SELECT id FROM invoices i
+WHERE status = 'open' AND collection = 'charge_automatically' AND issued_at <= $1
+  AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.org_id = i.org_id AND p.invoice_id = i.id)
+  AND NOT EXISTS (SELECT 1 FROM dunning d WHERE d.invoice_id = i.id)
+ORDER BY issued_at LIMIT $2
+"""
+
+
+def charge_request(invoice: Invoice, request_key: str, *, payment_method_id: str | None = None) -> ChargeRequest:
+    return ChargeRequest(
+        organization_id=invoice.organization_id,
+        purpose=Purpose.INVOICE,
+        request_key=request_key,
+        amount=invoice.amount_due,
+        currency=invoice.currency,
+        off_session=payment_method_id is None,
+        payment_method_id=payment_method_id,
+        invoice_id=invoice.id,
+        description=f"Invoice {invoice.number}",
+    )
+
+
+async def collect(ctx: PaymentContext, invoice: Invoice, attempt: int) -> Payment | None:
+    """Automatic attempt `attempt` to charge an open card invoice's amount due (None: nothing to
+    charge, or no payment method, which is recorded as the attempt's failure)."""
+    if invoice.status is not InvoiceStatus.OPEN or invoice.collection is not Collection.CHARGE_AUTOMATICALLY:
+        return None
+    if invoice.amount_due <= 0:
+        return None
+    try:
+        payment = await charge(ctx, charge_request(invoice, attempt_key(invoice.id, attempt)))
+    except PaymentMethodRequired as error:
+        await payment_failed(ctx, invoice, attempt, "no payment method")
+        log.warning("invoice %s: %s", invoice.number, error)
+        return None
+    log.info("invoice %s: attempt %d is %s", invoice.number, attempt, payment.status.value)
+    return payment
+
+
+async def uncollected(connection: Connection, now: datetime, limit: int) -> list[UUID]:
+    rows: Sequence[asyncpg.Record] = await connection.fetch(_UNCOLLECTED, now, limit)
+    return [row["id"] for row in rows]
+
+
+async def collect_uncollected(ctx: PaymentContext, limit: int) -> int:
+    """Charge (attempt 1) each open card invoice no payment was started for; how many were tried."""
+    tried = 0
+    for invoice_id in await uncollected(ctx.pool, ctx.now, limit):
+        invoice = await store.load_invoice(ctx.pool, invoice_id)
+        if invoice is not None and await collect(ctx, invoice, 1) is not None:
+            tried += 1
+    return tried
