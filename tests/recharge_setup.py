@@ -28,6 +28,7 @@ AUTO_RECHARGE = """
 enabled threshold pack monthlyCap currency chargedThisMonth updatedAt
 recharges { alertEventId status money month paymentId detail createdAt }
 """
+MINUTE = "transcription.minutes"  # 2 credits a minute
 REFUND = "id paymentId status money currency credits reason ledgerTransactionId stripeRefundId createdAt"
 
 
@@ -60,6 +61,12 @@ async def funded(service: Service, credits: str, kind: str = "BASE") -> Ledger:
     org = await Ledger.create(service, "Cheddar customer")
     await org.accepted("grantCredits", amount=credits, kind=kind)
     return org
+
+
+async def use(org: Ledger, clients: int) -> None:
+    """`clients` concurrent requests of one minute each (2 credits)."""
+    outcomes = await asyncio.gather(*(org.send("recordUsage", product=MINUTE, quantity="1") for _ in range(clients)))
+    assert all(outcome["status"] == "ACCEPTED" for outcome in outcomes), outcomes
 
 
 async def set_auto_recharge(service: Service, org: str, **fields: Any) -> dict[str, Any]:
