@@ -49,6 +49,7 @@ WHERE resolved_at IS NULL AND suspended_at IS NULL AND first_failed_at <= $1
 ORDER BY first_failed_at LIMIT $2
 FOR UPDATE SKIP LOCKED
 """  # noqa: S608 - a constant column list
+_LOCK = "SELECT 1 FROM dunning WHERE invoice_id = $1 FOR UPDATE"
 _SUSPENDED = "UPDATE dunning SET suspended_at = $2, updated_at = now() WHERE invoice_id = $1 AND suspended_at IS NULL"
 _ATTEMPTED = "UPDATE dunning SET next_attempt_at = $2, updated_at = now() WHERE invoice_id = $1"
 
@@ -88,6 +89,11 @@ async def record_failure(
 async def dunning_of(connection: Connection, invoice_id: UUID) -> Dunning | None:
     row = await connection.fetchrow(_OF, invoice_id)
     return None if row is None else _dunning(row)
+
+
+async def lock(connection: asyncpg.Connection, invoice_id: UUID) -> None:
+    """Take the row's lock (waiting for a run suspending its organization), if there is a row."""
+    await connection.execute(_LOCK, invoice_id)
 
 
 async def resolve(connection: Connection, invoice_id: UUID, at: datetime) -> Dunning | None:

@@ -69,7 +69,7 @@ async def invoice_paid(ctx: PaymentContext, payment: Payment) -> None:
         if found is None:
             log.error("payment %s paid invoice %s, which does not exist", payment.id, payment.invoice_id)
             return
-        await connection.execute("SELECT 1 FROM dunning WHERE invoice_id = $1 FOR UPDATE", payment.invoice_id)
+        await dunning_store.lock(connection, payment.invoice_id)
         await store.mark_paid(connection, payment.invoice_id, payment.succeeded_at or ctx.now, payment.id)
         await dunning_store.resolve(connection, payment.invoice_id, ctx.now)
         dunning = await dunning_store.dunning_of(connection, payment.invoice_id)
