@@ -7,7 +7,6 @@ from strawberry.tools import merge_types
 from graphql_api.billing.invoices import InvoiceMutations
 from graphql_api.billing.payments import PaymentMutations
 from graphql_api.billing.recharge import RechargeMutations
-from graphql_api.billing.revenue import RevenueMutations
 from graphql_api.mutations.access import AccessMutations
 from graphql_api.mutations.alerts import AlertMutations
 from graphql_api.mutations.catalog import CatalogMutations
@@ -33,6 +32,5 @@ Mutation = merge_types(
         PaymentMutations,
         InvoiceMutations,
         RechargeMutations,
-        RevenueMutations,
     ),
 )
