@@ -219,7 +219,7 @@ def create_app(settings: Settings) -> Starlette:
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Route("/stripe/webhook", stripe_webhook, methods=["POST"]),
+            Route("/stripe/webhook", stripe_webhook(holder), methods=["POST"]),
             Route("/invoices/{invoice_id}.pdf", invoice_pdf(holder), methods=["GET"]),
         ],
         lifespan=lifespan,

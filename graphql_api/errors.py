@@ -18,7 +18,7 @@ import asyncpg
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
-from ledger.core.errors import ErrorCode, LedgerError
+from ledger.core.errors import ErrorCode, LedgerError, PaymentDeclined
 from ledger.runtime.outages import OUTAGES
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,8 @@ def _classify(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     if isinstance(original, ApiError):
         return _with_code(error, original.code, original.message, extra=original.extensions)
+    if isinstance(original, PaymentDeclined):
+        return _with_code(error, original.code, original.message, extra={"declineCode": original.decline_code})
     if isinstance(original, LedgerError):
         return _with_code(error, original.code, original.message)
     if _unstorable(original):

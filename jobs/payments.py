@@ -1,9 +1,28 @@
-"""Payments' periodic work (being built: issue 15, payments helper)."""
+"""Payments' periodic work: the Stripe reconciliation (`ledger.payments.reconcile`), every 30 s.
+
+It polls Stripe's events, applies what the webhook did not, and settles payments whose outcome is
+overdue. Any number of jobs workers may run it at once (every step is keyed). `now` is the job
+context's clock (`ctx["clock"]`, the wall clock unless a test gives its own). Without a Stripe key
+configured it does nothing.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
+
+from ledger.payments.context import PaymentContext
+from ledger.payments.reconcile import reconcile
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
 
 
 async def reconcile_stripe(ctx: dict[str, Any]) -> int:
-    return 0
+    gateway = ctx.get("gateway")
+    if gateway is None:
+        return 0
+    clock: Callable[[], datetime] = ctx.get("clock", _wall_clock)
+    return await reconcile(PaymentContext(ctx["pool"], gateway, ctx["effects"], clock()))

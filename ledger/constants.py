@@ -205,6 +205,9 @@ stripe_events_overlap_s = 60
 stripe_events_per_run_max = 1_000
 payments_unsettled_after_s = 120
 payments_rechecked_per_run_max = 200
+# A payment still without an intent is created again (same idempotency key) only this long after it
+# was made: within Stripe's 24 hours of idempotency, with an hour to spare.
+payments_creating_retry_max_s = 23 * 3600
 # The poll's cursor starts this far back the first time it runs.
 stripe_events_first_lookback_s = 3 * 24 * 3600
 # A client's idempotency key for a payment, and how many payments one page lists.

@@ -3,9 +3,10 @@ localstripe, and reads of what a payment left behind."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,13 +16,15 @@ import redis.asyncio as redis
 
 from ledger.directory.organizations import create_organization
 from ledger.payments.context import PaymentContext
-from ledger.payments.gateway import Gateway
+from ledger.payments.gateway import Gateway, gateway_from
 from ledger.runtime.settings import Settings
+from ledger.store.pool import create_pool
 from ledger.stream.mailbox import Mailbox
 from ledger.stream.pubsub import PubSubHub
 from ledger.subscriptions.effects import LedgerEffects
-from tests.conftest import running_worker
+from tests.conftest import Service, running_worker
 from tests.stripe_fake import FakeStripe
+from tests.subscription_calls import mailbox_of
 
 
 @contextlib.asynccontextmanager
@@ -66,3 +69,43 @@ async def stripe_intents(stripe: FakeStripe) -> list[dict[str, Any]]:
     response.raise_for_status()
     found: list[dict[str, Any]] = response.json()["data"]
     return found
+
+
+async def pay(
+    service: Service, mutation: str, selection: str, *, credentials: str | None = None, **input: Any
+) -> dict[str, Any]:
+    """Run a payments mutation; its data, or {"codes": [...], "errors": [...]}."""
+    name = {"setDefaultPaymentMethod": "PaymentMethod", "detachPaymentMethod": "PaymentMethod"}.get(
+        mutation, mutation[0].upper() + mutation[1:]
+    )
+    body = await service.graphql(
+        f"mutation($input: {name}Input!) {{ {mutation}(input: $input) {{ {selection} }} }}",
+        credentials=credentials, input=input,
+    )  # fmt: skip
+    if body.get("errors"):
+        return {"codes": [error["extensions"]["code"] for error in body["errors"]], "errors": body["errors"]}
+    result: dict[str, Any] = body["data"][mutation]
+    return result
+
+
+@contextlib.asynccontextmanager
+async def jobs_context(service: Service, clock: Callable[[], datetime] | None = None) -> AsyncIterator[dict[str, Any]]:
+    """What the jobs worker gives its jobs (pool, effects, gateway, clock), for calling one directly."""
+    pool = await create_pool(service.settings.database_url)
+    gateway = gateway_from(service.settings)
+    try:
+        async with mailbox_of(service) as mailbox:
+            yield {"pool": pool, "effects": LedgerEffects(mailbox), "gateway": gateway,
+                   "clock": clock or (lambda: datetime.now(UTC))}  # fmt: skip
+    finally:
+        if gateway is not None:
+            await gateway.close()
+        await pool.close()
+
+
+async def until(condition: Callable[[], Awaitable[bool]], timeout_s: float = 10.0) -> None:
+    """Wait for `condition` (what the service does after its answer, e.g. applying a webhook)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not await condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.05)

@@ -43,6 +43,7 @@ PLATFORMS = frozenset({"admin", "partner", "other_partner"})
 QUERIES = {"organization": READ, "products": ANYONE, "catalog": ANYONE, "estimateUsage": READ, "viewer": ANYONE}
 QUERIES |= {"previewPlanChange": BILLING, "previewSeatChange": BILLING}
 QUERIES |= {"autoRecharge": READ}  # auto-recharge settings: anyone in the org reads them
+QUERIES |= {"paymentMethods": READ, "payments": READ}  # an organization's cards and payments
 MUTATIONS = {
     "createOrganization": PLATFORMS,
     "createTeam": OWNER,
@@ -90,6 +91,11 @@ MUTATIONS = {
     "resumeSubscription": BILLING,
     # Auto-recharge and refunds spend or return the organization's money: Owner and Billing.
     "setAutoRecharge": BILLING,
+    # Cards and packs: Owner and Billing (no card data passes through us: Stripe.js makes the id).
+    "attachPaymentMethod": BILLING,
+    "setDefaultPaymentMethod": BILLING,
+    "detachPaymentMethod": BILLING,
+    "buyCreditPack": BILLING,
     "refund": BILLING,
 }
 # Calls of a field with optional arguments that change who may make them.

@@ -4,6 +4,7 @@ that needs authentication waits for it, and a retried request finds its payment.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -13,7 +14,9 @@ import redis.asyncio as redis
 from ledger.billing.catalog import Catalog
 from ledger.payments.charges import charge
 from ledger.payments.customers import ensure_customer
+from ledger.payments.gateway import IntentStatus
 from ledger.payments.packs import pack_charge, pack_for_sale
+from ledger.payments.settle import settle_intent
 from ledger.payments.store import PaymentStatus
 from ledger.runtime.settings import Settings
 from tests.payments_support import new_organization, payment_context, purchased_lots, stripe_intents
@@ -35,6 +38,15 @@ async def test_a_good_card_pays_and_grants_the_pack_once(
         assert (request.amount, request.currency, request.price_per_credit) == (4000, "USD", Decimal("0.04"))
         paid = await charge(ctx, request)
         again = await charge(ctx, request)
+        assert paid.payment_intent_id is not None
+        # Every road settles the same intent; a late failure (an event older than the success) never undoes it.
+        succeeded = await ctx.gateway.retrieve_payment_intent(paid.payment_intent_id)
+        for via in ("webhook", "poll"):
+            assert (await settle_intent(ctx, succeeded, via)) == replace(paid, client_secret=None)
+        late = replace(succeeded, status=IntentStatus.FAILED, decline_code="card_declined")
+        kept = await settle_intent(ctx, late, "webhook")
+        assert kept is not None and (kept.status, kept.decline_code, kept.lot_id) == (PaymentStatus.SUCCEEDED, None,
+                                                                                      paid.lot_id)  # fmt: skip
     assert paid.status is PaymentStatus.SUCCEEDED and paid.payment_intent_id is not None
     assert again.id == paid.id and again.lot_id == paid.lot_id is not None
     [lot] = await purchased_lots(pool, org)

@@ -9,7 +9,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from ledger.billing.catalog import Catalog, Pack
-from ledger.billing.proration import minor_unit_decimals
+from ledger.billing.money_format import from_minor, round_minor, to_minor
 from ledger.core.bounds import MICRO_PER_CREDIT
 from ledger.core.errors import InvalidCommand, NotFound
 from ledger.payments.charges import ChargeRequest
@@ -21,18 +21,17 @@ _COST_BASIS_DECIMALS = 12
 
 def pack_price(pack: Pack) -> Decimal:
     """What the pack costs, surcharge included, rounded half-up to the currency's minor unit."""
-    exact = pack.price * (1 + pack.surcharge_percent / 100)
-    quantum = Decimal(1).scaleb(-minor_unit_decimals(pack.currency))
-    return exact.quantize(quantum, rounding=decimal.ROUND_HALF_UP)
+    return round_minor(pack.price * (1 + pack.surcharge_percent / 100), pack.currency)
 
 
 def minor_units(amount: Decimal, currency: str) -> int:
-    return int(amount.scaleb(minor_unit_decimals(currency)))
+    """Major units to minor units, exactly (`ledger.billing.money_format.to_minor`)."""
+    return to_minor(amount, currency)
 
 
 def cost_basis(amount_minor: int, currency: str, credits_micro: int) -> Decimal:
     """Money paid per credit."""
-    money = Decimal(amount_minor).scaleb(-minor_unit_decimals(currency))
+    money = from_minor(amount_minor, currency)
     per_credit = money * MICRO_PER_CREDIT / credits_micro
     return per_credit.quantize(Decimal(1).scaleb(-_COST_BASIS_DECIMALS), rounding=decimal.ROUND_HALF_UP).normalize()
 
@@ -59,7 +58,7 @@ def pack_charge(
     purpose: Purpose = Purpose.PACK,
 ) -> ChargeRequest:
     """The charge that buys `pack` (a pack bought by hand, or an auto-recharge)."""
-    amount = minor_units(pack_price(pack), pack.currency)
+    amount = to_minor(pack_price(pack), pack.currency)
     return ChargeRequest(
         organization_id=organization_id, purpose=purpose, request_key=request_key, amount=amount,
         currency=pack.currency, off_session=off_session, payment_method_id=payment_method_id, pack_key=pack.key,

@@ -23,7 +23,7 @@ from uuid import UUID
 
 import asyncpg
 
-from ledger.billing.proration import minor_unit_decimals
+from ledger.billing.money_format import from_minor
 from ledger.core.commands import GrantCredits, LotKind, LotSource, LotTerms
 from ledger.core.entries import Status
 from ledger.core.money import MicroCredits
@@ -151,7 +151,7 @@ async def _pack_charge(connection: asyncpg.Connection, payment: Payment, key: st
     """The pack's line for the invoice of the period it was bought in (already paid). The live
     subscription, if any, is the one whose invoice shows it; the payment's `succeeded_at` dates it."""
     subscription = await live_subscription_of(connection, payment.organization_id)
-    money = Decimal(payment.amount).scaleb(-minor_unit_decimals(payment.currency))
+    money = from_minor(payment.amount, payment.currency)
     label = "Auto-recharge" if payment.purpose is Purpose.RECHARGE else "Credit pack"
     return BillingCharge(
         id=uuid.uuid5(uuid.NAMESPACE_URL, key), organization_id=payment.organization_id,
