@@ -14,7 +14,7 @@ from uuid import UUID
 
 import asyncpg
 
-from jobs.invoices import issue_invoices
+from jobs.invoices import issue_invoices, run_dunning
 from ledger.billing.money_format import to_minor
 from ledger.core.commands import GrantCredits, LotKind, LotSource, LotTerms
 from ledger.core.entries import Status
@@ -62,6 +62,10 @@ async def test_one_invoice_per_period_with_every_line_and_the_card_charged(
         await org.accepted("recordUsage", product="ai.tokens", quantity="2000")
         used = await org.accepted("recordUsage", product="sms.message", quantity="600")
         assert used["details"]["overage_credits"] == "100"
+        # Job sponsorships: all overage ($15 each); a credit-back takes its debit's overage back.
+        await org.accepted("recordUsage", product="job.sponsorship", quantity="1")
+        reversed_debit = await org.accepted("recordUsage", product="job.sponsorship", quantity="2")
+        await org.accepted("creditBack", transactionId=reversed_debit["transactionId"])
         end = await current_period_end(service, org)
         # Paid credits that expire unused before the period's end: shown at 0, not refunded.
         paid_lot = GrantCredits(
@@ -92,6 +96,7 @@ async def test_one_invoice_per_period_with_every_line_and_the_card_charged(
         ("PRORATION", proration, None, False),
         ("PACK", 4_000, None, True),
         ("OVERAGE", 300, "2000", False),  # ai.tokens
+        ("OVERAGE", 1_500, "1", False),  # job.sponsorship: 3 used, 2 credited back
         ("OVERAGE", 600, "100", False),  # sms.message
         ("EXPIRED", 0, "250", False),
         ("TAX", 0, None, False),
@@ -105,7 +110,9 @@ async def test_one_invoice_per_period_with_every_line_and_the_card_charged(
         "0.06",
         "100",
     )
-    subtotal = 99_500 + proration + 4_000 + 300 + 600
+    jobs_line = by_source["overage:job.sponsorship"]
+    assert (jobs_line["unitPrice"], jobs_line["quantity"], jobs_line["money"]["value"]) == ("15", "1", "15.00")
+    subtotal = 99_500 + proration + 4_000 + 300 + 1_500 + 600
     assert invoice["subtotal"]["minorUnits"] == str(subtotal)
     assert (invoice["tax"]["minorUnits"], invoice["grandTotal"]["minorUnits"]) == ("0", str(subtotal))
     assert (invoice["prepaid"]["minorUnits"], invoice["amountDue"]["minorUnits"]) == ("4000", str(subtotal - 4_000))
@@ -118,7 +125,7 @@ async def test_one_invoice_per_period_with_every_line_and_the_card_charged(
     # Charged once, for the amount due, however many runs collected it.
     payments = await pool.fetch("SELECT status, amount FROM payments WHERE invoice_id = $1", UUID(invoice["id"]))
     assert [(row["status"], row["amount"]) for row in payments] == [("succeeded", subtotal - 4_000)]
-    assert await pool.fetchval("SELECT count(*) FROM invoice_lines WHERE invoice_id = $1", UUID(invoice["id"])) == 7
+    assert await pool.fetchval("SELECT count(*) FROM invoice_lines WHERE invoice_id = $1", UUID(invoice["id"])) == 8
 
 
 async def test_a_net_30_contract_is_invoiced_with_a_due_date_and_no_charge(
@@ -128,10 +135,15 @@ async def test_a_net_30_contract_is_invoiced_with_a_due_date_and_no_charge(
     async with jobs_of(service) as jobs:
         assert jobs.gateway is None
         org = await subscribed(service, "meclabs-enterprise", days_ago=360, interval="ANNUAL")
+        card = await subscribed(service, "meclabs-build", days_ago=27)  # its month ends before the contract year
         end = await current_period_end(service, org)
         jobs.now = end + AFTER_END
         await jobs.turnover()
-        assert await issue_invoices(jobs.ctx()) == 1
+        assert await issue_invoices(jobs.ctx()) == 2
+        assert await run_dunning(jobs.ctx()) == 0
+    # Without Stripe a card invoice is issued and left open (the first run with a key charges it).
+    [left_open] = await invoices(service, card)
+    assert (left_open["collection"], left_open["status"]) == ("CHARGE_AUTOMATICALLY", "OPEN")
     [invoice] = await invoices(service, org)
     assert (invoice["collection"], invoice["status"], invoice["paidAt"]) == ("SEND_INVOICE", "OPEN", None)
     issued = datetime.fromisoformat(invoice["issuedAt"])
@@ -141,7 +153,7 @@ async def test_a_net_30_contract_is_invoiced_with_a_due_date_and_no_charge(
         ("PLAN", "35940.00"), ("TAX", "0.00"),
     ]  # fmt: skip
     assert invoice["amountDue"]["formatted"] == "$35,940.00"
-    assert await pool.fetchval("SELECT count(*) FROM payments WHERE org_id = $1", UUID(org.org)) == 0
+    assert await pool.fetchval("SELECT count(*) FROM payments") == 0
 
 
 async def test_reads_are_the_organizations_own(service: Service, pool: asyncpg.Pool) -> None:
