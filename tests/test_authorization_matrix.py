@@ -42,6 +42,8 @@ PLATFORMS = frozenset({"admin", "partner", "other_partner"})
 
 QUERIES = {"organization": READ, "products": ANYONE, "catalog": ANYONE, "estimateUsage": READ, "viewer": ANYONE}
 QUERIES |= {"previewPlanChange": BILLING, "previewSeatChange": BILLING}
+# Invoices: an invoice by id answers NOT_FOUND (not FORBIDDEN) to a caller who may not read it.
+QUERIES |= {"invoices": READ, "invoice": ANYONE}
 QUERIES |= {"autoRecharge": READ}  # auto-recharge settings: anyone in the org reads them
 QUERIES |= {"paymentMethods": READ, "payments": READ}  # an organization's cards and payments
 MUTATIONS = {
@@ -89,6 +91,7 @@ MUTATIONS = {
     "changePlan": BILLING,
     "cancelSubscription": BILLING,
     "resumeSubscription": BILLING,
+    "payInvoice": BILLING,
     # Auto-recharge and refunds spend or return the organization's money: Owner and Billing.
     "setAutoRecharge": BILLING,
     # Cards and packs: Owner and Billing (no card data passes through us: Stripe.js makes the id).
