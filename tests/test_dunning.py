@@ -27,7 +27,7 @@ from tests.invoicing_setup import (
     subscribed,
 )
 from tests.ledger_api import Ledger
-from tests.stripe_fake import CARD_CHARGES_FAIL, CARD_OK, FakeStripe
+from tests.stripe_fake import CARD_3DS, CARD_CHARGES_FAIL, CARD_OK, FakeStripe
 
 PAY = f"mutation($input: PayInvoiceInput!) {{ payInvoice(input: $input) {{ {INVOICE} }} }}"
 
@@ -159,3 +159,21 @@ async def test_a_card_invoice_without_a_card_is_dunned_and_a_declined_payment_sa
         other = await subscribed(service, "meclabs-build")
         wrong = await service.graphql(PAY, input={**pay, "organizationId": other.org})
         assert wrong["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+async def test_a_card_that_needs_authentication_off_session_is_a_failed_attempt(
+    paying_service: Service, stripe: FakeStripe, pool: asyncpg.Pool
+) -> None:
+    service = paying_service
+    async with jobs_of(service) as jobs:
+        org = await subscribed(service, "meclabs-build")
+        await default_card(jobs, org.org, stripe.card(CARD_3DS))
+        jobs.now = await current_period_end(service, org) + AFTER_END
+        await jobs.turnover()
+        assert await issue_invoices(jobs.ctx()) == 1
+        await issue_invoices(jobs.ctx())  # the next run charges nothing more
+    [invoice] = await invoices(service, org)
+    assert invoice["status"] == "OPEN"
+    assert await _attempts(pool, invoice["id"]) == [("1", "requires_action")]
+    row = await _dunning(pool, invoice["id"])
+    assert (row["attempts"], row["next_attempt_at"]) == (1, jobs.now + timedelta(days=1))

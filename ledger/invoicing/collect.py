@@ -23,6 +23,7 @@ from ledger.invoicing import store
 from ledger.invoicing.settlement import attempt_key, payment_failed
 from ledger.payments.charges import ChargeRequest, Payment, Purpose, charge
 from ledger.payments.context import PaymentContext
+from ledger.payments.store import PaymentStatus
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +40,16 @@ ORDER BY issued_at LIMIT $2
 """
 
 
-def charge_request(invoice: Invoice, request_key: str, *, payment_method_id: str | None = None) -> ChargeRequest:
+def charge_request(
+    invoice: Invoice, request_key: str, *, payment_method_id: str | None = None, off_session: bool = True
+) -> ChargeRequest:
     return ChargeRequest(
         organization_id=invoice.organization_id,
         purpose=Purpose.INVOICE,
         request_key=request_key,
         amount=invoice.amount_due,
         currency=invoice.currency,
-        off_session=payment_method_id is None,
+        off_session=off_session,
         payment_method_id=payment_method_id,
         invoice_id=invoice.id,
         description=f"Invoice {invoice.number}",
@@ -66,6 +69,9 @@ async def collect(ctx: PaymentContext, invoice: Invoice, attempt: int) -> Paymen
         await payment_failed(ctx, invoice, attempt, "no payment method")
         log.warning("invoice %s: %s", invoice.number, error)
         return None
+    if payment.status is PaymentStatus.REQUIRES_ACTION:
+        # Off-session, nobody is there to authenticate: for dunning this attempt failed.
+        await payment_failed(ctx, invoice, attempt, "authentication_required", payment.id)
     log.info("invoice %s: attempt %d is %s", invoice.number, attempt, payment.status.value)
     return payment
 

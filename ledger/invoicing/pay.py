@@ -30,7 +30,8 @@ async def pay_invoice(
         return invoice
     if invoice.status is not InvoiceStatus.OPEN or invoice.amount_due <= 0:
         raise InvalidCommand(f"invoice {invoice.number} is {invoice.status.value}: nothing to pay")
-    request = charge_request(invoice, manual_key(invoice.id, idempotency_key), payment_method_id=payment_method_id)
+    key = manual_key(invoice.id, idempotency_key)
+    request = charge_request(invoice, key, payment_method_id=payment_method_id, off_session=False)
     payment = await charge(ctx, request)
     if payment.status in (PaymentStatus.FAILED, PaymentStatus.CANCELED):
         raise PaymentDeclined(
