@@ -25,11 +25,13 @@ from tests.stripe_fake import FakeStripe
 from tests.subscription_calls import mailbox_of
 
 AUTO_RECHARGE = """
-enabled threshold pack monthlyCap currency chargedThisMonth updatedAt
-recharges { alertEventId status money month paymentId detail createdAt }
+enabled threshold pack monthlyCap { value } currency chargedThisMonth { value } updatedAt
+recharges { alertEventId status money { value } month paymentId detail createdAt }
 """
 MINUTE = "transcription.minutes"  # 2 credits a minute
-REFUND = "id paymentId status money currency credits reason ledgerTransactionId stripeRefundId createdAt"
+REFUND = """
+id paymentId status money { value formatted } currency credits reason ledgerTransactionId stripeRefundId createdAt
+"""
 
 
 @asynccontextmanager
@@ -118,3 +120,27 @@ async def eventually(check: Callable[[], Awaitable[bool]], within_s: float = 10.
             raise AssertionError(f"not within {within_s} s")
         await asyncio.sleep(0.05)
     return time.monotonic() - started
+
+
+async def buy(service: Service, org: Ledger, pack: str = "cheddar-50", key: str = "buy-1") -> dict[str, Any]:
+    body = await service.graphql(
+        """mutation($input: BuyCreditPackInput!) { buyCreditPack(input: $input) {
+             payment { id status paymentIntentId } creditsGranted } }""",
+        input={"organizationId": org.org, "pack": pack, "idempotencyKey": key},
+    )
+    assert "errors" not in body, body
+    payment: dict[str, Any] = body["data"]["buyCreditPack"]["payment"]
+    assert payment["status"] == "SUCCEEDED", payment
+    return payment
+
+
+async def refund_call(service: Service, org: Ledger, **fields: Any) -> dict[str, Any]:
+    """Run `refund`; its answer, or its errors' codes under "codes"."""
+    body = await service.graphql(
+        f"mutation($input: RefundInput!) {{ refund(input: $input) {{ {REFUND} }} }}",
+        input={"organizationId": org.org, "idempotencyKey": "refund-1", **fields},
+    )
+    if body.get("errors"):
+        return {"codes": [error["extensions"]["code"] for error in body["errors"]]}
+    answer: dict[str, Any] = body["data"]["refund"]
+    return answer

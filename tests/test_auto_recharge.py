@@ -41,7 +41,7 @@ async def test_32_concurrent_clients_crossing_the_threshold_recharge_exactly_onc
         customer = await with_card(ctx, stripe, org.org, CARD_OK)
         settings = await set_auto_recharge(paying_service, org.org, enabled=True, threshold="50", pack="cheddar-50",
                                            monthlyCap="600")  # fmt: skip
-        assert settings["enabled"] and settings["threshold"] == "50" and settings["monthlyCap"] == "600.00"
+        assert settings["enabled"] and settings["threshold"] == "50" and settings["monthlyCap"]["value"] == "600.00"
         await start_recharge_listener(ctx)
         try:
             await use(org, 32)  # 100 - 64 = 36: one crossing of 50
@@ -69,9 +69,9 @@ async def test_32_concurrent_clients_crossing_the_threshold_recharge_exactly_onc
     assert len(await recharges(pool, org.org)) == 2
     assert (await org.balance())["total"] == "96"
     shown = await auto_recharge(paying_service, org.org)
-    assert shown["chargedThisMonth"] == "300.00"
+    assert shown["chargedThisMonth"]["value"] == "300.00"
     assert [r["status"] for r in shown["recharges"]] == ["SUCCEEDED", "SUCCEEDED"]
-    assert all(r["money"] == "150.00" and r["paymentId"] for r in shown["recharges"])
+    assert all(r["money"]["value"] == "150.00" and r["paymentId"] for r in shown["recharges"])
 
 
 async def test_the_monthly_cap_is_never_passed(paying_service: Service, stripe: FakeStripe, pool: asyncpg.Pool) -> None:
@@ -93,14 +93,14 @@ async def test_the_monthly_cap_is_never_passed(paying_service: Service, stripe: 
     assert failed["name"] == "monthly cap reached"
     assert (failed["value"], failed["threshold"]) == (30_000, 30_000)
     shown = await auto_recharge(paying_service, org.org)
-    assert shown["chargedThisMonth"] == "300.00"
+    assert shown["chargedThisMonth"]["value"] == "300.00"
     assert shown["recharges"][0]["status"] == "OVER_CAP" and "monthly cap" in shown["recharges"][0]["detail"]
 
 
 async def auto_recharge(service: Service, org: str) -> dict[str, Any]:
     body = await service.graphql(
-        """query($id: ID!) { autoRecharge(organizationId: $id) { enabled chargedThisMonth
-             recharges { status money paymentId detail } } }""",
+        """query($id: ID!) { autoRecharge(organizationId: $id) { enabled chargedThisMonth { value }
+             recharges { status money { value } paymentId detail } } }""",
         id=org,
     )
     assert "errors" not in body, body

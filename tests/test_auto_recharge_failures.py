@@ -106,12 +106,13 @@ async def test_settings_are_checked_before_anything_changes_and_disabling_remove
     assert await auto_recharge_of(paying_service, org.org) is None
     assert await _rules(org) == []
     on = await set_auto_recharge(paying_service, org.org, **SETTINGS)
-    assert (on["enabled"], on["pack"], on["currency"], on["chargedThisMonth"]) == (True, "cheddar-50", "USD", "0.00")
+    shown = (on["enabled"], on["pack"], on["currency"], on["chargedThisMonth"]["value"])
+    assert shown == (True, "cheddar-50", "USD", "0.00")
     assert await _rules(org) == [{"kind": "AUTO_RECHARGE", "threshold": "50", "name": "auto-recharge"}]
     # The same rule again (or another cap) sends nothing: a replaced rule would fire afresh.
     await set_auto_recharge(paying_service, org.org, **{**SETTINGS, "monthlyCap": "300"})
     off = await set_auto_recharge(paying_service, org.org, **{**SETTINGS, "enabled": False})
-    assert off["enabled"] is False and off["monthlyCap"] == "1500.00"
+    assert off["enabled"] is False and off["monthlyCap"]["value"] == "1500.00"
     assert await _rules(org) == []
     await set_auto_recharge(paying_service, org.org, **{**SETTINGS, "enabled": False})  # off again: nothing to remove
     assert (await auto_recharge_of(paying_service, org.org) or {})["enabled"] is False

@@ -20,39 +20,16 @@ from ledger.payments.refunds_store import RefundStatus
 from tests.conftest import Service
 from tests.ledger_api import Ledger
 from tests.recharge_setup import (
-    REFUND,
+    buy,
     jobs_context,
     payment_context,
     purchased_lots,
+    refund_call,
     refunds_in_stripe,
     use,
     with_card,
 )
 from tests.stripe_fake import CARD_OK, FakeStripe
-
-
-async def buy(service: Service, org: Ledger, pack: str = "cheddar-50", key: str = "buy-1") -> dict[str, Any]:
-    body = await service.graphql(
-        """mutation($input: BuyCreditPackInput!) { buyCreditPack(input: $input) {
-             payment { id status paymentIntentId } creditsGranted } }""",
-        input={"organizationId": org.org, "pack": pack, "idempotencyKey": key},
-    )
-    assert "errors" not in body, body
-    payment: dict[str, Any] = body["data"]["buyCreditPack"]["payment"]
-    assert payment["status"] == "SUCCEEDED", payment
-    return payment
-
-
-async def refund_call(service: Service, org: Ledger, **fields: Any) -> dict[str, Any]:
-    """Run `refund`; its answer, or its errors' codes under "codes"."""
-    body = await service.graphql(
-        f"mutation($input: RefundInput!) {{ refund(input: $input) {{ {REFUND} }} }}",
-        input={"organizationId": org.org, "idempotencyKey": "refund-1", **fields},
-    )
-    if body.get("errors"):
-        return {"codes": [error["extensions"]["code"] for error in body["errors"]]}
-    answer: dict[str, Any] = body["data"]["refund"]
-    return answer
 
 
 async def refunded_amount(pool: asyncpg.Pool, payment_id: str) -> int:
@@ -69,12 +46,8 @@ async def test_a_refund_reverses_the_lots_remainder_and_refunds_its_money_once_h
     payment = await buy(paying_service, org)  # 50 credits for $150: $3 a credit
     await use(org, 5)  # 10 credits used: 40 left, worth $120
     first = await refund_call(paying_service, org, paymentId=payment["id"], reason="changed my mind")
-    assert (first["status"], first["money"], first["currency"], first["credits"]) == (
-        "SUCCEEDED",
-        "120.00",
-        "USD",
-        "40",
-    )
+    shown = (first["status"], first["money"]["value"], first["money"]["formatted"], first["credits"])
+    assert shown == ("SUCCEEDED", "120.00", "$120.00", "40")
     assert first["stripeRefundId"].startswith("re_") and first["ledgerTransactionId"]
     for _ in range(3):  # retries with the same key answer the same refund and change nothing
         assert await refund_call(paying_service, org, paymentId=payment["id"], reason="changed my mind") == first
@@ -155,7 +128,7 @@ async def test_bonus_and_base_credits_are_not_refundable_and_bad_requests_change
     # The purchased lot, named by its id, is refundable: its payment is refunded.
     [lot] = await purchased_lots(org)
     by_lot = await refund_call(paying_service, org, lotId=lot["id"])
-    assert (by_lot["paymentId"], by_lot["money"], by_lot["credits"]) == (payment["id"], "150.00", "50")
+    assert (by_lot["paymentId"], by_lot["money"]["value"], by_lot["credits"]) == (payment["id"], "150.00", "50")
     # The same key for another payment is a conflict, and refunds nothing of it.
     second = await buy(paying_service, org, key="buy-2")
     assert await refund_call(paying_service, org, paymentId=second["id"]) == {"codes": ["IDEMPOTENCY_CONFLICT"]}

@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 
 import strawberry
 
+from graphql_api.billing.invoices_types import Money
 from graphql_api.context import Info
 from graphql_api.errors import invalid
 from graphql_api.inputs import load_organization, optional_id, parse_id, printable
 from graphql_api.scalars import Credits, id_of
 from ledger import constants
-from ledger.billing.money_format import from_minor
 from ledger.core import bounds
 from ledger.core.validation import check_text
 from ledger.payments.context import PaymentContext
@@ -44,7 +44,7 @@ class Refund:
     id: strawberry.ID = strawberry.field(description="The refund id: the ledger's and Stripe's key derive from it.")
     payment_id: strawberry.ID
     status: RefundStatus
-    money: str = strawberry.field(description="Money refunded, in the payment's currency.")
+    money: Money = strawberry.field(description="Money refunded, in the payment's currency.")
     currency: str
     credits: Credits = strawberry.field(description="Credits taken back (0 for a plan's fee).")
     reason: str
@@ -57,7 +57,7 @@ class Refund:
         r = record
         return cls(
             id=strawberry.ID(str(r.id)), payment_id=strawberry.ID(str(r.payment_id)), status=r.status,
-            money=str(from_minor(r.amount, r.currency)), currency=r.currency, credits=Credits(r.credits),
+            money=Money.of(r.amount, r.currency), currency=r.currency, credits=Credits(r.credits),
             reason=r.reason, created_at=r.created_at or datetime.min, stripe_refund_id=r.stripe_refund_id,
             ledger_transaction_id=id_of(r.ledger_transaction_id),
         )  # fmt: skip

@@ -7,9 +7,9 @@ from datetime import date, datetime
 
 import strawberry
 
+from graphql_api.billing.invoices_types import Money
 from graphql_api.scalars import Credits, id_of
 from ledger.billing.auto_recharge import RechargeStatus
-from ledger.billing.money_format import from_minor
 from ledger.payments.recharge_store import AutoRecharge as DomainAutoRecharge
 from ledger.payments.recharge_store import Recharge as DomainRecharge
 
@@ -40,7 +40,7 @@ class SetAutoRechargeInput:
 class Recharge:
     alert_event_id: strawberry.ID = strawberry.field(description="The AUTO_RECHARGE alert event (the crossing).")
     status: RechargeStatus
-    money: str = strawberry.field(description="Money charged (0 unless started or succeeded).")
+    money: Money = strawberry.field(description="Money charged (0 unless started or succeeded).")
     month: date = strawberry.field(description="The calendar month (UTC) it counts in: its first day.")
     payment_id: strawberry.ID | None = strawberry.field(description="The payment, once the charge was made.")
     detail: str = strawberry.field(description="Why it failed or was not charged.")
@@ -51,7 +51,7 @@ class Recharge:
         r = recharge
         return cls(
             alert_event_id=strawberry.ID(str(r.alert_event_id)), status=r.status,
-            money=str(from_minor(r.amount, currency)), month=r.month, payment_id=id_of(r.payment_id),
+            money=Money.of(r.amount, currency), month=r.month, payment_id=id_of(r.payment_id),
             detail=r.detail, created_at=r.created_at or datetime.min,
         )  # fmt: skip
 
@@ -61,9 +61,9 @@ class AutoRecharge:
     enabled: bool
     threshold: Credits
     pack: str = strawberry.field(description="The pack's key.")
-    monthly_cap: str = strawberry.field(description="Money per calendar month (UTC) at most.")
+    monthly_cap: Money = strawberry.field(description="Money per calendar month (UTC) at most.")
     currency: str = strawberry.field(description="ISO 4217, the pack's.")
-    charged_this_month: str = strawberry.field(description="Money recharges charged (or are charging) this month.")
+    charged_this_month: Money = strawberry.field(description="Money recharges charged (or are charging) this month.")
     updated_at: datetime
     recharges: list[Recharge] = strawberry.field(description="The newest recharges first (at most 50).")
 
@@ -72,7 +72,7 @@ class AutoRecharge:
         s = settings
         return cls(
             enabled=s.enabled, threshold=Credits(s.threshold), pack=s.pack_key,
-            monthly_cap=str(from_minor(s.monthly_cap, s.currency)), currency=s.currency,
-            charged_this_month=str(from_minor(charged, s.currency)), updated_at=s.updated_at or datetime.min,
+            monthly_cap=Money.of(s.monthly_cap, s.currency), currency=s.currency,
+            charged_this_month=Money.of(charged, s.currency), updated_at=s.updated_at or datetime.min,
             recharges=[Recharge.from_domain(r, s.currency) for r in recharges],
         )  # fmt: skip
