@@ -101,6 +101,9 @@ turnover_retry_delay_s = 60
 # plan (`invoice_terms_days`).
 invoice_issue_delay_s = 300
 invoices_per_run_max = 500
+# Periods that ended longer ago than this are not looked for any more: each is invoiced minutes
+# after its end (or after a stop of the jobs), and the bound keeps the cron's query on recent facts.
+invoice_look_back_days = 400
 # Dunning (seed 000): a failed renewal charge is retried on these days after the first failure,
 # and the organization is suspended this many days after it if the invoice is still unpaid; one
 # run handles at most this many dunning rows.

@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 _DUE = """
 SELECT f.subscription_id, f.org_id, f.period_start, f.period_end
 FROM period_facts f JOIN subscriptions s ON s.id = f.subscription_id
-WHERE f.reason = 'charge' AND f.period_end <= $1 AND s.turnover_decided_until >= f.period_end
+WHERE f.reason = 'charge' AND f.period_end <= $1 AND f.period_end > $3
+  AND s.turnover_decided_until >= f.period_end
   AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.subscription_id = f.subscription_id
                                            AND i.period_start = f.period_start)
 ORDER BY f.period_end, f.subscription_id
@@ -60,9 +61,10 @@ class Due:
 
 
 async def periods_due(connection: asyncpg.Connection | asyncpg.Pool, now: datetime, limit: int) -> list[Due]:
-    """Ended billing periods without an invoice, oldest first."""
+    """Ended billing periods without an invoice, oldest first (within `invoice_look_back_days`)."""
     ended_by = now - timedelta(seconds=constants.invoice_issue_delay_s)
-    rows = await connection.fetch(_DUE, ended_by, limit)
+    look_back = now - timedelta(days=constants.invoice_look_back_days)
+    rows = await connection.fetch(_DUE, ended_by, limit, look_back)
     return [Due(row["subscription_id"], row["org_id"], row["period_start"], row["period_end"]) for row in rows]
 
 
