@@ -106,3 +106,22 @@ async def auto_recharge(service: Service, org: str) -> dict[str, Any]:
     assert "errors" not in body, body
     found: dict[str, Any] = body["data"]["autoRecharge"]
     return found
+
+
+async def test_enabling_it_below_the_threshold_recharges_at_once_on_the_new_settings(
+    paying_service: Service, stripe: FakeStripe, pool: asyncpg.Pool
+) -> None:
+    org = await funded(paying_service, "20")
+    async with jobs_context(paying_service, pool) as ctx:
+        customer = await with_card(ctx, stripe, org.org, CARD_OK)
+        await start_recharge_listener(ctx)
+        try:
+            # The new rule fires as it is set; the wake-up's decision waits for the settings it fired on.
+            await set_auto_recharge(paying_service, org.org, enabled=True, threshold="50", pack="cheddar-20",
+                                    monthlyCap="60")  # fmt: skip
+            await eventually(lambda: succeeded(pool, org, 1))
+            assert await sweep_recharges(ctx) == 0
+        finally:
+            await stop_recharge_listener(ctx)
+    assert len(intents_of(stripe, customer)) == 1
+    assert (await org.balance())["total"] == "40"  # 20 + 20: still below, and no second charge for it

@@ -5,9 +5,10 @@ event per crossing, however many clients pushed the balance down at once; that e
 NOTIFYs `credit_ledger_recharge`, which wakes a pass (`RechargeListener`), and the cron sweep finds
 any crossing a wake-up missed. Per crossing, exactly once:
 
-1. under the settings' row lock, the `recharges` row is inserted (keyed by the alert event: a
-   second runner finds it and stops) with what `ledger.billing.auto_recharge.decide` says:
-   disabled, over the cap (nothing charged, an AUTO_RECHARGE_FAILED alert), or started;
+1. under the organization's auto-recharge lock (`recharge_store.lock_organization`), the
+   `recharges` row is inserted (keyed by the alert event: a second runner finds it and stops) with
+   what `ledger.billing.auto_recharge.decide` says: disabled, over the cap (nothing charged, an
+   AUTO_RECHARGE_FAILED alert), or started;
 2. committed, then the saved card is charged off-session for the pack under the request key
    `recharge:<alert event>` (a retry finds the same payment, never a second intent); the payment's
    settlement grants the credits (`payment:<intent>`), which lifts the balance above the threshold
@@ -42,6 +43,7 @@ from ledger.payments.recharge_store import (
     Recharge,
     charged_in,
     insert_recharge,
+    lock_organization,
     recharge_of,
     settings_of,
     unhandled_crossings,
@@ -64,7 +66,8 @@ def recharge_key(recharge: Recharge) -> str:
 async def handle_crossing(ctx: PaymentContext, catalog: Catalog, crossing: Crossing) -> Recharge | None:
     """Decide and start the crossing's recharge; None when another runner has it."""
     async with ctx.pool.acquire() as connection, connection.transaction():
-        settings = await settings_of(connection, crossing.organization_id, for_update=True)
+        await lock_organization(connection, crossing.organization_id)
+        settings = await settings_of(connection, crossing.organization_id)
         if await recharge_of(connection, crossing.alert_event_id) is not None:
             return None
         month = month_of(ctx.now)

@@ -27,13 +27,12 @@ from ledger.core.entries import Status
 from ledger.core.errors import ErrorCode, error_for
 from ledger.core.money import MicroCredits
 from ledger.payments.packs import minor_units, pack_for_sale, pack_price
-from ledger.payments.recharge_store import AutoRecharge, save_settings, settings_of
+from ledger.payments.recharge_store import AutoRecharge, lock_organization, save_settings, settings_of
 from ledger.stream.mailbox import Mailbox
 from ledger.subscriptions.effects import Effects, LedgerEffect, effects_of
 from ledger.subscriptions.store import live_subscription_of
 
 RULE_NAME = "auto-recharge"
-_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('auto_recharge:' || $1::uuid, 0))"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +61,7 @@ async def set_auto_recharge(
         currency=pack.currency,
     )
     async with pool.acquire() as connection, connection.transaction():
-        await connection.execute(_LOCK, request.organization_id)
+        await lock_organization(connection, request.organization_id)
         old = await settings_of(connection, request.organization_id, for_update=True)
         payload = rule_change(old, settings)
         if payload is not None:

@@ -1,9 +1,10 @@
 """Auto-recharge in PostgreSQL: the settings per organization (`auto_recharge`) and one row per
 crossing (`recharges`, keyed by the AUTO_RECHARGE alert event that started it).
 
-Plain functions over a connection; the caller owns the transaction. The settings row's lock
-(`settings_of(..., for_update=True)`) serializes every recharge decision of one organization, so
-two crossings judged at once cannot both fit under the monthly cap that only one fits under.
+Plain functions over a connection; the caller owns the transaction. The organization's lock
+(`lock_organization`, taken by the settings' writer and by every recharge decision) serializes them,
+so two crossings judged at once cannot both fit under the monthly cap that only one fits under, and
+a crossing fired by the settings' own rule is decided on those settings.
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ class Crossing:
     at: datetime
 
 
+# Serializes an organization's settings writes with its recharge decisions, even before the settings
+# row exists (a row inserted by an uncommitted transaction is invisible, so `FOR UPDATE` alone would
+# not make a decision wait for the first settings being written).
+_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('auto_recharge:' || $1::uuid, 0))"
 _UPSERT = """
 INSERT INTO auto_recharge (org_id, enabled, threshold, pack_key, monthly_cap, currency, updated_at)
 VALUES ($1, $2, $3, $4, $5, $6, now())
@@ -125,6 +130,11 @@ def _recharge(row: asyncpg.Record) -> Recharge:
         detail=row["detail"],
         created_at=row["created_at"],
     )
+
+
+async def lock_organization(connection: asyncpg.Connection, organization_id: UUID) -> None:
+    """Take the organization's auto-recharge lock until the transaction ends."""
+    await connection.execute(_LOCK, organization_id)
 
 
 async def save_settings(connection: Connection, settings: AutoRecharge) -> AutoRecharge:
