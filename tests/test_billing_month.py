@@ -31,12 +31,13 @@ from jobs.turnover import advance_turnover
 from ledger import constants
 from ledger.billing.catalog import Catalog, Interval
 from ledger.billing.catalog_file import parse_catalog
-from ledger.billing.money_format import to_minor
+from ledger.billing.money_format import format_minor, to_minor
 from ledger.store.catalog_versions import load_catalog, save_catalog
 from tests.conftest import Service
 from tests.payments_support import jobs_context, pay
 from tests.stripe_fake import FakeStripe
 from tests.subscription_calls import call
+from tests.test_invoice_pdf import pdf_text
 
 pytestmark = pytest.mark.slow
 
@@ -202,6 +203,10 @@ async def test_a_month_of_fifty_organizations_reconciles(
     prorated = await pool.fetchval(_PRORATED)
     assert prorated == 10  # five upgrades and five seat increases
     await _revenue_adds_up(service, pool, anchor, period_end, invoices, totals)
+    # Two invoices as their customers download them: with overage, and with a pack that expired.
+    for kind in ("overage", "expired"):
+        shown = next(i for i in invoices.values() if any(line["kind"] == kind for line in i["lines"]))
+        await _pdf_shows(service, shown)
 
 
 _PRORATED = """
@@ -324,6 +329,22 @@ async def _expected(
         else:
             assert lot["expired"] == 0
     return wanted
+
+
+async def _pdf_shows(service: Service, invoice: dict[str, Any]) -> None:
+    data = await graphql(service, "query($id: ID!) { invoice(id: $id) { number pdfUrl } }", id=str(invoice["id"]))
+    response = await service.client.get(data["invoice"]["pdfUrl"])
+    assert response.status_code == 200 and response.headers["content-type"] == "application/pdf"
+    text = pdf_text(response.content)
+    assert f"Invoice {data['invoice']['number']} PAID" in text
+    for line in invoice["lines"]:
+        if line["kind"] != "tax":
+            assert format_minor(line["amount"], "USD") in text
+    assert f"Total {format_minor(invoice['total'], 'USD')}" in text
+    assert f"Already paid {format_minor(-invoice['prepaid'], 'USD')}" in text
+    assert f"Amount due {format_minor(invoice['amount_due'], 'USD')}" in text
+    if any(line["kind"] == "expired" for line in invoice["lines"]):
+        assert "credits expired unused: shown, not charged, not refunded." in text
 
 
 _REVENUE = """

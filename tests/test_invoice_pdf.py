@@ -136,7 +136,8 @@ def test_the_document_is_what_the_invoice_stores() -> None:
 
 def _query(path: str) -> dict[str, str]:
     query = path.split("?", 1)[1]
-    return dict(part.split("=", 1) for part in query.split("&"))  # type: ignore[misc]
+    pairs = (part.split("=", 1) for part in query.split("&"))
+    return {name: value for name, value in pairs}
 
 
 def test_a_link_verifies_for_its_invoice_until_it_expires() -> None:
@@ -175,8 +176,9 @@ async def _stored_invoice(service: Service, pool: asyncpg.Pool, organization_id:
 
 
 async def test_the_route_serves_a_signed_link_or_an_authorized_caller(service: Service, pool: asyncpg.Pool) -> None:
-    mine = (await create_organization(pool, uuid4(), "Müller & Söhne GmbH")).id
-    other = (await create_organization(pool, uuid4(), "Other")).id
+    mine, other = uuid4(), uuid4()
+    await create_organization(pool, mine, "Müller & Söhne GmbH")
+    await create_organization(pool, other, "Other")
     invoice = await _stored_invoice(service, pool, mine)
     _, billing_key = await create_api_key(pool, name="b", scope="organization", organization_id=mine, role=Role.BILLING)
     _, other_key = await create_api_key(pool, name="o", scope="organization", organization_id=other, role=Role.OWNER)
