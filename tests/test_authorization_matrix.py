@@ -46,6 +46,7 @@ QUERIES |= {"previewPlanChange": BILLING, "previewSeatChange": BILLING}
 QUERIES |= {"invoices": READ, "invoice": ANYONE}
 QUERIES |= {"autoRecharge": READ}  # auto-recharge settings: anyone in the org reads them
 QUERIES |= {"paymentMethods": READ, "payments": READ}  # an organization's cards and payments
+QUERIES |= {"revenueReport": ADMIN}  # without an organization: the whole platform's revenue
 MUTATIONS = {
     "createOrganization": PLATFORMS,
     "createTeam": OWNER,
@@ -106,6 +107,9 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], frozenset[str]]] = {
     "createApiKey for an org": ("createApiKey", {"organizationId": "A", "role": "VIEWER"}, OWNER),
     "revokeApiKey of an org": ("revokeApiKey", {"organizationId": "A"}, OWNER),
 }
+QUERY_VARIANTS: dict[str, tuple[str, dict[str, Any], frozenset[str]]] = {
+    "revenueReport of an org": ("revenueReport", {"organizationId": "A"}, BILLING),
+}
 SUBSCRIPTIONS = {
     "creditMeter": READ,
     "teamCreditMeter": READ,
@@ -131,6 +135,8 @@ async def test_every_role_on_every_query_and_mutation(service: Service, pool: as
         cases.append((name, _document(people, "mutation", name, {}), allowed))
     for label, (name, overrides, allowed) in VARIANTS.items():
         cases.append((label, _document(people, "mutation", name, overrides), allowed))
+    for label, (name, overrides, allowed) in QUERY_VARIANTS.items():
+        cases.append((label, _document(people, "query", name, overrides), allowed))
     for name in organization_fields():
         document = nested_call(name, str(people.org_a), _ids(people))
         cases.append((f"Organization.{name}", document, ORGANIZATION_FIELDS.get(name, READ)))
