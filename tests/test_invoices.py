@@ -163,6 +163,8 @@ async def test_reads_are_the_organizations_own(service: Service, pool: asyncpg.P
         await jobs.turnover()
         await issue_invoices(jobs.ctx())
     [invoice] = await invoices(service, org)
+    pdf = await service.client.get(invoice["pdfUrl"])  # the signed link opens without credentials
+    assert (pdf.status_code, pdf.headers["content-type"], pdf.content[:5]) == (200, "application/pdf", b"%PDF-")
     _, viewer = await create_api_key(pool, name="v", scope="organization", organization_id=UUID(org.org),
                                      role=Role.VIEWER)  # fmt: skip
     other = await subscribed(service, "meclabs-build")
