@@ -211,6 +211,8 @@ payments_rechecked_per_run_max = 200
 # A payment still without an intent is created again (same idempotency key) only this long after it
 # was made: within Stripe's 24 hours of idempotency, with an hour to spare.
 payments_creating_retry_max_s = 23 * 3600
+# Payments left unsettled (a 3-D Secure check abandoned) are re-read from Stripe for this long.
+payments_recheck_window_s = 7 * 24 * 3600
 # The poll's cursor starts this far back the first time it runs.
 stripe_events_first_lookback_s = 3 * 24 * 3600
 # A client's idempotency key for a payment, and how many payments one page lists.

@@ -24,7 +24,7 @@ from tests.stripe_fake import CARD_OK, FakeStripe
 CREDIT = 1_000_000
 BOUGHT = """
 payment { id status purpose pack credits creditsGranted declineCode clientSecret nextActionType paymentIntentId
-          amount { value minorUnits currency } createdAt succeededAt }
+          money { value minorUnits currency } createdAt succeededAt }
 creditsGranted
 """
 
@@ -64,7 +64,7 @@ async def test_a_pack_is_granted_once_when_the_answer_the_webhook_and_the_poll_a
     payment = bought["payment"]
     assert (payment["status"], payment["purpose"], payment["pack"], bought["creditsGranted"]) == (
         "SUCCEEDED", "PACK", "brightmove-sms-1000", "1000")  # fmt: skip
-    assert payment["amount"] == {"value": "40.00", "minorUnits": "4000", "currency": "USD"}
+    assert payment["money"] == {"value": "40.00", "minorUnits": "4000", "currency": "USD"}
     intent = payment["paymentIntentId"]
     await until(lambda: _applied(pool, intent, "webhook"))
     # The poll finds the same events (stored once, by id) and re-checks nothing that is settled.
@@ -177,7 +177,7 @@ async def test_the_surcharge_and_the_plans_a_pack_is_offered_to(
     assert "errors" not in subscribed, subscribed
     bought = await pay(paying_service, "buyCreditPack", BOUGHT, organizationId=str(org), pack="act3-out-of-credit",
                        idempotencyKey="ooc")  # fmt: skip
-    assert bought["payment"]["amount"] == {"value": "11.50", "minorUnits": "1150", "currency": "USD"}
+    assert bought["payment"]["money"] == {"value": "11.50", "minorUnits": "1150", "currency": "USD"}
     [lot] = await purchased_lots(pool, org)
     assert (lot["amount"], lot["price_per_credit"]) == (10_000 * CREDIT, Decimal("0.00115"))
     assert await stripe_intents(stripe) and (await stripe_intents(stripe))[0]["amount"] == 1150

@@ -44,7 +44,7 @@ class Payment:
     id: strawberry.ID
     status: PaymentStatus
     purpose: Purpose
-    amount: Money
+    money: Money = strawberry.field(description="What it charges (or charged).")
     pack: str | None = strawberry.field(description="The pack's key (packs and recharges).")
     credits: Credits | None = strawberry.field(description="What it grants once it succeeded.")
     credits_granted: Credits = strawberry.field(description="What it has granted: its credits once it succeeded.")
@@ -65,7 +65,7 @@ class Payment:
         p = payment
         granted = p.credits if p.credits is not None and p.lot_id is not None else 0
         return cls(
-            id=strawberry.ID(str(p.id)), status=p.status, purpose=p.purpose, amount=Money.of(p.amount, p.currency),
+            id=strawberry.ID(str(p.id)), status=p.status, purpose=p.purpose, money=Money.of(p.amount, p.currency),
             pack=p.pack_key, credits=None if p.credits is None else Credits(p.credits),
             credits_granted=Credits(granted),
             decline_code=p.decline_code, failure_message=p.failure_message, client_secret=p.client_secret,

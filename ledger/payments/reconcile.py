@@ -12,7 +12,9 @@ Stripe's answer and our record). Safe with several workers at once: every step i
    (`payment:<payment id>`: real Stripe answers a repeat within 24 hours with the first intent, and
    the intent's metadata names the payment, so a webhook of a first intent still finds it); past
    `payments_creating_retry_max_s` no retry is safe, and the payment is marked failed. A succeeded
-   pack or recharge whose grant is not recorded is settled again (the ledger grants it once).
+   pack or recharge whose grant is not recorded is settled again (the ledger grants it once). A
+   payment unsettled for longer than `payments_recheck_window_s` (a 3-D Secure check abandoned) is
+   no longer re-read every run: its events, if Stripe ever sends any, still settle it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import logging
 from datetime import datetime, timedelta
 
 from ledger import constants
+from ledger.core.errors import LedgerError
 from ledger.payments.charges import create_intent
 from ledger.payments.context import PaymentContext
 from ledger.payments.inbox import apply_pending, receive
@@ -69,21 +72,29 @@ async def poll_events(ctx: PaymentContext) -> int:
 
 
 async def recheck_payments(ctx: PaymentContext) -> int:
-    """Settle the payments whose outcome is overdue from what Stripe says now; how many."""
+    """Settle the payments whose outcome is overdue from what Stripe says now; how many. One that
+    cannot be settled now (Stripe unreachable) is logged and left for the next run."""
     before = ctx.now - timedelta(seconds=constants.payments_unsettled_after_s)
+    after = ctx.now - timedelta(seconds=constants.payments_recheck_window_s)
     limit = constants.payments_rechecked_per_run_max
+    unsettled = await unsettled_payments(ctx.pool, before, after, limit)
     checked = 0
-    for payment in [
-        *await unsettled_payments(ctx.pool, before, limit),
-        *await ungranted_payments(ctx.pool, before, limit),
-    ]:
+    for payment in [*unsettled, *await ungranted_payments(ctx.pool, before, limit)]:
+        try:
+            await _recheck(ctx, payment)
+        except LedgerError as error:
+            log.warning("payment %s not re-checked now: %s %s", payment.id, error.code, error.message)
+            continue
         checked += 1
-        if payment.payment_intent_id is not None:
-            intent = await ctx.gateway.retrieve_payment_intent(payment.payment_intent_id)
-            await settle_intent(ctx, intent, "poll", payment_id=payment.id)
-        elif payment.status is PaymentStatus.CREATING:
-            await _retry_creating(ctx, payment, ctx.now)
     return checked
+
+
+async def _recheck(ctx: PaymentContext, payment: Payment) -> None:
+    if payment.payment_intent_id is not None:
+        intent = await ctx.gateway.retrieve_payment_intent(payment.payment_intent_id)
+        await settle_intent(ctx, intent, "poll", payment_id=payment.id)
+    elif payment.status is PaymentStatus.CREATING:
+        await _retry_creating(ctx, payment, ctx.now)
 
 
 async def _retry_creating(ctx: PaymentContext, payment: Payment, now: datetime) -> None:

@@ -65,6 +65,21 @@ async def _payment_of(ctx: PaymentContext, intent: IntentView, payment_id: UUID 
     return await payment_by_id(ctx.pool, payment_id)
 
 
+def _matches(intent: IntentView, payment: Payment, via: str) -> bool:
+    """Whether `intent` may settle `payment`: the payment's own intent (or, before its id is known,
+    one naming it), for its organization, amount and currency. Anything else is logged, not settled."""
+    problem = None
+    if payment.payment_intent_id is not None and intent.id and intent.id != payment.payment_intent_id:
+        problem = f"payment {payment.id} has intent {payment.payment_intent_id}"
+    elif intent.metadata.get("org", str(payment.organization_id)) != str(payment.organization_id):
+        problem = f"it names organization {intent.metadata.get('org')}, its payment {payment.organization_id}"
+    elif intent.id and (intent.amount, intent.currency) != (payment.amount, payment.currency):
+        problem = f"it charges {intent.amount} {intent.currency}, its payment {payment.amount} {payment.currency}"
+    if problem is not None:
+        log.error("%s: intent %s not settled: %s", via, intent.id, problem)
+    return problem is None
+
+
 async def settle_intent(
     ctx: PaymentContext, intent: IntentView, via: str, *, payment_id: UUID | None = None
 ) -> Payment | None:
@@ -74,9 +89,7 @@ async def settle_intent(
     if payment is None:
         log.info("%s: intent %s is not one of our payments", via, intent.id)
         return None
-    if intent.id and (intent.amount, intent.currency) != (payment.amount, payment.currency):
-        log.error("%s: intent %s charges %s %s, its payment %s %s: not settled", via, intent.id, intent.amount,
-                  intent.currency, payment.amount, payment.currency)  # fmt: skip
+    if not _matches(intent, payment, via):
         return payment
     async with ctx.pool.acquire() as connection, connection.transaction():
         locked = await payment_by_id(connection, payment.id, for_update=True)

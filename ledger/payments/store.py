@@ -196,14 +196,16 @@ async def record_grant(connection: Connection, id: UUID, lot_id: UUID, transacti
 
 _UNSETTLED = f"""
 SELECT {_COLUMNS} FROM payments
-WHERE status IN ('creating', 'processing', 'requires_action') AND created_at <= $1
-ORDER BY created_at LIMIT $2
+WHERE status IN ('creating', 'processing', 'requires_action') AND created_at <= $1 AND created_at > $2
+ORDER BY created_at LIMIT $3
 """  # noqa: S608
 
 
-async def unsettled_payments(connection: Connection, created_before: datetime, limit: int) -> list[Payment]:
-    """Payments still waiting for an outcome that were created at or before `created_before`, oldest first."""
-    return [_payment(row) for row in await connection.fetch(_UNSETTLED, created_before, limit)]
+async def unsettled_payments(
+    connection: Connection, created_before: datetime, created_after: datetime, limit: int
+) -> list[Payment]:
+    """Payments still waiting for an outcome, created in (`created_after`, `created_before`], oldest first."""
+    return [_payment(row) for row in await connection.fetch(_UNSETTLED, created_before, created_after, limit)]
 
 
 _UNGRANTED = f"""
