@@ -71,7 +71,7 @@ async def refund_of(info: Info, input: RefundInput) -> Refund:
     if (payment_id is None) == (lot_id is None):
         raise invalid("name the payment (paymentId) or the lot (lotId), not both")
     reason = input.reason.strip()
-    if len(reason) > constants.refund_reason_length_max or not (reason.isprintable() or not reason):
+    if len(reason) > constants.refund_reason_length_max or not reason.isprintable():
         raise invalid(f"reason must be at most {constants.refund_reason_length_max} printable characters")
     check_text(reason, "reason")
     request = RefundRequest(
