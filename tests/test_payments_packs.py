@@ -67,10 +67,13 @@ async def test_a_pack_is_granted_once_when_the_answer_the_webhook_and_the_poll_a
     assert payment["money"] == {"value": "40.00", "minorUnits": "4000", "currency": "USD"}
     intent = payment["paymentIntentId"]
     await until(lambda: _applied(pool, intent, "webhook"))
-    # The poll finds the same events (stored once, by id) and re-checks nothing that is settled.
+    # The poll finds the same events (stored once, by id); and as if a crash had lost the webhook's
+    # applying, the event is applied again by the reconciliation: it settles the same intent again.
+    await pool.execute("UPDATE stripe_events SET applied_at = NULL WHERE type = 'payment_intent.succeeded'")
     async with jobs_context(paying_service) as ctx:
         await reconcile_stripe(ctx)
         await reconcile_stripe(ctx)
+    assert await _applied(pool, intent, "webhook")
     [lot] = await purchased_lots(pool, org)
     assert (lot["amount"], lot["remaining"], lot["source"], lot["refundable"]) == (1000 * CREDIT, 1000 * CREDIT,
                                                                                  "payment", True)  # fmt: skip
