@@ -71,7 +71,7 @@ async def collect(ctx: PaymentContext, invoice: Invoice, attempt: int) -> Paymen
         return None
     if payment.status is PaymentStatus.REQUIRES_ACTION:
         # Off-session, nobody is there to authenticate: for dunning this attempt failed.
-        await payment_failed(ctx, invoice, attempt, "authentication_required", payment.id)
+        await payment_failed(ctx, invoice, attempt, "authentication_required", payment.id, payment.created_at)
     log.info("invoice %s: attempt %d is %s", invoice.number, attempt, payment.status.value)
     return payment
 

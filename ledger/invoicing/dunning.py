@@ -63,7 +63,8 @@ async def retry_due(ctx: PaymentContext, limit: int = constants.dunning_per_run_
         payment = await collect(ctx, invoice, attempt)
         if payment is not None and payment.status in (PaymentStatus.FAILED, PaymentStatus.CANCELED):
             # The hook recorded it already; a replayed payment (a crash after the charge) did not.
-            await dunning_store.record_failure(ctx.pool, invoice.id, invoice.organization_id, attempt, ctx.now)
+            await dunning_store.record_failure(ctx.pool, invoice.id, invoice.organization_id, attempt,
+                                               payment.created_at)  # fmt: skip
         tried += 1
     return tried
 

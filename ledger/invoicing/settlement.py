@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from uuid import UUID
 
 from ledger.billing.invoice import Invoice, InvoiceStatus
@@ -95,16 +96,24 @@ async def invoice_payment_failed(ctx: PaymentContext, payment: Payment) -> None:
     if invoice is None or invoice.status is not InvoiceStatus.OPEN:
         return
     reason = payment.decline_code or payment.failure_message or payment.status.value
-    await payment_failed(ctx, invoice, attempt_of(payment.request_key), reason, payment.id)
+    # Dated by the attempt itself, whichever road (answer, webhook, poll) reports it first.
+    await payment_failed(ctx, invoice, attempt_of(payment.request_key), reason, payment.id, payment.created_at)
 
 
 async def payment_failed(
-    ctx: PaymentContext, invoice: Invoice, attempt: int | None, reason: str, payment_id: UUID | None = None
+    ctx: PaymentContext,
+    invoice: Invoice,
+    attempt: int | None,
+    reason: str,
+    payment_id: UUID | None = None,
+    at: datetime | None = None,
 ) -> None:
-    """Attempt `attempt` (None: the customer's own payment) to collect `invoice` failed for `reason`
-    (a decline code, or no payment method): record it in the dunning row and raise the alert."""
+    """Attempt `attempt` (None: the customer's own payment), made at `at` (default now), to collect
+    `invoice` failed for `reason` (a decline code, or no payment method): record it in the dunning
+    row (the first failure dates the schedule) and raise the alert."""
     if attempt is not None:
-        await dunning_store.record_failure(ctx.pool, invoice.id, invoice.organization_id, attempt, ctx.now)
+        failed_at = at or ctx.now
+        await dunning_store.record_failure(ctx.pool, invoice.id, invoice.organization_id, attempt, failed_at)
         key = f"invoice:{invoice.id}:failed:{attempt}"
         name = f"invoice {invoice.number}: payment failed ({reason}), attempt {attempt}"
     else:
