@@ -36,6 +36,7 @@ from ledger.core.commands import (
     Payload,
     Period,
     PlaceHold,
+    RaiseBillingAlert,
     RecordUsage,
     RefundLot,
     ReleaseHold,
@@ -51,6 +52,7 @@ from ledger.core.commands import (
     SetRate,
     SetSpendingPolicy,
     SetStorageUsage,
+    SetSuspension,
     SetTeamBudget,
     TransferCredits,
 )
@@ -582,6 +584,8 @@ SAMPLES: list[Payload] = [
     SetAccess(AccessStatus.ACTIVE, "seatsco-team", frozenset({"ai.assistant", "ai.preview"}), Decimal("10.5"), True),
     SetStorageUsage(Decimal("12.000001")),
     RevokeCredits(credits(50), LATER, "seats 5 -> 4"),
+    SetSuspension(True, "INV-2026-000001"),
+    RaiseBillingAlert(AlertKind.PAYMENT_FAILED, "payment failed: card_declined", MicroCredits(1150)),
 ]  # fmt: skip
 
 
@@ -642,6 +646,11 @@ MALFORMED: list[Command] = [
     command(RevokeCredits(ZERO, LATER)), command(RevokeCredits(MicroCredits(10**18 + 1), LATER)),
     command(RevokeCredits(credits(1), T0 + timedelta(days=400 * 366))),
     command(RevokeCredits(credits(1), LATER, "\x00")),
+    command(SetSuspension(True, "\x00")), command(RaiseBillingAlert(AlertKind.LOW_BALANCE, "not billing's")),
+    command(RaiseBillingAlert(AlertKind.PAYMENT_FAILED, "n" * 501)),
+    command(RaiseBillingAlert(AlertKind.PAYMENT_FAILED, "x", MicroCredits(10**18 + 1))),
+    command(SetAlert(SOME_ID, AlertKind.PAYMENT_FAILED, credits(1))),  # raised by billing, never a rule
+    command(SetAlert(SOME_ID, AlertKind.AUTO_RECHARGE, credits(1), team_id=TEAM)),
 ]  # fmt: skip
 
 
