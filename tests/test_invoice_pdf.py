@@ -224,5 +224,10 @@ async def test_the_route_serves_a_signed_link_or_an_authorized_caller(service: S
         code = body["errors"][0]["extensions"]["code"]
         assert code == ("FORBIDDEN" if status == 403 else "UNAUTHENTICATED")
         assert str(invoice.id) not in response.text and "INV-" not in response.text
+    # Either way in is enough: an expired link with a key that may read the invoice is served,
+    # with another organization's key it is not.
+    billing_header = {"authorization": f"Bearer {billing_key}"}
+    assert (await client.get(expired, headers=billing_header)).status_code == 200
+    assert (await client.get(expired, headers={"authorization": f"Bearer {other_key}"})).status_code == 403
     bad_locale = await client.get(f"{link}&locale=xx_YY")
     assert bad_locale.status_code == 400 and bad_locale.json()["errors"][0]["extensions"]["code"] == "INVALID_INPUT"

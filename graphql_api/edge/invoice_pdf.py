@@ -71,30 +71,29 @@ async def _answer(request: Request, resources: Resources) -> Response:
         return error_response(400, ErrorCode.INVALID_INPUT, "locale must be a locale such as en_US or de_DE")
     expires, signature = request.query_params.get("expires"), request.query_params.get("signature")
     principal = request.scope.get("principal", ANONYMOUS)
-    if expires is not None or signature is not None:
-        secret = resources.authenticator.token_secret
-        now = datetime.now(UTC)
-        if invoice_id is None or not pdf_links.verify(invoice_id, expires or "", signature or "", secret, now):
-            return _refused()
+    context = _context(request, resources)
+    secret, now = resources.authenticator.token_secret, datetime.now(UTC)
+    if invoice_id is not None and pdf_links.verify(invoice_id, expires or "", signature or "", secret, now):
         invoice = await _load(resources, invoice_id)
-        if invoice is None:
+        if invoice is None:  # signed by us for an invoice that is gone: nothing to hide
             return error_response(404, ErrorCode.NOT_FOUND, "invoice not found")
-        context = _context(request, resources)
-    elif principal.kind is PrincipalKind.ANONYMOUS:
+        return await _pdf(context, invoice, locale)
+    if principal.kind is PrincipalKind.ANONYMOUS:
+        if expires is not None or signature is not None:
+            return _refused()
         message = "send a signed link or Authorization: Bearer <API key or user token>"
         return error_response(401, ErrorCode.UNAUTHENTICATED, message, {"www-authenticate": "Bearer"})
-    else:
-        invoice = None if invoice_id is None else await _load(resources, invoice_id)
-        if invoice is None:
-            return _refused()
-        context = _context(request, resources)
-        try:
-            await authorize(context, Permission.READ, [invoice.organization_id])
-            await context.charge([invoice.organization_id])
-        except ApiError as error:
-            if error.code is ErrorCode.RATE_LIMITED:
-                return error_response(429, error.code, error.message)
-            return _refused()
+    # Not (validly) signed: the caller's own right to read the invoice's organization decides.
+    invoice = None if invoice_id is None else await _load(resources, invoice_id)
+    if invoice is None:
+        return _refused()
+    try:
+        await authorize(context, Permission.READ, [invoice.organization_id])
+        await context.charge([invoice.organization_id])
+    except ApiError as error:
+        if error.code is ErrorCode.RATE_LIMITED:
+            return error_response(429, error.code, error.message)
+        return _refused()
     return await _pdf(context, invoice, locale)
 
 
