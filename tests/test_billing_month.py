@@ -39,7 +39,8 @@ from tests.stripe_fake import FakeStripe
 from tests.subscription_calls import call
 from tests.test_invoice_pdf import pdf_text
 
-pytestmark = pytest.mark.slow
+# About 40 s alone; the bound leaves room for a machine busy with other suites.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 # Two products of the month beside the example catalog: a plan whose usage beyond its credits is
 # overage (BrightMove-like), and a pack whose credits expire inside the month (breakage).
