@@ -6,13 +6,17 @@
   left started (`ledger.payments.auto_recharge`).
 - `send_renewal_notices` (hourly): the RENEWAL_NOTICE events due (`ledger.payments.renewal_notices`).
 
-Each is idempotent and safe with several workers (row locks and unique keys); `now` is the job
+Each is idempotent and safe with several workers (row locks and unique keys). Within one worker the
+listener's passes and the cron's take turns (`recharge_pass_lock`, made at start-up), so the worker's
+pool (`job_pool_size_max`) holds one pass's `recharge_concurrency` crossings and the other crons. `now` is the job
 context's clock (`ctx["clock"]`, the wall clock unless a test gives its own). Without a Stripe key
 (`ctx["gateway"]` None) nothing can be charged: the recharge work is skipped.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -42,10 +46,13 @@ def _payment_context(ctx: dict[str, Any]) -> PaymentContext | None:
 
 async def sweep_recharges(ctx: dict[str, Any]) -> int:
     """Handle the crossings no wake-up took and resume recharges left started; how many moved."""
-    payments = _payment_context(ctx)
-    if payments is None:
+    if ctx.get("gateway") is None:
         return 0
-    handled = await recharge_pass(payments, await load_catalog(payments.pool))
+    lock: asyncio.Lock | None = ctx.get("recharge_pass_lock")
+    async with lock or contextlib.nullcontext():
+        payments = _payment_context(ctx)  # the clock read once the turn has come
+        assert payments is not None
+        handled = await recharge_pass(payments, await load_catalog(payments.pool))
     if handled:
         log.info("recharge sweep at %s: %d recharge(s)", payments.now.isoformat(), handled)
     return handled
@@ -56,6 +63,8 @@ async def start_recharge_listener(ctx: dict[str, Any]) -> None:
     if ctx.get("gateway") is None:
         log.info("no Stripe key: auto-recharge is not listening")
         return
+    # Shared by the jobs' contexts (arq copies this one, shallowly, for each job).
+    ctx["recharge_pass_lock"] = asyncio.Lock()
     listener = RechargeListener(ctx["settings"].database_url, lambda: sweep_recharges(ctx))
     await listener.start()
     ctx["recharge_listener"] = listener

@@ -82,7 +82,9 @@ catalog_listener_reconnect_interval_s = 1.0
 alerts_per_organization_max = 100
 # Jobs.
 job_timeout_s = 60
-job_pool_size_max = 2
+# The jobs worker's connections: the recharge runner's `recharge_concurrency` crossings at once (a
+# charge may briefly take a second connection while holding one) plus 4 for the other crons.
+job_pool_size_max = 20
 # Organizations one expiry run sends an Expire to; the rest wait for the next minute's run.
 expiry_organizations_per_run_max = 10_000
 # A partition holding more unprocessed entries than this is logged as a warning.
@@ -231,6 +233,11 @@ auto_recharge_monthly_cap_max = 1_000_000
 recharge_look_back_s = 7 * 24 * 3600
 recharges_per_run_max = 200
 recharge_resume_after_s = 60
+# Crossings one pass handles at once (each waits for Stripe); one worker runs one pass at a time.
+recharge_concurrency = 16
+# A crossing older than this, or followed by a later event of its rule (a RESOLVED), is not charged:
+# the balance it saw is no longer the case (the runner was down, a payment lifted it).
+recharge_crossing_max_age_s = 600
 # Recharges `autoRecharge` lists, newest first.
 recharges_listed_max = 50
 # The LISTEN connection is opened again after this pause when it was lost.

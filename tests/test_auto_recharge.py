@@ -46,7 +46,8 @@ async def test_32_concurrent_clients_crossing_the_threshold_recharge_exactly_onc
         try:
             await use(org, 32)  # 100 - 64 = 36: one crossing of 50
             # Runners racing the wake-up for the same crossing change nothing.
-            await asyncio.gather(*(sweep_recharges(ctx) for _ in range(4)))
+            # (Each as another worker would: without this worker's turn-taking lock.)
+            await asyncio.gather(*(sweep_recharges({**ctx, "recharge_pass_lock": None}) for _ in range(4)))
             await eventually(lambda: succeeded(pool, org, 1))
             assert len(intents_of(stripe, customer)) == 1
             [lot] = await purchased_lots(org)

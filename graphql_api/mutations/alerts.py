@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 import strawberry
 
 from graphql_api.access.authorize import Authorize
@@ -14,13 +16,25 @@ from graphql_api.inputs import (
 )
 from graphql_api.outcomes import CommandOutcome
 from graphql_api.submit import submit
+from ledger.core.alerts import auto_recharge_alert_id
 from ledger.core.commands import (
+    AlertKind,
     RemoveAlert,
     SetAlert,
 )
+from ledger.core.errors import InvalidCommand
 from ledger.core.ids import Namespace, derived_id
 from ledger.core.money import MicroCredits
 from ledger.core.validation import check_text
+
+_AUTO_RECHARGE = "the auto-recharge rule is billing's: use setAutoRecharge"
+
+
+def _not_auto_recharge(org_id: UUID, alert_id: UUID, kind: AlertKind | None = None) -> None:
+    """Auto-recharge's rule charges the card when it fires, so only setAutoRecharge (MANAGE_BILLING)
+    may set, change or remove it: refused here by its kind and by its (derivable) id."""
+    if kind is AlertKind.AUTO_RECHARGE or alert_id == auto_recharge_alert_id(org_id):
+        raise InvalidCommand(_AUTO_RECHARGE)
 
 
 @strawberry.type
@@ -37,6 +51,7 @@ class AlertMutations:
         alert_id = optional_id(input.alert_id, "alertId") or derived_id(
             Namespace.ALERT_RULES, org_id, input.idempotency_key
         )
+        _not_auto_recharge(org_id, alert_id, input.kind)
         payload = SetAlert(
             alert_id=alert_id,
             kind=input.kind,
@@ -51,5 +66,7 @@ class AlertMutations:
     @strawberry.mutation(extensions=[Authorize(Permission.MANAGE_CREDITS)], description="Remove an alert.")
     async def remove_alert(self, info: Info, input: RemoveAlertInput) -> CommandOutcome:
         org_id = parse_id(input.organization_id, "organizationId")
-        payload = RemoveAlert(parse_id(input.alert_id, "alertId"))
+        alert_id = parse_id(input.alert_id, "alertId")
+        _not_auto_recharge(org_id, alert_id)
+        payload = RemoveAlert(alert_id)
         return await submit(info, org_id, input.idempotency_key, payload, input.ack)

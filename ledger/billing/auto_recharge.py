@@ -5,8 +5,11 @@ are `ledger.payments.packs`', as for a pack bought by hand).
 One crossing (an AUTO_RECHARGE alert event) is one decision, made under the settings' row lock:
 
 - auto-recharge off (or never set): nothing is charged (`disabled`);
-- what recharges charged this calendar month (UTC; those started or succeeded) plus the pack's
-  price would pass the monthly cap: nothing is charged (`over_cap`), and billing raises an alert;
+- the crossing is no longer open (a later event of the rule, a RESOLVED, or older than
+  `recharge_crossing_max_age_s`): nothing is charged (`disabled`, detail "resolved" or "stale");
+- what recharges charged this calendar month (UTC; those started or succeeded, and those whose
+  payment is live or succeeded whatever the row says) plus the pack's price would pass the monthly
+  cap: nothing is charged (`over_cap`), and billing raises an alert;
 - otherwise one charge of the pack is started (`started`).
 """
 
@@ -34,8 +37,14 @@ class RechargeStatus(StrEnum):
     DISABLED = "disabled"  # auto-recharge was off (or never set) when the crossing was handled
 
 
-# What a month's cap counts: charges made or being made.
+# What a month's cap counts: charges made or being made, by the recharge's status or by its
+# payment's (a recharge marked failed while its intent waits for authentication still counts: the
+# gateway cannot cancel the intent, which may yet succeed).
 COUNTED = (RechargeStatus.STARTED, RechargeStatus.SUCCEEDED)
+COUNTED_PAYMENTS = ("creating", "processing", "requires_action", "succeeded")
+# Why an open crossing is no longer charged (the recharge's detail).
+RESOLVED = "resolved"
+STALE = "stale"
 
 
 def monthly_cap(text: Decimal, currency: str, pack_amount: int) -> int:
@@ -67,11 +76,14 @@ class Decision:
     detail: str
 
 
-def decide(enabled: bool, amount: int | None, currency: str, cap: int, charged: int) -> Decision:
+def decide(enabled: bool, amount: int | None, currency: str, cap: int, charged: int, closed: str = "") -> Decision:
     """What one crossing does: `amount` is the pack's price in minor units (None: the pack is no
-    longer sold), `charged` what this month's recharges charged already."""
+    longer sold), `charged` what this month's recharges charged already, `closed` why the crossing
+    is no longer open (RESOLVED, STALE; "" while it is)."""
     if not enabled:
         return Decision(RechargeStatus.DISABLED, 0, "auto-recharge is off")
+    if closed:
+        return Decision(RechargeStatus.DISABLED, 0, closed)
     if amount is None:
         return Decision(RechargeStatus.DISABLED, 0, "the pack is no longer sold")
     if charged + amount > cap:

@@ -7,8 +7,11 @@ any crossing a wake-up missed. Per crossing, exactly once:
 
 1. under the organization's auto-recharge lock (`recharge_store.lock_organization`), the
    `recharges` row is inserted (keyed by the alert event: a second runner finds it and stops) with
-   what `ledger.billing.auto_recharge.decide` says: disabled, over the cap (nothing charged, an
-   AUTO_RECHARGE_FAILED alert), or started;
+   what `ledger.billing.auto_recharge.decide` says: disabled (also when the crossing is no longer
+   open: resolved since, or older than `recharge_crossing_max_age_s`), over the cap (nothing
+   charged, an AUTO_RECHARGE_FAILED alert), or started. Everything the decision reads is read on
+   the connection holding the lock: a task never waits for a second pool connection while holding
+   one, so a pass cannot starve a small pool;
 2. committed, then the saved card is charged off-session for the pack under the request key
    `recharge:<alert event>` (a retry finds the same payment, never a second intent); the payment's
    settlement grants the credits (`payment:<intent>`), which lifts the balance above the threshold
@@ -18,7 +21,8 @@ any crossing a wake-up missed. Per crossing, exactly once:
    pack bought by hand) lifts the balance.
 
 A recharge left started (a crash before the charge, Stripe out, a charge still processing) is
-resumed by the sweep under the same request key.
+resumed by the sweep under the same request key: a payment it already has is taken on as it is
+(never marked failed because the pack's price or sale changed since), and one it has not is made.
 """
 
 from __future__ import annotations
@@ -33,15 +37,17 @@ from ledger import constants
 from ledger.billing.auto_recharge import Decision, RechargeStatus, decide, month_of
 from ledger.billing.catalog import Catalog, Pack
 from ledger.core.errors import InvalidCommand, NotFound, PaymentMethodRequired
-from ledger.payments.charges import charge
+from ledger.payments.charges import charge, resume
 from ledger.payments.context import PaymentContext
 from ledger.payments.packs import minor_units, pack_charge, pack_for_sale, pack_price
 from ledger.payments.recharge_outcomes import failed_recharge, over_cap, recharge_answered
 from ledger.payments.recharge_store import (
     AutoRecharge,
+    Connection,
     Crossing,
     Recharge,
     charged_in,
+    crossing_closed,
     insert_recharge,
     lock_organization,
     recharge_of,
@@ -49,14 +55,14 @@ from ledger.payments.recharge_store import (
     unhandled_crossings,
     unsettled_recharges,
 )
-from ledger.payments.store import Purpose
+from ledger.payments.store import Purpose, payment_by_request
 from ledger.subscriptions.effects import RETRYABLE
 from ledger.subscriptions.store import live_subscription_of
 
 log = logging.getLogger(__name__)
 
 # Crossings handled at once (each waits for Stripe); one organization's are serialized by its lock.
-_CONCURRENCY = 16
+_CONCURRENCY = constants.recharge_concurrency
 
 
 def recharge_key(recharge: Recharge) -> str:
@@ -72,8 +78,9 @@ async def handle_crossing(ctx: PaymentContext, catalog: Catalog, crossing: Cross
             return None
         month = month_of(ctx.now)
         charged = await charged_in(connection, crossing.organization_id, month)
-        pack = await _pack(ctx, catalog, settings)
-        decision = _decision(settings, pack, charged)
+        pack = await _pack(ctx, connection, catalog, settings)
+        max_age = timedelta(seconds=constants.recharge_crossing_max_age_s)
+        decision = _decision(settings, pack, charged, await crossing_closed(connection, crossing, max_age))
         recharge = Recharge(
             alert_event_id=crossing.alert_event_id,
             organization_id=crossing.organization_id,
@@ -93,23 +100,24 @@ async def handle_crossing(ctx: PaymentContext, catalog: Catalog, crossing: Cross
              recharge.status.value, recharge.detail)  # fmt: skip
     if recharge.status is not RechargeStatus.STARTED:
         return recharge
-    assert pack is not None
     return await _charge(ctx, recharge, pack)
 
 
-def _decision(settings: AutoRecharge | None, pack: Pack | None, charged: int) -> Decision:
+def _decision(settings: AutoRecharge | None, pack: Pack | None, charged: int, closed: str) -> Decision:
     if settings is None or not settings.enabled:
         return decide(False, None, "", 0, charged)
     amount = None if pack is None else minor_units(pack_price(pack), pack.currency)
-    return decide(True, amount, settings.currency, settings.monthly_cap, charged)
+    return decide(True, amount, settings.currency, settings.monthly_cap, charged, closed)
 
 
-async def _pack(ctx: PaymentContext, catalog: Catalog, settings: AutoRecharge | None) -> Pack | None:
+async def _pack(
+    ctx: PaymentContext, connection: Connection, catalog: Catalog, settings: AutoRecharge | None
+) -> Pack | None:
     """The settings' pack if it is still for sale to the organization (its plan may have changed)
-    in the cap's currency."""
+    in the cap's currency; read on `connection` (the caller's, when it holds one)."""
     if settings is None:
         return None
-    subscription = await live_subscription_of(ctx.pool, settings.organization_id)
+    subscription = await live_subscription_of(connection, settings.organization_id)
     try:
         pack = pack_for_sale(catalog, settings.pack_key, subscription.plan_key if subscription else None, ctx.now)
     except (NotFound, InvalidCommand):
@@ -117,8 +125,14 @@ async def _pack(ctx: PaymentContext, catalog: Catalog, settings: AutoRecharge | 
     return pack if pack.currency == settings.currency else None
 
 
-async def _charge(ctx: PaymentContext, recharge: Recharge, pack: Pack) -> Recharge:
-    """Charge the saved card for the pack (once per recharge, whatever the retries)."""
+async def _charge(ctx: PaymentContext, recharge: Recharge, pack: Pack | None) -> Recharge:
+    """Charge the saved card for the pack (once per recharge, whatever the retries). A payment the
+    recharge already has is taken on as it is, whatever the pack is now (`pack` None: no longer sold)."""
+    made = await payment_by_request(ctx.pool, recharge.organization_id, recharge_key(recharge))
+    if made is not None:
+        return await recharge_answered(ctx, recharge, await resume(ctx, made, off_session=True))
+    if pack is None:
+        return await failed_recharge(ctx, recharge, None, "the pack is no longer sold")
     request = pack_charge(pack, organization_id=recharge.organization_id, request_key=recharge_key(recharge),
                           payment_method_id=None, off_session=True, purpose=Purpose.RECHARGE)  # fmt: skip
     if request.amount != recharge.amount:
@@ -133,9 +147,7 @@ async def _charge(ctx: PaymentContext, recharge: Recharge, pack: Pack) -> Rechar
 
 async def resume_recharge(ctx: PaymentContext, catalog: Catalog, recharge: Recharge) -> Recharge:
     """Take a recharge left started as far as it goes now, under its own request key."""
-    pack = await _pack(ctx, catalog, await settings_of(ctx.pool, recharge.organization_id))
-    if pack is None:
-        return await failed_recharge(ctx, recharge, None, "the pack is no longer sold")
+    pack = await _pack(ctx, ctx.pool, catalog, await settings_of(ctx.pool, recharge.organization_id))
     return await _charge(ctx, recharge, pack)
 
 

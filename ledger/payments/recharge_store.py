@@ -16,7 +16,7 @@ from uuid import UUID
 
 import asyncpg
 
-from ledger.billing.auto_recharge import COUNTED, RechargeStatus
+from ledger.billing.auto_recharge import COUNTED, COUNTED_PAYMENTS, RESOLVED, STALE, RechargeStatus
 from ledger.core.money import MicroCredits
 
 Connection: TypeAlias = asyncpg.Connection | asyncpg.Pool
@@ -68,9 +68,24 @@ RETURNING updated_at
 _SETTINGS = """
 SELECT org_id, enabled, threshold, pack_key, monthly_cap, currency, updated_at FROM auto_recharge WHERE org_id = $1
 """
-_CHARGED = (
-    "SELECT coalesce(sum(amount), 0) FROM recharges WHERE org_id = $1 AND month = $2 AND status = ANY($3::text[])"
-)
+# A recharge counts by its own status or by its payment's (`recharge:<alert event>`): money taken or
+# still being taken counts even when the row was marked failed.
+_CHARGED = """
+SELECT coalesce(sum(coalesce(p.amount, r.amount)), 0) FROM recharges r
+LEFT JOIN payments p ON p.org_id = r.org_id AND p.request_key = 'recharge:' || r.alert_event_id::text
+WHERE r.org_id = $1 AND r.month = $2 AND (r.status = ANY($3::text[]) OR p.status = ANY($4::text[]))
+"""
+# Whether a crossing is still open: no later event of its rule (within one batch, by the command's
+# time: a replaced rule's RESOLVED written by the same command as the new crossing is not later),
+# and young enough, on the database's clock that wrote `committed_at`.
+_CLOSED = """
+SELECT e.committed_at < now() - $3::interval AS stale,
+       EXISTS (SELECT 1 FROM alert_events l
+               WHERE l.org_id = e.org_id AND l.alert_id = e.alert_id AND l.id <> e.id
+                 AND (l.committed_at > e.committed_at
+                      OR (l.committed_at = e.committed_at AND l.at > e.at))) AS later
+FROM alert_events e WHERE e.org_id = $1 AND e.id = $2
+"""
 _INSERT = """
 INSERT INTO recharges (alert_event_id, org_id, month, amount, status, detail)
 VALUES ($1, $2, $3, $4, $5, $6)
@@ -154,8 +169,18 @@ async def settings_of(
 
 async def charged_in(connection: Connection, organization_id: UUID, month: date) -> int:
     """What recharges charged (or are charging) in the month, in minor units."""
-    total = await connection.fetchval(_CHARGED, organization_id, month, [status.value for status in COUNTED])
+    counted = [status.value for status in COUNTED]
+    total = await connection.fetchval(_CHARGED, organization_id, month, counted, list(COUNTED_PAYMENTS))
     return int(total)
+
+
+async def crossing_closed(connection: Connection, crossing: Crossing, max_age: timedelta) -> str:
+    """Why the crossing is no longer to be charged (RESOLVED: its rule has a later event; STALE:
+    older than `max_age`), or "" while it is open."""
+    row = await connection.fetchrow(_CLOSED, crossing.organization_id, crossing.alert_event_id, max_age)
+    if row is None or row["later"]:
+        return RESOLVED
+    return STALE if row["stale"] else ""
 
 
 async def insert_recharge(connection: Connection, recharge: Recharge) -> bool:
