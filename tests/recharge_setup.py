@@ -98,6 +98,13 @@ def refunds_in_stripe(stripe: FakeStripe, payment_intent: str) -> list[dict[str,
     return data
 
 
+def refund_in_stripe(stripe: FakeStripe, payment_intent: str) -> None:
+    """Refund the intent in full at Stripe directly (as in its dashboard), outside this service."""
+    response = httpx.post(f"{stripe.url}/v1/refunds", data={"payment_intent": payment_intent},
+                          auth=("sk_test_x", ""), timeout=10)  # fmt: skip
+    response.raise_for_status()
+
+
 async def recharges(pool: asyncpg.Pool, org: str) -> list[asyncpg.Record]:
     return await pool.fetch("SELECT * FROM recharges WHERE org_id = $1 ORDER BY created_at", UUID(org))
 

@@ -25,6 +25,7 @@ from tests.recharge_setup import (
     payment_context,
     purchased_lots,
     refund_call,
+    refund_in_stripe,
     refunds_in_stripe,
     use,
     with_card,
@@ -151,3 +152,39 @@ async def test_charge_refunded_marks_our_pending_refunds_succeeded_once(
             await charge_refunded(payment_context(ctx), event)
     assert await pool.fetchval("SELECT status FROM refunds WHERE id = $1", UUID(done["id"])) == "succeeded"
     assert await refunded_amount(pool, payment["id"]) == 15_000
+
+
+async def test_a_refund_stripe_refuses_for_good_fails_and_gives_the_credits_back(
+    paying_service: Service, stripe: FakeStripe, pool: asyncpg.Pool
+) -> None:
+    org = await Ledger.create(paying_service, "Refunded elsewhere")
+    async with jobs_context(paying_service, pool) as ctx:
+        await with_card(ctx, stripe, org.org, CARD_OK)
+    payment = await buy(paying_service, org, pack="brightmove-sms-1000")  # 1,000 SMS credits for 30 days
+    [bought] = await purchased_lots(org)
+    # Refunded in full in Stripe's dashboard first: Stripe refuses ours for good.
+    refund_in_stripe(stripe, payment["paymentIntentId"])
+    for _ in range(2):  # the retry answers the same, and gives nothing back twice
+        assert await refund_call(paying_service, org, paymentId=payment["id"]) == {"codes": ["NOT_REFUNDABLE"]}
+    row = await pool.fetchrow("SELECT * FROM refunds WHERE payment_id = $1", UUID(payment["id"]))
+    assert (row["status"], row["stripe_refund_id"], row["credits"]) == ("failed", None, 1_000_000_000)
+    assert await refunded_amount(pool, payment["id"]) == 0
+    # The credits are back: a purchased lot with the reversed one's terms and expiry, once.
+    assert await org.balance() == {"total": "1000", "held": "0", "available": "1000"}
+    lots = await pool.fetch(
+        "SELECT id, amount, remaining, kind, expires_at, products, source, refundable, revenue_treatment,"
+        " price_per_credit, currency FROM credit_lots WHERE org_id = $1 ORDER BY created_at", UUID(org.org),
+    )  # fmt: skip
+    [reversed_lot, lot] = [dict(lot) for lot in lots]
+    assert reversed_lot["id"] == UUID(bought["id"]) and reversed_lot["remaining"] == 0
+    assert (lot["amount"], lot["remaining"]) == (1_000_000_000, 1_000_000_000)
+    terms = ("kind", "expires_at", "products", "source", "refundable", "revenue_treatment", "price_per_credit")
+    terms += ("currency",)
+    assert [lot[name] for name in terms] == [reversed_lot[name] for name in terms]
+    assert reversed_lot["expires_at"] is not None and reversed_lot["products"] == ["sms.message"]
+    restores = await pool.fetchval(
+        "SELECT count(*) FROM ledger_transactions WHERE org_id = $1 AND idempotency_key = $2",
+        UUID(org.org), f"refund:{row['id']}:restore",
+    )  # fmt: skip
+    assert restores == 1
+    assert len(refunds_in_stripe(stripe, payment["paymentIntentId"])) == 1  # the dashboard's alone

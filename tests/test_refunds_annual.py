@@ -1,9 +1,12 @@
 """An annual plan's refund (seed 000): the payment of the period's invoice, refunded within 30 days
-of the period's start for the unused share of the fee (to the second, half-up to the cent), once;
-outside the window, or for a monthly plan, NOT_REFUNDABLE."""
+of the period's start for the unused share of the fee (to the second, half-up to the cent), once
+per payment (another key, or several at once: NOT_REFUNDABLE); outside the window, or for a
+monthly plan, NOT_REFUNDABLE. (The invoice is made by hand at the period's start here: the invoice
+cron issues it at the period's end, past the window, see the README.)"""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -78,6 +81,29 @@ async def test_an_annual_plan_is_refunded_pro_rata_within_30_days_of_its_period_
     intent = await pool.fetchval("SELECT payment_intent_id FROM payments WHERE id = $1", UUID(payment_id))
     [refunded] = refunds_in_stripe(stripe, intent)
     assert refunded["amount"] == int(Decimal(first["money"]["value"]) * 100)
+    # Once per payment: another key does not refund the rest (the days used) too.
+    again = await refund_call(paying_service, org, paymentId=payment_id, idempotencyKey="refund-2")
+    assert again == {"codes": ["NOT_REFUNDABLE"]}
+    assert len(refunds_in_stripe(stripe, intent)) == 1
+    assert await pool.fetchval("SELECT count(*) FROM refunds WHERE payment_id = $1", UUID(payment_id)) == 1
+    assert (
+        await pool.fetchval("SELECT refunded_amount FROM payments WHERE id = $1", UUID(payment_id))
+        == (refunded["amount"])
+    )
+
+
+async def test_an_annual_refund_asked_under_several_keys_at_once_refunds_once(
+    paying_service: Service, stripe: FakeStripe, pool: asyncpg.Pool
+) -> None:
+    org, _, payment_id = await paid_invoice(paying_service, stripe, pool, "Annual raced", timedelta(days=5))
+    answers = await asyncio.gather(
+        *(refund_call(paying_service, org, paymentId=payment_id, idempotencyKey=f"race-{n}") for n in range(4))
+    )
+    done = [answer for answer in answers if "codes" not in answer]
+    assert len(done) == 1 and done[0]["status"] == "SUCCEEDED", answers
+    assert all(answer == {"codes": ["NOT_REFUNDABLE"]} for answer in answers if "codes" in answer)
+    intent = await pool.fetchval("SELECT payment_intent_id FROM payments WHERE id = $1", UUID(payment_id))
+    assert len(refunds_in_stripe(stripe, intent)) == 1
 
 
 async def test_an_annual_plan_past_30_days_or_a_monthly_plan_is_not_refundable(

@@ -11,11 +11,17 @@ each exactly once under one refund id.
    server that ignores idempotency keys would make a second one), and only then one is created,
    with the idempotency key `refund:<id>`. Its id and status are recorded with the payment's
    refunded amount in one statement, once.
+4. When that step fails for good (Stripe refuses: the charge was disputed, or refunded in Stripe's
+   dashboard, which its list of the intent's refunds shows; or nothing is left of the payment to
+   refund), the credits taken back are given back first, as a
+   purchased lot with the reversed lot's terms and expiry under `refund:<id>:restore`, and only then
+   the refund is marked failed: the money and the credits never both go. (A crash between the two
+   leaves it pending: the retry fails the same way, and the ledger answers the same restore.)
 
 Only purchased credits bought with a payment (a pack or an auto-recharge) are refundable: bonus,
 base and every other lot are NOT_REFUNDABLE, as is a payment that granted nothing. An annual
-plan's invoice payment is refunded pro rata within 30 days of its period's start
-(`ledger.payments.refund_annual`).
+plan's invoice payment is refunded pro rata within 30 days of its period's start, once
+(`ledger.payments.refund_annual`): a refund under another key is NOT_REFUNDABLE.
 """
 
 from __future__ import annotations
@@ -27,10 +33,18 @@ from decimal import Decimal
 from uuid import UUID
 
 from ledger.billing.money_format import round_minor, to_minor
-from ledger.core.commands import RefundLot
+from ledger.core.commands import GrantCredits, LotKind, RefundLot
 from ledger.core.entries import Status
-from ledger.core.errors import ErrorCode, IdempotencyConflict, NotFound, NotRefundable, NotReversible, error_for
-from ledger.core.money import credits_money, parse_credits
+from ledger.core.errors import (
+    ErrorCode,
+    IdempotencyConflict,
+    InvalidCommand,
+    NotFound,
+    NotRefundable,
+    NotReversible,
+    error_for,
+)
+from ledger.core.money import MicroCredits, credits_money, parse_credits
 from ledger.payments.context import PaymentContext
 from ledger.payments.gateway import RefundView
 from ledger.payments.refund_annual import annual_refund_amount
@@ -39,19 +53,22 @@ from ledger.payments.refunds_store import (
     RefundStatus,
     insert_refund,
     lot_facts,
+    lot_terms,
     payment_of_lot,
     record_failed,
     record_reversal,
     record_stripe_refund,
     refund_by_id,
     refund_by_key,
+    refunds_of_payment,
 )
-from ledger.payments.store import Payment, PaymentStatus, Purpose, payment_by_id
+from ledger.payments.store import Connection, Payment, PaymentStatus, Purpose, payment_by_id
 from ledger.subscriptions.effects import LedgerEffect
 
 log = logging.getLogger(__name__)
 
 NOT_PURCHASED = "only purchased credits are refundable (bonus and base credits are not)"
+ONCE = "an annual plan's invoice payment is refunded once"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +88,10 @@ async def refund(ctx: PaymentContext, request: RefundRequest) -> RefundRecord:
     """Refund once per (organization, request key), carrying on a retry from where it stopped."""
     payment = await _payment_of(ctx, request)
     existing = await refund_by_key(ctx.pool, request.organization_id, request.request_key)
+    if existing is None and payment.purpose is Purpose.INVOICE:
+        done = await _other_refund(ctx.pool, payment, None)
+        if done is not None:
+            raise NotRefundable(f"{ONCE}: refund {done.id} refunded it")
     if existing is None:
         amount, credits = await _estimate(ctx, payment)
         fresh = RefundRecord(
@@ -82,7 +103,7 @@ async def refund(ctx: PaymentContext, request: RefundRequest) -> RefundRecord:
     if existing.payment_id != payment.id:
         raise IdempotencyConflict("this idempotency key was used to refund another payment")
     if existing.status is RefundStatus.FAILED:
-        raise NotReversible("this refund failed: nothing is left to refund")
+        raise NotRefundable("this refund failed: no money was refunded under this idempotency key")
     if existing.ledger_transaction_id is None and payment.purpose is not Purpose.INVOICE:
         existing = await _reverse(ctx, existing, payment)
     if existing.stripe_refund_id is None:
@@ -163,7 +184,27 @@ def _status(view: RefundView) -> RefundStatus:
     return RefundStatus.FAILED if view.status in ("failed", "canceled") else RefundStatus.PENDING
 
 
+async def _other_refund(connection: Connection, payment: Payment, refund_id: UUID | None) -> RefundRecord | None:
+    """An invoice payment's refund made already (at Stripe, not failed) other than `refund_id`."""
+    for other in await refunds_of_payment(connection, payment.id):
+        if other.id != refund_id and other.stripe_refund_id is not None and other.status is not RefundStatus.FAILED:
+            return other
+    return None
+
+
 async def _refund_money(ctx: PaymentContext, refund: RefundRecord) -> RefundRecord:
+    """Stripe's refund; when it fails for good, the credits come back and the refund fails."""
+    try:
+        return await _stripe_refund(ctx, refund)
+    except (InvalidCommand, NotFound, NotRefundable) as error:
+        await _give_back(ctx, refund)
+        await record_failed(ctx.pool, refund.id)
+        log.warning("refund %s failed for good: %s", refund.id, error.message)
+        restored = " (the credits taken back were given back)" if refund.ledger_transaction_id else ""
+        raise NotRefundable(f"the refund failed: {error.message}{restored}") from None
+
+
+async def _stripe_refund(ctx: PaymentContext, refund: RefundRecord) -> RefundRecord:
     """Stripe's refund, under the row's lock: an existing one for this refund id is taken as it is."""
     async with ctx.pool.acquire() as connection, connection.transaction():
         payment = await payment_by_id(connection, refund.payment_id, for_update=True)
@@ -171,12 +212,17 @@ async def _refund_money(ctx: PaymentContext, refund: RefundRecord) -> RefundReco
         assert payment is not None and payment.payment_intent_id is not None and locked is not None
         if locked.stripe_refund_id is not None or locked.status is RefundStatus.FAILED:
             return locked
+        if payment.purpose is Purpose.INVOICE and await _other_refund(connection, payment, locked.id) is not None:
+            raise NotRefundable(ONCE)
         if locked.amount > payment.amount - payment.refunded_amount:
-            await record_failed(connection, locked.id)
             raise NotRefundable("the payment was refunded already")
         refunds = await ctx.gateway.list_refunds(payment.payment_intent_id)
         view = next((r for r in refunds if r.metadata.get("refund_id") == str(refund.id)), None)
         if view is None:
+            # Stripe's own total counts refunds made outside this service too (its dashboard).
+            at_stripe = sum(r.amount for r in refunds if r.status not in ("failed", "canceled"))
+            if locked.amount > payment.amount - at_stripe:
+                raise NotRefundable("Stripe has refunded the payment already (outside this service)")
             view = await ctx.gateway.create_refund(
                 payment_intent=payment.payment_intent_id, amount=locked.amount, idempotency_key=refund_key(locked),
                 metadata={"refund_id": str(locked.id), "org": str(locked.organization_id)},
@@ -186,3 +232,21 @@ async def _refund_money(ctx: PaymentContext, refund: RefundRecord) -> RefundReco
     assert found is not None
     log.info("refund %s: Stripe refund %s %s (%d %s)", refund.id, view.id, view.status, found.amount, found.currency)
     return found
+
+
+async def _give_back(ctx: PaymentContext, refund: RefundRecord) -> None:
+    """The credits the refund took back, granted again (once, under `refund:<id>:restore`) as a
+    purchased lot with the reversed lot's terms and expiry."""
+    payment = await payment_by_id(ctx.pool, refund.payment_id)
+    assert payment is not None
+    if refund.ledger_transaction_id is None or payment.lot_id is None or refund.credits <= 0:
+        return  # nothing was taken back (an invoice payment's refund is money only)
+    terms = await lot_terms(ctx.pool, refund.organization_id, payment.lot_id)
+    assert terms is not None
+    grant = GrantCredits(amount=MicroCredits(refund.credits), kind=LotKind.PURCHASED, expires_at=terms.expires_at,
+                         team_id=terms.team_id, products=terms.products, terms=terms.terms)  # fmt: skip
+    key = f"{refund_key(refund)}:restore"
+    [reply] = await ctx.effects.apply(refund.organization_id, [LedgerEffect(key, grant, ctx.now)])
+    if reply.result.status is Status.REJECTED:  # e.g. the lot's expiry has passed: they would be gone by now
+        log.error("refund %s: the credits could not be given back: %s %s", refund.id, reply.result.code,
+                  reply.result.message)  # fmt: skip

@@ -17,6 +17,8 @@ from uuid import UUID
 
 import asyncpg
 
+from ledger.core.commands import LotSource, LotTerms, RevenueTreatment
+
 Connection: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 
@@ -171,3 +173,30 @@ async def payment_of_lot(connection: Connection, organization_id: UUID, lot_id: 
     """The payment that granted the lot, if one did."""
     found: UUID | None = await connection.fetchval(_PAYMENT_OF_LOT, organization_id, lot_id)
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class LotRestore:
+    """What a lot's credits given back keep of it: its expiry, scope and finance terms."""
+
+    expires_at: datetime | None
+    team_id: UUID | None
+    products: frozenset[str] | None
+    terms: LotTerms
+
+
+_LOT_TERMS = """
+SELECT expires_at, team_id, products, source, refundable, revenue_treatment, price_per_credit, currency
+FROM credit_lots WHERE org_id = $1 AND id = $2
+"""
+
+
+async def lot_terms(connection: Connection, organization_id: UUID, lot_id: UUID) -> LotRestore | None:
+    row = await connection.fetchrow(_LOT_TERMS, organization_id, lot_id)
+    if row is None:
+        return None
+    terms = LotTerms(source=LotSource(row["source"]), refundable=row["refundable"],
+                     revenue_treatment=RevenueTreatment(row["revenue_treatment"]),
+                     price_per_credit=row["price_per_credit"], currency=row["currency"])  # fmt: skip
+    products = None if row["products"] is None else frozenset(row["products"])
+    return LotRestore(row["expires_at"], row["team_id"], products, terms)
