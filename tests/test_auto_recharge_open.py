@@ -117,3 +117,29 @@ async def test_a_recharge_failed_for_authentication_still_counts_against_the_cap
     assert statuses == ["failed", "over_cap"]
     [intent] = intents_of(stripe, customer)
     assert intent["status"] == "requires_action"
+
+
+async def test_changing_the_settings_below_the_threshold_charges_no_new_crossing_until_the_balance_rises(
+    paying_service: Service, stripe: FakeStripe, pool: asyncpg.Pool
+) -> None:
+    org = await funded(paying_service, "10")
+    settings = {**SETTINGS, "threshold": "100", "pack": "cheddar-20", "monthlyCap": "1000"}
+    async with jobs_context(paying_service, pool) as ctx:
+        customer = await with_card(ctx, stripe, org.org, CARD_OK)
+        await set_auto_recharge(paying_service, org.org, **settings)  # enabled below the threshold: charged
+        assert await sweep_recharges(ctx) == 1
+        assert (await org.balance())["total"] == "30"  # still below 100
+        # A settings form saving on every change: new thresholds, off and on again. No new fall.
+        for change in ({"threshold": "101"}, {"threshold": "100"}, {"enabled": False}, {"enabled": True}):
+            await set_auto_recharge(paying_service, org.org, **{**settings, **change})
+            await sweep_recharges(ctx)
+        assert len(intents_of(stripe, customer)) == 1
+        rows = await _rows(pool, org)
+        assert rows[0] == ("succeeded", "") and len(rows) == 4
+        assert all(status == "disabled" and detail.startswith("no new crossing") for status, detail in rows[1:])
+        # The balance rises above the threshold and falls again: a new crossing, charged.
+        await org.accepted("grantCredits", amount="200")  # 30 -> 230
+        await use(org, 70)  # 230 -> 90
+        assert await sweep_recharges(ctx) == 1
+    assert len(intents_of(stripe, customer)) == 2
+    assert (await _rows(pool, org))[-1] == ("succeeded", "")

@@ -6,7 +6,9 @@ One crossing (an AUTO_RECHARGE alert event) is one decision, made under the sett
 
 - auto-recharge off (or never set): nothing is charged (`disabled`);
 - the crossing is no longer open (a later event of the rule, a RESOLVED, or older than
-  `recharge_crossing_max_age_s`): nothing is charged (`disabled`, detail "resolved" or "stale");
+  `recharge_crossing_max_age_s`), or it was fired by a settings write while the balance has not
+  risen since a recharge of the same fall: nothing is charged (`disabled`, detail "resolved",
+  "stale" or UNCHANGED);
 - what recharges charged this calendar month (UTC; those started or succeeded, and those whose
   payment is live or succeeded whatever the row says) plus the pack's price would pass the monthly
   cap: nothing is charged (`over_cap`), and billing raises an alert;
@@ -45,6 +47,11 @@ COUNTED_PAYMENTS = ("creating", "processing", "requires_action", "succeeded")
 # Why an open crossing is no longer charged (the recharge's detail).
 RESOLVED = "resolved"
 STALE = "stale"
+# A crossing fired by a settings write (a new threshold, a re-enable) while the balance has stayed
+# below since a crossing of the rule that was charged (or tried, or over the cap): not a new fall.
+UNCHANGED = "no new crossing: only the settings changed while below the threshold"
+# The recharge statuses that make a later settings-fired crossing of the same fall UNCHANGED.
+HANDLED = ("started", "succeeded", "failed", "over_cap")
 
 
 def monthly_cap(text: Decimal, currency: str, pack_amount: int) -> int:

@@ -16,7 +16,15 @@ from uuid import UUID
 
 import asyncpg
 
-from ledger.billing.auto_recharge import COUNTED, COUNTED_PAYMENTS, RESOLVED, STALE, RechargeStatus
+from ledger.billing.auto_recharge import (
+    COUNTED,
+    COUNTED_PAYMENTS,
+    HANDLED,
+    RESOLVED,
+    STALE,
+    UNCHANGED,
+    RechargeStatus,
+)
 from ledger.core.money import MicroCredits
 
 Connection: TypeAlias = asyncpg.Connection | asyncpg.Pool
@@ -77,14 +85,29 @@ WHERE r.org_id = $1 AND r.month = $2 AND (r.status = ANY($3::text[]) OR p.status
 """
 # Whether a crossing is still open: no later event of its rule (within one batch, by the command's
 # time: a replaced rule's RESOLVED written by the same command as the new crossing is not later),
-# and young enough, on the database's clock that wrote `committed_at`.
+# and young enough, on the database's clock that wrote `committed_at`. And whether a crossing fired
+# by a settings write (`set_alert`: a new threshold, a re-enable) continues a fall already handled:
+# an earlier crossing of the rule has a recharge, and no RESOLVED since came from anything but a
+# settings write (a payment, a grant lifting the balance).
 _CLOSED = """
 SELECT e.committed_at < now() - $3::interval AS stale,
        EXISTS (SELECT 1 FROM alert_events l
                WHERE l.org_id = e.org_id AND l.alert_id = e.alert_id AND l.id <> e.id
                  AND (l.committed_at > e.committed_at
-                      OR (l.committed_at = e.committed_at AND l.at > e.at))) AS later
-FROM alert_events e WHERE e.org_id = $1 AND e.id = $2
+                      OR (l.committed_at = e.committed_at AND l.at > e.at))) AS later,
+       (t.command_type = 'set_alert' AND EXISTS (
+           SELECT 1 FROM alert_events p JOIN recharges r ON r.alert_event_id = p.id
+           WHERE p.org_id = e.org_id AND p.alert_id = e.alert_id AND p.state = 'triggered' AND p.id <> e.id
+             AND (p.committed_at, p.at) < (e.committed_at, e.at) AND r.status = ANY($4::text[])
+             AND NOT EXISTS (
+                 SELECT 1 FROM alert_events b
+                 JOIN ledger_transactions bt ON bt.org_id = b.org_id AND bt.id = b.transaction_id
+                 WHERE b.org_id = e.org_id AND b.alert_id = e.alert_id AND b.state = 'resolved'
+                   AND (b.committed_at, b.at) > (p.committed_at, p.at)
+                   AND (b.committed_at, b.at) <= (e.committed_at, e.at)
+                   AND bt.command_type NOT IN ('set_alert', 'remove_alert')))) AS unchanged
+FROM alert_events e JOIN ledger_transactions t ON t.org_id = e.org_id AND t.id = e.transaction_id
+WHERE e.org_id = $1 AND e.id = $2
 """
 _INSERT = """
 INSERT INTO recharges (alert_event_id, org_id, month, amount, status, detail)
@@ -175,12 +198,14 @@ async def charged_in(connection: Connection, organization_id: UUID, month: date)
 
 
 async def crossing_closed(connection: Connection, crossing: Crossing, max_age: timedelta) -> str:
-    """Why the crossing is no longer to be charged (RESOLVED: its rule has a later event; STALE:
-    older than `max_age`), or "" while it is open."""
-    row = await connection.fetchrow(_CLOSED, crossing.organization_id, crossing.alert_event_id, max_age)
+    """Why the crossing is not to be charged (RESOLVED: its rule has a later event; STALE: older
+    than `max_age`; UNCHANGED: a settings write re-fired a fall already handled), or "" to charge it."""
+    row = await connection.fetchrow(_CLOSED, crossing.organization_id, crossing.alert_event_id, max_age, list(HANDLED))
     if row is None or row["later"]:
         return RESOLVED
-    return STALE if row["stale"] else ""
+    if row["stale"]:
+        return STALE
+    return UNCHANGED if row["unchanged"] else ""
 
 
 async def insert_recharge(connection: Connection, recharge: Recharge) -> bool:
