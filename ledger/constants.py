@@ -222,6 +222,12 @@ payment_request_key_length_max = 200
 payments_page_max = 100
 # The largest single charge, in the currency's minor units (10^10 dollars: past any pack or invoice).
 payment_amount_max_minor_units = 10**12
+# Pages of a customer's intents read before re-creating a crashed payment's intent (one may exist).
+stripe_intent_pages_max = 3
+# An event being applied is claimed for this long (a crashed applier's claim lapses, then the poll
+# applies it); a paid grant the ledger refused is sent at most this many times (then alerted).
+stripe_event_claim_s = 300
+payment_grant_attempts_max = 5
 # --- end of payments ------------------------------------------------------------------------------
 
 # --- Auto-recharge, refunds and renewal notices (ledger/payments, jobs/recharge) -----------------

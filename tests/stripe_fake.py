@@ -79,7 +79,8 @@ def fake_stripe(directory: Path) -> Iterator[FakeStripe]:
     log = directory / "localstripe.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-c", "from localstripe.server import start; start()", "--port", str(port),
+            # localstripe, plus the intent listing it lacks (tests/localstripe_server.py)
+            [sys.executable, str(Path(__file__).with_name("localstripe_server.py")), "--port", str(port),
              "--from-scratch"],
             stdout=out, stderr=subprocess.STDOUT, cwd=directory, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )  # fmt: skip

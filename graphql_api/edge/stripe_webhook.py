@@ -1,8 +1,10 @@
 """`POST /stripe/webhook`: Stripe's events in.
 
 The signature is verified on the raw body (HMAC-SHA256 under the endpoint's secret, timestamp
-within 300 s: `ledger.payments.gateway.verify_event`); a forged, stale or malformed event is 400,
-logged, and nothing is stored. A verified event is stored once (the inbox, by event id: a replay
+within 300 s either way: `ledger.payments.gateway.verify_event`); a forged, stale, future-dated or
+malformed event (not an object, no id/type/created, odd values) is 400, logged, and nothing is
+stored (NULs and lone surrogates, which PostgreSQL cannot store, are taken out first).
+A verified event is stored once (the inbox, by event id: a replay
 is answered 200 and changes nothing) and answered 200 at once; it is applied after the answer has
 gone (what is not applied then, the reconciliation poll applies). Without a webhook secret or a
 Stripe key configured, every event is refused with 503 PAYMENTS_NOT_CONFIGURED, and logged.
@@ -14,6 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+import asyncpg
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -54,6 +57,9 @@ def stripe_webhook(holder: dict[str, Resources]) -> Endpoint:
         except OUTAGES as outage:
             log.warning("stripe webhook: cannot store event %s: %r", event.id, outage)
             return error_response(503, ErrorCode.UNAVAILABLE, UNAVAILABLE_MESSAGE, {"retry-after": "1"})
+        except asyncpg.DataError as error:  # verified, but nothing the inbox can store
+            log.error("stripe webhook: event %.80r refused, cannot be stored: %r", event.id, error)
+            return error_response(400, ErrorCode.BAD_REQUEST, "the event cannot be stored")
         if not stored:
             log.info("stripe event %s (%s) received again: nothing to do", event.id, event.type)
             return JSONResponse({"received": True, "duplicate": True})

@@ -18,7 +18,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from ledger import constants
-from ledger.core.errors import IdempotencyConflict, InvalidCommand, PaymentMethodRequired
+from ledger.core.errors import IdempotencyConflict, InvalidCommand, NotFound, PaymentMethodRequired
 from ledger.core.validation import check_text
 from ledger.payments.context import PaymentContext
 from ledger.payments.customers import ensure_customer
@@ -85,15 +85,30 @@ async def charge(ctx: PaymentContext, request: ChargeRequest) -> Payment:
     existing = await payment_by_request(ctx.pool, request.organization_id, request.request_key)
     if existing is None:
         customer = await ensure_customer(ctx, request.organization_id)
-        method = request.payment_method_id or await ctx.gateway.default_payment_method(customer)
-        if method is None:
-            raise PaymentMethodRequired("no payment method was given and the organization has no default one")
+        method = await _method_of(ctx, customer, request.payment_method_id)
         existing = await insert_payment(ctx.pool, _new_payment(ctx, request, method))
         if existing is None:  # a concurrent request with the same key won the insert
             existing = await payment_by_request(ctx.pool, request.organization_id, request.request_key)
             assert existing is not None
     _same_request(existing, request)
     return await resume(ctx, existing, request.off_session, request.description)
+
+
+async def _method_of(ctx: PaymentContext, customer: str, payment_method_id: str | None) -> str:
+    """The card to charge: the one given, if it is the organization's own (another organization's
+    card, or one Stripe does not know, is NOT_FOUND before anything is written), else the default."""
+    if payment_method_id is None:
+        default = await ctx.gateway.default_payment_method(customer)
+        if default is None:
+            raise PaymentMethodRequired("no payment method was given and the organization has no default one")
+        return default
+    try:
+        method = await ctx.gateway.retrieve_payment_method(payment_method_id)
+    except (NotFound, InvalidCommand):
+        method = None
+    if method is None or method.customer != customer:
+        raise NotFound("no such payment method in this organization")
+    return method.id
 
 
 def _new_payment(ctx: PaymentContext, request: ChargeRequest, payment_method: str) -> Payment:
@@ -133,13 +148,17 @@ async def create_intent(
     ctx: PaymentContext, payment_id: UUID, off_session: bool, description: str
 ) -> IntentView | None:
     """Create the payment's intent under its row lock; None when the row has one already (or is
-    no longer waiting for one). A decline is recorded here too: its 402 may not name the intent."""
+    no longer waiting for one). A decline is recorded here too: its 402 may not name the intent.
+    The customer is known before the lock is taken: nothing here asks the pool for a second
+    connection while it holds one (a small jobs pool would wait on itself)."""
+    unlocked = await payment_by_id(ctx.pool, payment_id)
+    assert unlocked is not None
+    customer = await ensure_customer(ctx, unlocked.organization_id)
     async with ctx.pool.acquire() as connection, connection.transaction():
         payment = await payment_by_id(connection, payment_id, for_update=True)
         assert payment is not None
         if payment.payment_intent_id is not None or payment.status not in UNSETTLED:
             return None
-        customer = await ensure_customer(ctx, payment.organization_id)
         assert payment.payment_method_id is not None
         intent = await ctx.gateway.create_payment_intent(
             customer=customer,

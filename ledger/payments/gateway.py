@@ -9,16 +9,16 @@ What Stripe answers is normalized the way the rest of the code needs it:
 - Stripe unreachable, timing out, rate limiting or failing (5xx) raises `Unavailable` (retry
   with the same idempotency key);
 - a card refused when attached raises `PaymentDeclined`; an id Stripe does not know, `NotFound`.
-
 The API base is Stripe's own unless `CREDIT_LEDGER_STRIPE_API_BASE` is set.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, NoReturn
 
@@ -26,6 +26,7 @@ import stripe
 
 from ledger import constants
 from ledger.core.errors import InvalidCommand, NotFound, PaymentDeclined, PaymentsNotConfigured, Unavailable
+from ledger.payments.events import EventMalformed, EventView, event_view
 from ledger.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class PaymentMethodView:
     last4: str
     exp_month: int
     exp_year: int
+    customer: str | None = None  # the customer it is attached to, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,15 +72,6 @@ class RefundView:
     currency: str  # upper case
     payment_intent: str | None
     metadata: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class EventView:
-    id: str
-    type: str
-    created: datetime
-    object: Mapping[str, Any]  # data.object
-    payload: Mapping[str, Any]  # the whole event, as stored
 
 
 class SignatureInvalid(Exception):
@@ -170,6 +163,7 @@ def _method_view(data: Mapping[str, Any]) -> PaymentMethodView:
         last4=str(card.get("last4") or ""),
         exp_month=int(card.get("exp_month") or 0),
         exp_year=int(card.get("exp_year") or 0),
+        customer=_id_of(data.get("customer")),
     )
 
 
@@ -184,26 +178,23 @@ def _refund_view(data: Mapping[str, Any]) -> RefundView:
     )
 
 
-def event_view(data: Mapping[str, Any]) -> EventView:
-    return EventView(
-        id=str(data["id"]),
-        type=str(data["type"]),
-        created=datetime.fromtimestamp(int(data["created"]), UTC),
-        object=(data.get("data") or {}).get("object") or {},
-        payload=data,
-    )
-
-
 def verify_event(payload: bytes, signature_header: str, secret: str) -> EventView:
     """The event a webhook carries, if its signature (HMAC-SHA256 of `t.body` under `secret`)
-    verifies and its timestamp is within the tolerance; SignatureInvalid otherwise."""
+    verifies, its timestamp is within the tolerance either way (a future one too), and its body is
+    an event we can store; SignatureInvalid otherwise."""
+    tolerance = constants.stripe_webhook_tolerance_s
     try:
-        event = stripe.Webhook.construct_event(
-            payload, signature_header, secret, tolerance=constants.stripe_webhook_tolerance_s
-        )
-    except (stripe.SignatureVerificationError, ValueError) as error:
+        stripe.WebhookSignature.verify_header(payload, signature_header, secret, tolerance=tolerance)
+        data = json.loads(payload)
+        if _signed_at(signature_header) > time.time() + tolerance:
+            raise SignatureInvalid("the signature's timestamp is in the future")
+        return event_view(data)
+    except (stripe.SignatureVerificationError, ValueError, RecursionError) as error:  # EventMalformed: ValueError
         raise SignatureInvalid(str(error)) from None
-    return event_view(event.to_dict())
+
+
+def _signed_at(header: str) -> int:  # verify_header parsed it already: well formed
+    return int(next(item.strip()[2:] for item in header.split(",") if item.strip().startswith("t=")))
 
 
 class _HTTPXClient(stripe.HTTPXClient):
@@ -337,18 +328,61 @@ class Gateway:
         return [_refund_view(refund.to_dict()) for refund in refunds.data]
 
     async def list_events(
-        self, created_gte: int, limit: int = constants.stripe_page_size_max, starting_after: str | None = None
-    ) -> list[EventView]:
-        """One page of the events created at or after `created_gte` (Unix seconds), as Stripe
-        orders them (newest first); `starting_after` (the last id of a page) asks for the next."""
-        params: Any = {"created": {"gte": created_gte}, "limit": min(limit, constants.stripe_page_size_max)}
+        self,
+        created_gte: int,
+        limit: int = constants.stripe_page_size_max,
+        starting_after: str | None = None,
+        created_lte: int | None = None,
+    ) -> EventPage:
+        """One page of the events created in [`created_gte`, `created_lte`] (Unix seconds), as Stripe
+        orders them (newest first); `starting_after` (a page's `last_id`) asks for the next. An event
+        we cannot take is left out of `events` (logged) but still counts for the paging."""
+        created: dict[str, int] = {"gte": created_gte, **({"lte": created_lte} if created_lte is not None else {})}
+        params: Any = {"created": created, "limit": min(limit, constants.stripe_page_size_max)}
         if starting_after:
             params["starting_after"] = starting_after
         try:
-            events = await self._client.v1.events.list_async(params=params)
+            listed = await self._client.v1.events.list_async(params=params)
         except stripe.StripeError as error:
             _fail(error)
-        return [event_view(event.to_dict()) for event in events.data]
+        events, raw = [], [event.to_dict() for event in listed.data]
+        for data in raw:
+            try:
+                events.append(event_view(data))
+            except EventMalformed as error:
+                log.error("stripe event %.80r skipped: %s", data.get("id"), error)
+        last = raw[-1].get("id") if raw else None
+        return EventPage(events, str(last) if last else None, bool(listed.has_more) and last is not None)
+
+    async def retrieve_payment_method(self, payment_method: str) -> PaymentMethodView:
+        try:
+            method = await self._client.v1.payment_methods.retrieve_async(payment_method)
+        except stripe.StripeError as error:
+            _fail(error)
+        return _method_view(method.to_dict())
+
+    async def intents_of(self, customer: str, created_gte: int) -> list[IntentView]:
+        """The customer's PaymentIntents created since `created_gte` (Unix seconds), newest first (at
+        most a few pages: what one payment's crashed creation may have left)."""
+        found: list[IntentView] = []
+        params: Any = {"customer": customer, "created": {"gte": created_gte}, "limit": constants.stripe_page_size_max}
+        for _ in range(constants.stripe_intent_pages_max):
+            try:
+                listed = await self._client.v1.payment_intents.list_async(params=params)
+            except stripe.StripeError as error:
+                _fail(error)
+            found.extend(intent_view(intent.to_dict()) for intent in listed.data)
+            if not listed.has_more or not listed.data:
+                break
+            params["starting_after"] = listed.data[-1].id
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    events: list[EventView]
+    last_id: str | None  # what `starting_after` takes for the next page
+    has_more: bool
 
 
 def gateway_from(settings: Settings) -> Gateway | None:

@@ -2,9 +2,9 @@
 reconciliation poll brought it) and applying them, idempotently and in any order.
 
 An event is stored first and applied after, so a 2xx answers Stripe quickly and nothing is lost if
-applying fails (the poll applies what is left). Applying takes the event's row lock (SKIP LOCKED:
-two appliers never apply one event at once) and marks it applied, or records the error and leaves
-it for the next try. What an event does:
+applying fails (the poll applies what is left). Applying claims the event for a while (two appliers
+never apply one event at once; the claim is committed, so no connection is held meanwhile), then
+marks it applied, or records the error and leaves it for the next try. What an event does:
 
 - `payment_intent.*`: the intent is read again from Stripe (events arrive in any order, so the
   event's copy may be older than what Stripe knows) and settled (`settle_intent`);
@@ -19,13 +19,15 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from ledger import constants
 from ledger.core.billing_commands import RaiseBillingAlert
 from ledger.core.commands import AlertKind
 from ledger.core.errors import NotFound
 from ledger.core.money import MicroCredits
 from ledger.core.validation import check_text
 from ledger.payments.context import PaymentContext
-from ledger.payments.gateway import EventView, IntentView, event_view, intent_view
+from ledger.payments.events import EventView, event_view
+from ledger.payments.gateway import IntentView, intent_view
 from ledger.payments.refund_outcomes import charge_refunded
 from ledger.payments.settle import settle_intent
 from ledger.payments.store import Connection, payment_by_intent
@@ -46,26 +48,36 @@ async def receive(connection: Connection, event: EventView, via: str, at: dateti
     return bool(status == "INSERT 0 1")
 
 
-_LOCK = "SELECT payload, received_via FROM stripe_events WHERE id = $1 AND applied_at IS NULL FOR UPDATE SKIP LOCKED"
-_APPLIED = "UPDATE stripe_events SET applied_at = $2, error = NULL WHERE id = $1"
-_FAILED = "UPDATE stripe_events SET error = $2 WHERE id = $1"
-_PENDING = "SELECT id FROM stripe_events WHERE applied_at IS NULL ORDER BY received_at, id LIMIT $1"
+# An applier claims the event (a lease on the wall clock: a crashed applier's lapses) and commits,
+# so no transaction or connection is held while Stripe and the ledger are asked.
+_CLAIM = """
+UPDATE stripe_events SET claimed_until = clock_timestamp() + make_interval(secs => $2)
+WHERE id = $1 AND applied_at IS NULL AND (claimed_until IS NULL OR claimed_until < clock_timestamp())
+RETURNING payload, received_via
+"""
+_APPLIED = "UPDATE stripe_events SET applied_at = $2, error = NULL, claimed_until = NULL WHERE id = $1"
+_FAILED = "UPDATE stripe_events SET error = $2, attempts = attempts + 1, claimed_until = NULL WHERE id = $1"
+# Unclaimed and not applied, the fewest failed attempts first (one that keeps failing starves no other).
+_PENDING = """
+SELECT id FROM stripe_events
+WHERE applied_at IS NULL AND (claimed_until IS NULL OR claimed_until < clock_timestamp())
+ORDER BY attempts, received_at, id LIMIT $1
+"""
 
 
 async def apply_stored(ctx: PaymentContext, event_id: str) -> bool:
     """Apply a stored event unless it was applied already (or is being applied); True if applied now."""
-    async with ctx.pool.acquire() as connection, connection.transaction():
-        row = await connection.fetchrow(_LOCK, event_id)
-        if row is None:
-            return False
+    row = await ctx.pool.fetchrow(_CLAIM, event_id, constants.stripe_event_claim_s)
+    if row is None:
+        return False
+    try:
         event = event_view(row["payload"])
-        try:
-            await apply_event(ctx, event, row["received_via"])
-        except Exception as error:  # kept for the next try, whatever it was
-            log.warning("stripe event %s (%s) not applied: %r", event.id, event.type, error)
-            await connection.execute(_FAILED, event.id, repr(error)[:500])
-            return False
-        await connection.execute(_APPLIED, event.id, ctx.now)
+        await apply_event(ctx, event, row["received_via"])
+    except Exception as error:  # kept for the next try, whatever it was
+        log.warning("stripe event %s not applied: %r", event_id, error)
+        await ctx.pool.execute(_FAILED, event_id, repr(error)[:500])
+        return False
+    await ctx.pool.execute(_APPLIED, event_id, ctx.now)
     return True
 
 

@@ -33,13 +33,20 @@ async def attach_payment_method(
     ctx: PaymentContext, organization_id: UUID, payment_method_id: str, make_default: bool
 ) -> PaymentMethod:
     """Attach the card to the organization's customer; the first card becomes the default, as
-    does any with `make_default`. A card refused on attach is PAYMENT_DECLINED."""
+    does any with `make_default`. A card refused on attach is PAYMENT_DECLINED. A card attached to
+    another customer is NOT_FOUND (never moved: it is another organization's); one attached to ours
+    already is answered as it is."""
     customer = await ensure_customer(ctx, organization_id)
-    method = await ctx.gateway.attach_payment_method(customer, payment_method_id)
-    if make_default or await ctx.gateway.default_payment_method(customer) is None:
-        await ctx.gateway.set_default_payment_method(customer, method.id)
+    found = await ctx.gateway.retrieve_payment_method(payment_method_id)
+    if found.customer is not None and found.customer != customer:
+        raise NotFound("no such payment method")
+    method = found if found.customer == customer else await ctx.gateway.attach_payment_method(customer, found.id)
+    default = await ctx.gateway.default_payment_method(customer)
+    if make_default or default is None:
+        if default != method.id:
+            await ctx.gateway.set_default_payment_method(customer, method.id)
         return PaymentMethod(method, True)
-    return PaymentMethod(method, False)
+    return PaymentMethod(method, default == method.id)
 
 
 async def _owned(ctx: PaymentContext, organization_id: UUID, payment_method_id: str) -> tuple[str, PaymentMethodView]:

@@ -23,18 +23,22 @@ from uuid import UUID
 
 import asyncpg
 
+from ledger import constants
 from ledger.billing.money_format import from_minor
-from ledger.core.commands import GrantCredits, LotKind, LotSource, LotTerms
+from ledger.core.billing_commands import RaiseBillingAlert
+from ledger.core.commands import AlertKind, GrantCredits, LotKind, LotSource, LotTerms
 from ledger.core.entries import Status
 from ledger.core.money import MicroCredits
 from ledger.invoicing.settlement import invoice_paid, invoice_payment_failed
 from ledger.payments.context import PaymentContext
+from ledger.payments.customers import customer_of
 from ledger.payments.gateway import IntentStatus, IntentView
 from ledger.payments.recharge_outcomes import recharge_failed
 from ledger.payments.store import (
     Payment,
     PaymentStatus,
     Purpose,
+    count_grant_refused,
     payment_by_id,
     payment_by_intent,
     record_grant,
@@ -65,12 +69,15 @@ async def _payment_of(ctx: PaymentContext, intent: IntentView, payment_id: UUID 
     return await payment_by_id(ctx.pool, payment_id)
 
 
-def _matches(intent: IntentView, payment: Payment, via: str) -> bool:
+def _matches(intent: IntentView, payment: Payment, customer: str | None, via: str) -> bool:
     """Whether `intent` may settle `payment`: the payment's own intent (or, before its id is known,
-    one naming it), for its organization, amount and currency. Anything else is logged, not settled."""
+    one naming it), for its organization's customer, amount and currency. Anything else is logged,
+    not settled."""
     problem = None
     if payment.payment_intent_id is not None and intent.id and intent.id != payment.payment_intent_id:
         problem = f"payment {payment.id} has intent {payment.payment_intent_id}"
+    elif intent.customer is not None and intent.customer != customer:
+        problem = f"it charges customer {intent.customer}, its payment's organization is {customer}"
     elif intent.metadata.get("org", str(payment.organization_id)) != str(payment.organization_id):
         problem = f"it names organization {intent.metadata.get('org')}, its payment {payment.organization_id}"
     elif intent.id and (intent.amount, intent.currency) != (payment.amount, payment.currency):
@@ -89,7 +96,7 @@ async def settle_intent(
     if payment is None:
         log.info("%s: intent %s is not one of our payments", via, intent.id)
         return None
-    if not _matches(intent, payment, via):
+    if not _matches(intent, payment, await customer_of(ctx.pool, payment.organization_id), via):
         return payment
     async with ctx.pool.acquire() as connection, connection.transaction():
         locked = await payment_by_id(connection, payment.id, for_update=True)
@@ -147,10 +154,11 @@ async def _grant(ctx: PaymentContext, payment: Payment) -> Payment:
         ),
     )  # fmt: skip
     key = grant_key(payment.payment_intent_id)
+    if payment.grant_attempts >= constants.payment_grant_attempts_max:
+        return payment  # refused for good: alerted once, an operator's to resolve
     [reply] = await ctx.effects.apply(payment.organization_id, [LedgerEffect(key, request, ctx.now)])
     if reply.result.status is Status.REJECTED:
-        log.error("payment %s paid, but its grant was rejected: %s %s", payment.id, reply.result.code,
-                  reply.result.message)  # fmt: skip
+        await _grant_refused(ctx, payment, f"{reply.result.code} {reply.result.message}")
         return payment
     lot_id = UUID(reply.result.details["lot_id"])
     async with ctx.pool.acquire() as connection, connection.transaction():
@@ -158,6 +166,21 @@ async def _grant(ctx: PaymentContext, payment: Payment) -> Payment:
         recorded = await record_grant(connection, payment.id, lot_id, reply.transaction_id, ctx.now)
     log.info("payment %s granted lot %s (%s)", payment.id, lot_id, key)
     return recorded
+
+
+async def _grant_refused(ctx: PaymentContext, payment: Payment, why: str) -> None:
+    """The ledger refused a paid grant: re-sent by the reconciliation a few times (a refusal may pass,
+    e.g. a pack's products changing), then alerted once (PAYMENT_FAILED) and left to an operator."""
+    attempts = await count_grant_refused(ctx.pool, payment.id, ctx.now)
+    log.warning("payment %s paid, but its grant was refused (%d): %s", payment.id, attempts, why)
+    if attempts != constants.payment_grant_attempts_max:
+        return
+    log.error("payment %s paid but not granted after %d tries: %s", payment.id, attempts, why)
+    name = f"paid but not granted: payment {payment.id}: {why}"[:200]
+    alert = RaiseBillingAlert(kind=AlertKind.PAYMENT_FAILED, name=name,
+                              value=MicroCredits(payment.amount), threshold=MicroCredits(0))  # fmt: skip
+    key = f"grant-refused:{payment.payment_intent_id}"
+    await ctx.effects.apply(payment.organization_id, [LedgerEffect(key, alert, ctx.now)])
 
 
 async def _pack_charge(connection: asyncpg.Connection, payment: Payment, key: str, name: str) -> BillingCharge:

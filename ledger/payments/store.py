@@ -64,12 +64,13 @@ class Payment:
     payment_method_id: str | None = None
     client_secret: str | None = None
     next_action_type: str | None = None
+    grant_attempts: int = 0  # grants the ledger refused so far
 
 
 _COLUMNS = """
 id, org_id, purpose, status, amount, currency, payment_intent_id, decline_code, failure_message, credits, lot_id,
 grant_transaction_id, invoice_id, pack_key, created_at, succeeded_at, refunded_amount, request_key, price_per_credit,
-payment_method_id
+payment_method_id, grant_attempts
 """
 
 
@@ -95,6 +96,7 @@ def _payment(row: asyncpg.Record) -> Payment:
         request_key=row["request_key"],
         price_per_credit=row["price_per_credit"],
         payment_method_id=row["payment_method_id"],
+        grant_attempts=row["grant_attempts"],
     )
 
 
@@ -211,10 +213,25 @@ async def unsettled_payments(
 _UNGRANTED = f"""
 SELECT {_COLUMNS} FROM payments
 WHERE status = 'succeeded' AND purpose IN ('pack', 'recharge') AND lot_id IS NULL AND created_at <= $1
+  AND grant_attempts < $3
 ORDER BY created_at LIMIT $2
 """  # noqa: S608
 
 
-async def ungranted_payments(connection: Connection, created_before: datetime, limit: int) -> list[Payment]:
-    """Succeeded pack and recharge payments whose grant is not recorded (a crash between the two)."""
-    return [_payment(row) for row in await connection.fetch(_UNGRANTED, created_before, limit)]
+async def ungranted_payments(
+    connection: Connection, created_before: datetime, limit: int, attempts_max: int
+) -> list[Payment]:
+    """Succeeded pack and recharge payments whose grant is not recorded (a crash between the two),
+    unless the ledger refused it `attempts_max` times already."""
+    return [_payment(row) for row in await connection.fetch(_UNGRANTED, created_before, limit, attempts_max)]
+
+
+_GRANT_REFUSED = (
+    "UPDATE payments SET grant_attempts = grant_attempts + 1, updated_at = $2 WHERE id = $1 RETURNING grant_attempts"
+)
+
+
+async def count_grant_refused(connection: Connection, id: UUID, at: datetime) -> int:
+    """Count one more grant the ledger refused; how many so far."""
+    count: int = await connection.fetchval(_GRANT_REFUSED, id, at)
+    return count
