@@ -1,6 +1,7 @@
 """Invoices' periodic work: every minute, issue the invoices of billing periods that ended and
 charge the card invoices not yet charged (`issue_invoices`), and run dunning (`run_dunning`: the
-retries due, the suspensions due).
+retries due, the suspensions due, and the Net-N invoices that became overdue: one PAYMENT_FAILED
+alert each).
 
 Any number of jobs workers may run these at once: an invoice is issued once per (subscription,
 period) under the subscription's lock and a unique key, a charge's request key names its attempt,
@@ -21,6 +22,7 @@ from ledger import constants
 from ledger.invoicing import dunning
 from ledger.invoicing.collect import collect_uncollected, uncollected
 from ledger.invoicing.issue import issue_due
+from ledger.invoicing.overdue import alert_overdue
 from ledger.payments.context import PaymentContext
 from ledger.store.catalog_versions import load_catalog
 
@@ -58,11 +60,14 @@ async def issue_invoices(ctx: dict[str, Any]) -> int:
 
 
 async def run_dunning(ctx: dict[str, Any]) -> int:
-    """Retry the failed charges due and suspend the organizations due; returns how many steps ran."""
-    payments = _payments(ctx, _now(ctx))
+    """Alert the Net-N invoices that became overdue, retry the failed charges due and suspend the
+    organizations due; returns how many steps ran."""
+    now = _now(ctx)
+    overdue = await alert_overdue(ctx["pool"], ctx["effects"], now, constants.dunning_per_run_max)
+    payments = _payments(ctx, now)
     if payments is None:
-        return 0  # no charge was made, so none failed
+        return overdue  # no charge was made, so none failed
     run = await dunning.run_dunning(payments, constants.dunning_per_run_max)
-    if run.retried or run.suspended:
-        log.info("dunning: %d retried, %d suspended", run.retried, run.suspended)
-    return run.retried + run.suspended
+    if run.retried or run.suspended or overdue:
+        log.info("dunning: %d retried, %d suspended, %d overdue", run.retried, run.suspended, overdue)
+    return run.retried + run.suspended + overdue

@@ -41,6 +41,7 @@ _TABLES = (
     "ledger_transactions", "alert_events", "invitations", "members", "api_keys", "teams", "products", "organizations",
     "partners", "catalog_rates", "catalog_entries", "billing_charges", "seat_changes", "period_facts",
     "plan_changes", "subscription_plans", "dunning", "invoice_lines", "invoices", "recharges", "auto_recharge",
+    "invoice_overpayments",
     "stripe_cursors", "stripe_events", "refunds", "payments", "stripe_customers", "subscriptions",
 )  # fmt: skip
 

@@ -29,7 +29,8 @@ from tests.invoicing_setup import (
 from tests.ledger_api import Ledger
 from tests.stripe_fake import CARD_3DS, CARD_CHARGES_FAIL, CARD_OK, FakeStripe
 
-PAY = f"mutation($input: PayInvoiceInput!) {{ payInvoice(input: $input) {{ {INVOICE} }} }}"
+PAY = f"""mutation($input: PayInvoiceInput!) {{
+  payInvoice(input: $input) {{ invoice {{ {INVOICE} }} payment {{ id status }} }} }}"""
 
 
 async def _dunning(pool: asyncpg.Pool, invoice_id: str) -> asyncpg.Record:
@@ -114,13 +115,13 @@ async def test_retries_on_days_1_3_5_suspension_on_day_7_and_a_payment_restores_
         pay = {"organizationId": org.org, "invoiceId": invoice_id, "idempotencyKey": "pay-after-card-update"}
         paid = await service.graphql(PAY, input=pay)
         assert "errors" not in paid, paid
-        assert (paid["data"]["payInvoice"]["status"], paid["data"]["payInvoice"]["paidAt"] is not None) == (
-            "PAID",
-            True,
-        )
+        shown = paid["data"]["payInvoice"]
+        assert (shown["invoice"]["status"], shown["invoice"]["paidAt"] is not None) == ("PAID", True)
+        assert shown["payment"]["status"] == "SUCCEEDED"
         await org.accepted("recordUsage", product="sms.message", quantity="1")
         again = await service.graphql(PAY, input=pay)
-        assert again["data"]["payInvoice"]["status"] == "PAID"
+        assert again["data"]["payInvoice"]["invoice"]["status"] == "PAID"
+        assert again["data"]["payInvoice"]["payment"] == shown["payment"]
         await _twice(jobs)
     tried = await _attempts(pool, invoice_id)
     assert tried == [*((str(n), "failed") for n in range(1, 5)), ("pay:pay-after-card-update", "succeeded")]

@@ -13,6 +13,8 @@ import strawberry
 from graphql_api.access.authorize import Authorize, authorize, from_argument, nowhere
 from graphql_api.access.policy import Permission
 from graphql_api.billing.invoices_types import Invoice, PayInvoiceInput
+from graphql_api.billing.payments import paying, payment_method_id
+from graphql_api.billing.payments_types import Payment
 from graphql_api.context import Info
 from graphql_api.errors import ApiError, invalid, not_found
 from graphql_api.inputs import load_organization, parse_id, printable
@@ -21,13 +23,20 @@ from ledger.billing import invoice as domain
 from ledger.core import bounds
 from ledger.invoicing import store
 from ledger.invoicing.pay import pay_invoice
-from ledger.payments.context import PaymentContext
-from ledger.payments.gateway import require_gateway
-from ledger.subscriptions.effects import LedgerEffects
 
 
 def _shown(info: Info, invoice: domain.Invoice) -> Invoice:
     return Invoice.from_domain(invoice, info.context.resources.authenticator.token_secret, datetime.now(UTC))
+
+
+@strawberry.type(
+    description="What paying an invoice did: the invoice as it stands, and its payment (null for an invoice paid "
+    "without one). payment.status REQUIRES_ACTION: finish 3-D Secure with payment.clientSecret (Stripe.js); the "
+    "invoice is paid once Stripe reports success."
+)
+class PayInvoicePayload:
+    invoice: Invoice
+    payment: Payment | None
 
 
 @strawberry.type
@@ -69,16 +78,17 @@ class InvoiceMutations:
     @strawberry.mutation(
         extensions=[Authorize(Permission.MANAGE_BILLING)],
         description="Pay an open invoice now with the card given (default: the organization's default card), e.g. "
-        "after a card update during dunning: a suspension it caused is lifted at once. A paid invoice answers as "
-        "it is; a declined card is PAYMENT_DECLINED (extensions.declineCode).",
+        "after a card update during dunning: a suspension it caused is lifted at once (unless another unpaid invoice "
+        "suspended the organization too). An invoice is charged once: while a payment of it is under way, or once "
+        "it is paid, that payment is answered whatever the key. A card that needs 3-D Secure answers the payment in "
+        "REQUIRES_ACTION with its clientSecret; a declined card is PAYMENT_DECLINED (extensions.declineCode).",
     )
-    async def pay_invoice(self, info: Info, input: PayInvoiceInput) -> Invoice:
+    async def pay_invoice(self, info: Info, input: PayInvoiceInput) -> PayInvoicePayload:
         org = parse_id(input.organization_id, "organizationId")
         await load_organization(info, org)
         invoice_id = parse_id(input.invoice_id, "invoiceId")
         key = printable(input.idempotency_key, "idempotencyKey", constants.payment_request_key_length_max - 60)
-        method = None if input.payment_method_id is None else printable(input.payment_method_id, "paymentMethodId", 255)
-        resources = info.context.resources
-        gateway = require_gateway(resources.gateway)
-        ctx = PaymentContext(resources.pool, gateway, LedgerEffects(resources.mailbox), datetime.now(UTC))
-        return _shown(info, await pay_invoice(ctx, org, invoice_id, key, method))
+        method = None if input.payment_method_id is None else payment_method_id(input.payment_method_id)
+        paid = await pay_invoice(paying(info), org, invoice_id, key, method)
+        payment = None if paid.payment is None else Payment.from_domain(paid.payment)
+        return PayInvoicePayload(invoice=_shown(info, paid.invoice), payment=payment)

@@ -3,7 +3,9 @@ attempt, at issue or by dunning) or the card the customer chose (`payInvoice`).
 
 The charge's request key names the attempt (`invoice:<id>:<n>`, `invoice:<id>:pay:<key>`), so a job
 run twice, two workers or a retry after a crash find the payment the first started and never charge
-twice (`ledger.payments.charges.charge`). Its outcome reaches the invoice through `settle_intent`'s
+twice (`ledger.payments.charges.charge`); and whatever the key, an invoice with a payment under way
+or done is not charged again (`ledger.invoicing.payment_guard`): that payment is taken as the
+attempt's. Its outcome reaches the invoice through `settle_intent`'s
 hooks (`ledger.invoicing.settlement`); no payment method at all counts as a failed attempt.
 """
 
@@ -20,8 +22,9 @@ import asyncpg
 from ledger.billing.invoice import Collection, Invoice, InvoiceStatus
 from ledger.core.errors import PaymentMethodRequired
 from ledger.invoicing import store
+from ledger.invoicing.payment_guard import is_live_conflict, look
 from ledger.invoicing.settlement import attempt_key, payment_failed
-from ledger.payments.charges import ChargeRequest, Payment, Purpose, charge
+from ledger.payments.charges import ChargeRequest, Payment, Purpose, charge, resume
 from ledger.payments.context import PaymentContext
 from ledger.payments.store import PaymentStatus
 
@@ -56,6 +59,23 @@ def charge_request(
     )
 
 
+async def _charge(ctx: PaymentContext, invoice: Invoice, attempt: int) -> Payment | None:
+    """The attempt's payment, or the invoice's live one when it has one (the customer's own
+    payment under way, or this attempt's after a crash): an invoice is charged once at a time."""
+    for _ in range(3):
+        found, live = await look(ctx.pool, invoice.id)
+        if found is None or found.status is not InvoiceStatus.OPEN:
+            return None
+        if live is not None:
+            return live if live.status is PaymentStatus.SUCCEEDED else await resume(ctx, live, off_session=True)
+        try:
+            return await charge(ctx, charge_request(found, attempt_key(invoice.id, attempt)))
+        except asyncpg.UniqueViolationError as error:
+            if not is_live_conflict(error):
+                raise
+    return None  # it keeps changing under us: the next run looks again
+
+
 async def collect(ctx: PaymentContext, invoice: Invoice, attempt: int) -> Payment | None:
     """Automatic attempt `attempt` to charge an open card invoice's amount due (None: nothing to
     charge, or no payment method, which is recorded as the attempt's failure)."""
@@ -64,15 +84,16 @@ async def collect(ctx: PaymentContext, invoice: Invoice, attempt: int) -> Paymen
     if invoice.amount_due <= 0:
         return None
     try:
-        payment = await charge(ctx, charge_request(invoice, attempt_key(invoice.id, attempt)))
+        payment = await _charge(ctx, invoice, attempt)
     except PaymentMethodRequired as error:
         await payment_failed(ctx, invoice, attempt, "no payment method")
         log.warning("invoice %s: %s", invoice.number, error)
         return None
-    if payment.status is PaymentStatus.REQUIRES_ACTION:
+    if payment is not None and payment.status is PaymentStatus.REQUIRES_ACTION:
         # Off-session, nobody is there to authenticate: for dunning this attempt failed.
         await payment_failed(ctx, invoice, attempt, "authentication_required", payment.id, payment.created_at)
-    log.info("invoice %s: attempt %d is %s", invoice.number, attempt, payment.status.value)
+    if payment is not None:
+        log.info("invoice %s: attempt %d is %s", invoice.number, attempt, payment.status.value)
     return payment
 
 

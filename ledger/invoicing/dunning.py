@@ -7,7 +7,9 @@ request key names the attempt (`invoice:<id>:<n>`), so two runs that both reach 
 payment; the payment's hooks (`ledger.invoicing.settlement`) record the outcome and set the next
 attempt's time. A suspension is sent under the row's lock, keyed `dunning:<invoice>:suspend` (its
 alert `dunning:<invoice>:suspended`), and recorded in the same transaction: a payment that arrives
-meanwhile waits for it, then lifts it (`invoice_paid`).
+meanwhile waits for it, then lifts it (`invoice_paid`). Suspending and restoring an organization
+are both decided under its lock (`dunning_store.lock_organization`): a payment lifts a suspension
+only when no other unpaid invoice of the organization holds one.
 """
 
 from __future__ import annotations
@@ -74,7 +76,12 @@ async def suspend_due(ctx: PaymentContext, limit: int = constants.dunning_per_ru
     suspended = 0
     failed_before = ctx.now - timedelta(days=SUSPEND_DAYS)
     async with ctx.pool.acquire() as connection, connection.transaction():
-        for row in await dunning_store.suspensions_due(connection, failed_before, limit):
+        due = await dunning_store.suspensions_due(connection, failed_before, limit)
+        # The organizations' locks, in one order (two runs never wait on each other in a circle):
+        # a payment of another invoice deciding to restore one of them waits for this run.
+        for organization_id in sorted({row.organization_id for row in due}):
+            await dunning_store.lock_organization(connection, organization_id)
+        for row in due:
             invoice = await store.load_invoice(connection, row.invoice_id)
             if invoice is None or invoice.status is not InvoiceStatus.OPEN:
                 await dunning_store.resolve(connection, row.invoice_id, ctx.now)

@@ -50,6 +50,13 @@ ORDER BY first_failed_at LIMIT $2
 FOR UPDATE SKIP LOCKED
 """  # noqa: S608 - a constant column list
 _LOCK = "SELECT 1 FROM dunning WHERE invoice_id = $1 FOR UPDATE"
+# Whether the organization is suspended or restored is decided under this lock (one flag per
+# organization, suspended by any of its unpaid invoices).
+_ORGANIZATION_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('dunning:' || $1::uuid::text, 0))"
+_STILL_SUSPENDING = """
+SELECT EXISTS (SELECT 1 FROM dunning
+               WHERE org_id = $1 AND invoice_id <> $2 AND suspended_at IS NOT NULL AND resolved_at IS NULL)
+"""
 _SUSPENDED = "UPDATE dunning SET suspended_at = $2, updated_at = now() WHERE invoice_id = $1 AND suspended_at IS NULL"
 _ATTEMPTED = "UPDATE dunning SET next_attempt_at = $2, updated_at = now() WHERE invoice_id = $1"
 
@@ -94,6 +101,17 @@ async def dunning_of(connection: Connection, invoice_id: UUID) -> Dunning | None
 async def lock(connection: asyncpg.Connection, invoice_id: UUID) -> None:
     """Take the row's lock (waiting for a run suspending its organization), if there is a row."""
     await connection.execute(_LOCK, invoice_id)
+
+
+async def lock_organization(connection: asyncpg.Connection, organization_id: UUID) -> None:
+    """Take the organization's suspension lock until the transaction ends."""
+    await connection.execute(_ORGANIZATION_LOCK, organization_id)
+
+
+async def still_suspending(connection: Connection, organization_id: UUID, paid_invoice_id: UUID) -> bool:
+    """Whether another unpaid invoice of the organization keeps it suspended."""
+    found: bool = await connection.fetchval(_STILL_SUSPENDING, organization_id, paid_invoice_id)
+    return found
 
 
 async def resolve(connection: Connection, invoice_id: UUID, at: datetime) -> Dunning | None:

@@ -7,10 +7,14 @@ credit period's close, which expires the lots ending then). A trial's periods re
 fact and are not invoiced; a period with a fact but nothing to bill (a custom plan without usage)
 is issued at zero and paid at once, so every billing period has its document.
 
+Each run reads only the charge facts not yet invoiced (`period_facts.invoiced`, set in the
+invoice's transaction; a partial index holds just those), within `invoice_look_back_days`.
+
 Exactly once with any number of job workers: the subscription's row is locked (`FOR UPDATE SKIP
 LOCKED`: a run that finds it held, by another run or by the turnover, moves on and the next run
 issues it), the period is checked for an invoice under that lock, and `invoices_one_per_period`
-guards the write. Numbers come from the `invoice_numbers` sequence (`INV-<year>-<6 digits>`).
+guards the write. Numbers come from the `invoice_numbers` sequence (`INV-<year>-<6 digits>`: the
+year of issue, then one sequence for all years, never reused, gaps possible).
 
 Collection follows the plan in force at the period's start: `invoice_terms_days` N sends it Net-N
 (due N days after issue, no charge); otherwise the card is charged (`ledger.invoicing.collect`).
@@ -42,14 +46,17 @@ log = logging.getLogger(__name__)
 _DUE = """
 SELECT f.subscription_id, f.org_id, f.period_start, f.period_end
 FROM period_facts f JOIN subscriptions s ON s.id = f.subscription_id
-WHERE f.reason = 'charge' AND f.period_end <= $1 AND f.period_end > $3
+WHERE f.reason = 'charge' AND NOT f.invoiced AND f.period_end <= $1 AND f.period_end > $3
   AND s.turnover_decided_until >= f.period_end
-  AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.subscription_id = f.subscription_id
-                                           AND i.period_start = f.period_start)
 ORDER BY f.period_end, f.subscription_id
 LIMIT $2
 """
 _LOCK = "SELECT id FROM subscriptions WHERE id = $1 FOR UPDATE SKIP LOCKED"
+# Written with the invoice (or when a run finds it issued): the fact leaves the cron's index.
+_INVOICED = """
+UPDATE period_facts SET invoiced = true
+WHERE subscription_id = $1 AND period_start = $2 AND reason = 'charge' AND NOT invoiced
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +108,7 @@ async def issue(
     async with connection.transaction():
         if await connection.fetchval(_LOCK, due.subscription_id) is None:
             return None
+        await connection.execute(_INVOICED, due.subscription_id, due.period_start)
         if await store.invoice_of_period(connection, due.subscription_id, due.period_start) is not None:
             return None
         subscription = await subscriptions.subscription_by_id(connection, due.subscription_id)

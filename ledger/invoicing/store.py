@@ -54,6 +54,7 @@ UPDATE invoices SET status = 'paid', paid_at = $2, payment_id = coalesce($3, pay
 WHERE id = $1 AND status = 'open'
 """
 _LOCK = f"SELECT {_COLUMNS} FROM invoices WHERE id = $1 FOR UPDATE"  # noqa: S608 - a constant column list
+_OVERDUE_ALERTED = "SELECT overdue_alerted_at IS NOT NULL FROM invoices WHERE id = $1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,3 +166,9 @@ async def mark_paid(connection: Connection, invoice_id: UUID, paid_at: datetime,
     """An open invoice becomes paid (True); one already paid (or void) stays as it is (False)."""
     status = await connection.execute(_MARK_PAID, invoice_id, paid_at, payment_id)
     return bool(status == "UPDATE 1")
+
+
+async def overdue_alerted(connection: Connection, invoice_id: UUID) -> bool:
+    """Whether the invoice's overdue alert was raised (`ledger.invoicing.overdue`)."""
+    found: bool | None = await connection.fetchval(_OVERDUE_ALERTED, invoice_id)
+    return bool(found)
