@@ -28,6 +28,7 @@ from ledger.billing.money_format import from_minor
 from ledger.core.billing_commands import RaiseBillingAlert
 from ledger.core.commands import AlertKind, GrantCredits, LotKind, LotSource, LotTerms
 from ledger.core.entries import Status
+from ledger.core.errors import InvalidCommand
 from ledger.core.money import MicroCredits
 from ledger.invoicing.settlement import invoice_paid, invoice_payment_failed
 from ledger.payments.context import PaymentContext
@@ -156,7 +157,11 @@ async def _grant(ctx: PaymentContext, payment: Payment) -> Payment:
     key = grant_key(payment.payment_intent_id)
     if payment.grant_attempts >= constants.payment_grant_attempts_max:
         return payment  # refused for good: alerted once, an operator's to resolve
-    [reply] = await ctx.effects.apply(payment.organization_id, [LedgerEffect(key, request, ctx.now)])
+    try:
+        [reply] = await ctx.effects.apply(payment.organization_id, [LedgerEffect(key, request, ctx.now)])
+    except InvalidCommand as refused:  # refused before it was sent: a command out of the ledger's bounds
+        await _grant_refused(ctx, payment, f"{refused.code} {refused.message}")
+        return payment
     if reply.result.status is Status.REJECTED:
         await _grant_refused(ctx, payment, f"{reply.result.code} {reply.result.message}")
         return payment
