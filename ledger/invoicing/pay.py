@@ -86,10 +86,13 @@ async def pay_invoice(
             f"the card was declined: {payment.failure_message or payment.decline_code or 'no reason given'}",
             payment.decline_code or "card_declined",
         )
-    if payment is not None and payment.status is PaymentStatus.SUCCEEDED:
-        # The hook may still be running for the request that made it (or a crash came between the
-        # two): run it here too (idempotent), so a success answers the invoice paid.
-        await invoice_paid(ctx, payment)
     after = await store.load_invoice(ctx.pool, invoice_id)
     assert after is not None
+    if after.status is InvoiceStatus.OPEN and payment is not None and payment.status is PaymentStatus.SUCCEEDED:
+        # The hook may still be running for the request that made it (or a crash came between the
+        # two): run it here too (idempotent, it waits for the invoice's lock), so a success answers
+        # the invoice paid.
+        await invoice_paid(ctx, payment)
+        after = await store.load_invoice(ctx.pool, invoice_id)
+        assert after is not None
     return InvoicePayment(after, payment)
