@@ -18,6 +18,7 @@ import redis.asyncio as redis
 
 from ledger.billing.catalog import Catalog
 from ledger.payments.charges import ChargeRequest, Purpose, charge
+from ledger.payments.events import event_view
 from ledger.payments.inbox import apply_stored, receive
 from ledger.payments.methods import attach_payment_method
 from ledger.payments.reconcile import reconcile
@@ -112,3 +113,23 @@ async def test_a_pool_of_one_connection_charges_and_applies_events(
     finally:
         await small.close()
     assert [lot["amount"] for lot in await purchased_lots(pool, org)] == [20 * CREDIT]
+
+
+async def test_an_event_claimed_by_an_applier_is_left_to_it_until_its_claim_lapses(
+    pool: asyncpg.Pool, redis_client: redis.Redis, settings: Settings, stripe: FakeStripe, catalog: Catalog
+) -> None:
+    stripe.register_webhook("http://127.0.0.1:9/nowhere", "whsec_unused")
+    now = int(time.time())
+    event = event_view({"id": "evt_claimed", "type": "customer.created", "created": now, "data": {"object": {}}})
+    async with payment_context(pool, redis_client, settings, stripe) as ctx:
+        assert await receive(pool, event, "webhook", ctx.now)
+        await pool.execute(
+            "UPDATE stripe_events SET claimed_until = now() + interval '1 minute' WHERE id = $1", event.id
+        )
+        assert not await apply_stored(ctx, event.id)  # another applier has it
+        await pool.execute(
+            "UPDATE stripe_events SET claimed_until = now() - interval '1 second' WHERE id = $1", event.id
+        )
+        assert await apply_stored(ctx, event.id)  # that applier died: its claim lapsed
+    row = await pool.fetchrow("SELECT applied_at, claimed_until FROM stripe_events WHERE id = $1", event.id)
+    assert row["applied_at"] is not None and row["claimed_until"] is None
