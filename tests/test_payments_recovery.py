@@ -125,3 +125,21 @@ async def test_a_backlog_larger_than_a_run_is_read_to_its_end(
         await pool.fetchval("SELECT created FROM stripe_cursors WHERE name = 'events'")
         >= int(datetime.now().timestamp()) - 5
     )
+
+
+async def test_a_crashed_payment_whose_card_stripe_no_longer_knows_ends_failed(
+    pool: asyncpg.Pool, redis_client: redis.Redis, settings: Settings, stripe: FakeStripe, catalog: Catalog
+) -> None:
+    async with _paying(pool, redis_client, settings, stripe) as (ctx, org, _):
+        crashed = await insert_payment(pool, Payment(
+            id=uuid.uuid4(), organization_id=org, purpose=Purpose.PACK, status=PaymentStatus.CREATING, amount=6000,
+            currency="USD", payment_intent_id=None, decline_code=None, failure_message=None, credits=20 * CREDIT,
+            lot_id=None, grant_transaction_id=None, invoice_id=None, pack_key="cheddar-20",
+            created_at=ctx.now - timedelta(minutes=5), succeeded_at=None, refunded_amount=0, request_key="pack:gone",
+            payment_method_id="pm_gone",
+        ))  # fmt: skip
+        assert crashed is not None
+        await reconcile(ctx)
+    ended = await payment_by_id(pool, crashed.id)
+    assert ended is not None and (ended.status, ended.decline_code) == (PaymentStatus.FAILED, "refused")
+    assert await stripe_intents(stripe) == []

@@ -22,7 +22,7 @@ from ledger.core.errors import IdempotencyConflict, InvalidCommand, NotFound, Pa
 from ledger.core.validation import check_text
 from ledger.payments.context import PaymentContext
 from ledger.payments.customers import ensure_customer
-from ledger.payments.gateway import IntentView
+from ledger.payments.gateway import IntentStatus, IntentView
 from ledger.payments.settle import settle_intent
 from ledger.payments.store import (
     UNSETTLED,
@@ -160,7 +160,22 @@ async def create_intent(
         if payment.payment_intent_id is not None or payment.status not in UNSETTLED:
             return None
         assert payment.payment_method_id is not None
-        intent = await ctx.gateway.create_payment_intent(
+        intent = await _create(ctx, payment, customer, off_session, description)
+        # Recorded before the lock goes, so a waiting retry sees the intent (or the decline).
+        await record_outcome(connection, payment.id, intent.id, PaymentStatus(intent.status.value),
+                             intent.decline_code, intent.failure_message, ctx.now)  # fmt: skip
+    log.info("payment %s: intent %s %s", payment_id, intent.id or "(unnamed)", intent.status.value)
+    return intent
+
+
+async def _create(
+    ctx: PaymentContext, payment: Payment, customer: str, off_session: bool, description: str
+) -> IntentView:
+    """The intent Stripe makes; one it refuses for good (the card gone, a request it will never take)
+    is a failed intent, so the payment ends failed instead of being created again for hours."""
+    assert payment.payment_method_id is not None
+    try:
+        return await ctx.gateway.create_payment_intent(
             customer=customer,
             payment_method=payment.payment_method_id,
             amount=payment.amount,
@@ -171,8 +186,7 @@ async def create_intent(
             metadata={"payment_id": str(payment.id), "org": str(payment.organization_id),
                       "purpose": payment.purpose.value, **({"description": description} if description else {})},
         )  # fmt: skip
-        # Recorded before the lock goes, so a waiting retry sees the intent (or the decline).
-        await record_outcome(connection, payment.id, intent.id, PaymentStatus(intent.status.value),
-                             intent.decline_code, intent.failure_message, ctx.now)  # fmt: skip
-    log.info("payment %s: intent %s %s", payment_id, intent.id or "(unnamed)", intent.status.value)
-    return intent
+    except (NotFound, InvalidCommand) as refused:
+        log.warning("payment %s: Stripe refused its intent: %s", payment.id, refused.message)
+        return IntentView(id="", status=IntentStatus.FAILED, amount=payment.amount, currency=payment.currency,
+                          decline_code="refused", failure_message=refused.message[:500])  # fmt: skip

@@ -83,7 +83,7 @@ def _fail(error: stripe.StripeError) -> NoReturn:
     status = error.http_status or 0
     if isinstance(error, stripe.CardError):
         raise PaymentDeclined(error.user_message or "The card was declined.", _decline_code(error)) from None
-    if isinstance(error, stripe.APIConnectionError | stripe.RateLimitError) or status >= 500:
+    if isinstance(error, stripe.APIConnectionError | stripe.RateLimitError) or status >= 500 or status == 409:
         raise Unavailable(f"Stripe could not be reached: {error.user_message or type(error).__name__}") from None
     if isinstance(error, stripe.AuthenticationError | stripe.PermissionError):
         log.error("Stripe refused our key: %s", error.user_message)
