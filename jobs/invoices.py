@@ -14,10 +14,10 @@ open (logged); Net-N invoices are unaffected.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from jobs.clock import job_now
 from ledger import constants
 from ledger.invoicing import dunning
 from ledger.invoicing.collect import collect_uncollected, uncollected
@@ -29,15 +29,6 @@ from ledger.store.catalog_versions import load_catalog
 log = logging.getLogger(__name__)
 
 
-def _wall_clock() -> datetime:
-    return datetime.now(UTC)
-
-
-def _now(ctx: dict[str, Any]) -> datetime:
-    clock: Callable[[], datetime] = ctx.get("clock", _wall_clock)
-    return clock()
-
-
 def _payments(ctx: dict[str, Any], now: datetime) -> PaymentContext | None:
     gateway = ctx.get("gateway")
     return None if gateway is None else PaymentContext(ctx["pool"], gateway, ctx["effects"], now)
@@ -46,7 +37,7 @@ def _payments(ctx: dict[str, Any], now: datetime) -> PaymentContext | None:
 async def issue_invoices(ctx: dict[str, Any]) -> int:
     """Issue what is due by now, then charge the card invoices no payment was started for; returns
     how many invoices were issued."""
-    now = _now(ctx)
+    now = job_now(ctx)
     pool = ctx["pool"]
     issued = await issue_due(pool, await load_catalog(pool), now, constants.invoices_per_run_max)
     payments = _payments(ctx, now)
@@ -62,7 +53,7 @@ async def issue_invoices(ctx: dict[str, Any]) -> int:
 async def run_dunning(ctx: dict[str, Any]) -> int:
     """Alert the Net-N invoices that became overdue, retry the failed charges due and suspend the
     organizations due; returns how many steps ran."""
-    now = _now(ctx)
+    now = job_now(ctx)
     overdue = await alert_overdue(ctx["pool"], ctx["effects"], now, constants.dunning_per_run_max)
     payments = _payments(ctx, now)
     if payments is None:

@@ -8,21 +8,15 @@ configured it does nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
+from jobs.clock import job_now
 from ledger.payments.context import PaymentContext
 from ledger.payments.reconcile import reconcile
-
-
-def _wall_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 async def reconcile_stripe(ctx: dict[str, Any]) -> int:
     gateway = ctx.get("gateway")
     if gateway is None:
         return 0
-    clock: Callable[[], datetime] = ctx.get("clock", _wall_clock)
-    return await reconcile(PaymentContext(ctx["pool"], gateway, ctx["effects"], clock()))
+    return await reconcile(PaymentContext(ctx["pool"], gateway, ctx["effects"], job_now(ctx)))

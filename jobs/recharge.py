@@ -18,10 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
+from jobs.clock import job_now
 from ledger import constants
 from ledger.payments import renewal_notices
 from ledger.payments.auto_recharge import recharge_pass
@@ -32,16 +31,11 @@ from ledger.store.catalog_versions import load_catalog
 log = logging.getLogger(__name__)
 
 
-def _now(ctx: dict[str, Any]) -> datetime:
-    clock: Callable[[], datetime] = ctx.get("clock", lambda: datetime.now(UTC))
-    return clock()
-
-
 def _payment_context(ctx: dict[str, Any]) -> PaymentContext | None:
     gateway = ctx.get("gateway")
     if gateway is None:
         return None
-    return PaymentContext(pool=ctx["pool"], gateway=gateway, effects=ctx["effects"], now=_now(ctx))
+    return PaymentContext(pool=ctx["pool"], gateway=gateway, effects=ctx["effects"], now=job_now(ctx))
 
 
 async def sweep_recharges(ctx: dict[str, Any]) -> int:
@@ -78,7 +72,7 @@ async def stop_recharge_listener(ctx: dict[str, Any]) -> None:
 
 async def send_renewal_notices(ctx: dict[str, Any]) -> int:
     """Send the renewal notices due now (each once per period); how many were sent."""
-    now = _now(ctx)
+    now = job_now(ctx)
     sent = await renewal_notices.send_renewal_notices(
         ctx["pool"], ctx["effects"], now, constants.renewal_notices_per_run_max
     )

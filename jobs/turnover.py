@@ -11,10 +11,9 @@ and the catalog is read afresh each run, so a version loaded a minute ago prices
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
+from jobs.clock import job_now
 from ledger import constants
 from ledger.store.catalog_versions import load_catalog
 from ledger.subscriptions.turnover import advance_due
@@ -22,14 +21,9 @@ from ledger.subscriptions.turnover import advance_due
 log = logging.getLogger(__name__)
 
 
-def _wall_clock() -> datetime:
-    return datetime.now(UTC)
-
-
 async def advance_turnover(ctx: dict[str, Any]) -> int:
     """Advance what is due by now; returns how many facts were recorded."""
-    clock: Callable[[], datetime] = ctx.get("clock", _wall_clock)
-    now = clock()
+    now = job_now(ctx)
     pool = ctx["pool"]
     catalog = await load_catalog(pool)
     advances = await advance_due(pool, ctx["effects"], catalog, now, constants.turnover_subscriptions_per_run_max)
