@@ -14,24 +14,18 @@ open (logged); Net-N invoices are unaffected.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
 
 from jobs.clock import job_now
+from jobs.context import payment_context
 from ledger import constants
 from ledger.invoicing import dunning
 from ledger.invoicing.collect import collect_uncollected, uncollected
 from ledger.invoicing.issue import issue_due
 from ledger.invoicing.overdue import alert_overdue
-from ledger.payments.context import PaymentContext
 from ledger.store.catalog_versions import load_catalog
 
 log = logging.getLogger(__name__)
-
-
-def _payments(ctx: dict[str, Any], now: datetime) -> PaymentContext | None:
-    gateway = ctx.get("gateway")
-    return None if gateway is None else PaymentContext(ctx["pool"], gateway, ctx["effects"], now)
 
 
 async def issue_invoices(ctx: dict[str, Any]) -> int:
@@ -40,7 +34,7 @@ async def issue_invoices(ctx: dict[str, Any]) -> int:
     now = job_now(ctx)
     pool = ctx["pool"]
     issued = await issue_due(pool, await load_catalog(pool), now, constants.invoices_per_run_max)
-    payments = _payments(ctx, now)
+    payments = payment_context(ctx, now)
     if payments is not None:
         await collect_uncollected(payments, constants.invoices_per_run_max)
     elif waiting := await uncollected(pool, now, constants.invoices_per_run_max):
@@ -55,7 +49,7 @@ async def run_dunning(ctx: dict[str, Any]) -> int:
     organizations due; returns how many steps ran."""
     now = job_now(ctx)
     overdue = await alert_overdue(ctx["pool"], ctx["effects"], now, constants.dunning_per_run_max)
-    payments = _payments(ctx, now)
+    payments = payment_context(ctx, now)
     if payments is None:
         return overdue  # no charge was made, so none failed
     run = await dunning.run_dunning(payments, constants.dunning_per_run_max)

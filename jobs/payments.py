@@ -10,13 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobs.clock import job_now
-from ledger.payments.context import PaymentContext
+from jobs.context import payment_context
 from ledger.payments.reconcile import reconcile
 
 
 async def reconcile_stripe(ctx: dict[str, Any]) -> int:
-    gateway = ctx.get("gateway")
-    if gateway is None:
-        return 0
-    return await reconcile(PaymentContext(ctx["pool"], gateway, ctx["effects"], job_now(ctx)))
+    payments = payment_context(ctx)
+    return 0 if payments is None else await reconcile(payments)

@@ -21,21 +21,14 @@ import logging
 from typing import Any
 
 from jobs.clock import job_now
+from jobs.context import payment_context
 from ledger import constants
 from ledger.payments import renewal_notices
 from ledger.payments.auto_recharge import recharge_pass
-from ledger.payments.context import PaymentContext
 from ledger.payments.recharge_listener import RechargeListener
 from ledger.store.catalog_versions import load_catalog
 
 log = logging.getLogger(__name__)
-
-
-def _payment_context(ctx: dict[str, Any]) -> PaymentContext | None:
-    gateway = ctx.get("gateway")
-    if gateway is None:
-        return None
-    return PaymentContext(pool=ctx["pool"], gateway=gateway, effects=ctx["effects"], now=job_now(ctx))
 
 
 async def sweep_recharges(ctx: dict[str, Any]) -> int:
@@ -44,7 +37,7 @@ async def sweep_recharges(ctx: dict[str, Any]) -> int:
         return 0
     lock: asyncio.Lock | None = ctx.get("recharge_pass_lock")
     async with lock or contextlib.nullcontext():
-        payments = _payment_context(ctx)  # the clock read once the turn has come
+        payments = payment_context(ctx)  # the clock read once the turn has come
         assert payments is not None
         handled = await recharge_pass(payments, await load_catalog(payments.pool))
     if handled:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import strawberry
 
 from graphql_api.billing.invoices_types import Money
+from graphql_api.billing.payments import paying
 from graphql_api.context import Info
 from graphql_api.errors import invalid
 from graphql_api.inputs import load_organization, optional_id, parse_id, printable
@@ -14,11 +15,8 @@ from graphql_api.scalars import Credits, id_of
 from ledger import constants
 from ledger.core import bounds
 from ledger.core.validation import check_text
-from ledger.payments.context import PaymentContext
-from ledger.payments.gateway import require_gateway
 from ledger.payments.refunds import RefundRequest, refund
 from ledger.payments.refunds_store import RefundRecord, RefundStatus
-from ledger.subscriptions.effects import LedgerEffects
 
 strawberry.enum(
     RefundStatus,
@@ -81,9 +79,4 @@ async def refund_of(info: Info, input: RefundInput) -> Refund:
         lot_id=lot_id,
         reason=reason,
     )
-    resources = info.context.resources
-    ctx = PaymentContext(
-        pool=resources.pool, gateway=require_gateway(resources.gateway), effects=LedgerEffects(resources.mailbox),
-        now=datetime.now(UTC),
-    )  # fmt: skip
-    return Refund.from_domain(await refund(ctx, request))
+    return Refund.from_domain(await refund(paying(info), request))
