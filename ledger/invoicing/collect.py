@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TypeAlias
 from uuid import UUID
 
 import asyncpg
@@ -27,10 +26,10 @@ from ledger.invoicing.settlement import attempt_key, payment_failed
 from ledger.payments.charges import ChargeRequest, Payment, Purpose, charge, resume
 from ledger.payments.context import PaymentContext
 from ledger.payments.store import PaymentStatus
+from ledger.store.pool import Connection
 
 log = logging.getLogger(__name__)
 
-Connection: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 # Card invoices still open that no payment was ever started for (the job was down, no Stripe key
 # was configured, a crash right after issue): the next run charges them.

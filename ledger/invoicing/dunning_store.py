@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeAlias
 from uuid import UUID
 
 import asyncpg
 
 from ledger.billing.dunning import next_attempt_at
-
-Connection: TypeAlias = asyncpg.Connection | asyncpg.Pool
+from ledger.store.pool import Connection
 
 _COLUMNS = "invoice_id, org_id, first_failed_at, attempts, next_attempt_at, suspended_at, resolved_at"
 # A first failure opens the row; a later one (or a replay) raises attempts to at least `attempts`.

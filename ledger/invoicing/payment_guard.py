@@ -15,7 +15,8 @@ import asyncpg
 
 from ledger.billing.invoice import Invoice, InvoiceStatus
 from ledger.invoicing import store
-from ledger.payments.store import Connection, Payment, payment_by_id
+from ledger.payments.store import Payment, payment_by_id
+from ledger.store.pool import Connection
 
 LIVE_INDEX = "payments_one_live_per_invoice"
 

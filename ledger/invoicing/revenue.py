@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
-from typing import TypeAlias
 from uuid import UUID
 
 import asyncpg
@@ -31,8 +30,7 @@ from ledger.billing.money_format import round_minor, to_minor
 from ledger.billing.revenue import LotActivity, Movement, PricedLot, Refund, RevenueReport, ServiceCharge, report
 from ledger.core.commands import LotKind, RevenueTreatment
 from ledger.core.money import MICRO_PER_CREDIT
-
-Connection: TypeAlias = asyncpg.Connection | asyncpg.Pool
+from ledger.store.pool import Connection
 
 _CHARGES = """
 SELECT bc.idempotency_key, bc.currency, bc.amount, coalesce(sc.at, pc.at, bc.period_start) AS service_start,

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeAlias
 from uuid import UUID
 
 import asyncpg
 
 from ledger.billing.invoice import Collection, Invoice, InvoiceLine, InvoiceStatus, LineKind
-
-Connection: TypeAlias = asyncpg.Connection | asyncpg.Pool
+from ledger.store.pool import Connection
 
 _COLUMNS = """
 id, org_id, subscription_id, number, period_start, period_end, currency, collection, status, issued_at, due_at,

@@ -43,7 +43,6 @@ from ledger.payments.packs import minor_units, pack_charge, pack_for_sale, pack_
 from ledger.payments.recharge_outcomes import failed_recharge, over_cap, recharge_answered
 from ledger.payments.recharge_store import (
     AutoRecharge,
-    Connection,
     Crossing,
     Recharge,
     charged_in,
@@ -56,6 +55,7 @@ from ledger.payments.recharge_store import (
     unsettled_recharges,
 )
 from ledger.payments.store import Purpose, payment_by_request
+from ledger.store.pool import Connection
 from ledger.subscriptions.effects import RETRYABLE
 from ledger.subscriptions.store import live_subscription_of
 

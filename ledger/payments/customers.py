@@ -11,7 +11,7 @@ from uuid import UUID
 
 from ledger.core.errors import NotFound
 from ledger.payments.context import PaymentContext
-from ledger.payments.store import Connection
+from ledger.store.pool import Connection
 
 _CUSTOMER = "SELECT customer_id FROM stripe_customers WHERE org_id = $1"
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('stripe_customer:' || $1::uuid::text, 0))"

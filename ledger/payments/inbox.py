@@ -30,7 +30,8 @@ from ledger.payments.events import EventView, event_view
 from ledger.payments.gateway import IntentView, intent_view
 from ledger.payments.refund_outcomes import charge_refunded
 from ledger.payments.settle import settle_intent
-from ledger.payments.store import Connection, payment_by_intent
+from ledger.payments.store import payment_by_intent
+from ledger.store.pool import Connection
 from ledger.subscriptions.effects import LedgerEffect
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TypeAlias
 from uuid import UUID
 
 import asyncpg
@@ -26,8 +25,7 @@ from ledger.billing.auto_recharge import (
     RechargeStatus,
 )
 from ledger.core.money import MicroCredits
-
-Connection: TypeAlias = asyncpg.Connection | asyncpg.Pool
+from ledger.store.pool import Connection
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,7 +62,8 @@ from ledger.payments.refunds_store import (
     refund_by_key,
     refunds_of_payment,
 )
-from ledger.payments.store import Connection, Payment, PaymentStatus, Purpose, payment_by_id
+from ledger.payments.store import Payment, PaymentStatus, Purpose, payment_by_id
+from ledger.store.pool import Connection
 from ledger.subscriptions.effects import LedgerEffect
 
 log = logging.getLogger(__name__)

@@ -12,14 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import TypeAlias
 from uuid import UUID
 
 import asyncpg
 
 from ledger.core.commands import LotSource, LotTerms, RevenueTreatment
-
-Connection: TypeAlias = asyncpg.Connection | asyncpg.Pool
+from ledger.store.pool import Connection
 
 
 class RefundStatus(StrEnum):

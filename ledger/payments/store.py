@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import TypeAlias
 from uuid import UUID
 
 import asyncpg
 
-Connection: TypeAlias = asyncpg.Connection | asyncpg.Pool
+from ledger.store.pool import Connection
 
 
 class Purpose(StrEnum):

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import TypeAlias
 
 import asyncpg
 
 from ledger import constants
+
+# What a query runs on: a connection (inside a transaction) or the pool (one statement).
+Connection: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 
 class JsonText(str):
