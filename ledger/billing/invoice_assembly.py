@@ -65,7 +65,7 @@ class ExpiredRow:
     description: str
 
 
-def minor_units(amount: Decimal, currency: str, what: str) -> int:
+def _to_minor_checked(amount: Decimal, currency: str, what: str) -> int:
     """A stored amount in minor units, exactly: a fraction of a minor unit is a bug upstream."""
     try:
         return to_minor(amount, currency)
@@ -80,7 +80,7 @@ def _same_currency(currency: str, found: str, what: str) -> None:
 
 def charge_line(row: ChargeRow, currency: str) -> InvoiceLine:
     _same_currency(currency, row.currency, row.source)
-    amount = minor_units(row.amount, currency, row.source)
+    amount = _to_minor_checked(row.amount, currency, row.source)
     if row.kind == LineKind.PACK.value:
         return InvoiceLine(
             LineKind.PACK, row.description, row.quantity, row.unit_price, amount, prepaid=True, source=row.source
@@ -93,7 +93,7 @@ def charge_line(row: ChargeRow, currency: str) -> InvoiceLine:
 
 def overage_line(row: OverageRow, currency: str) -> InvoiceLine:
     _same_currency(currency, row.currency, f"overage of {row.product}")
-    amount = minor_units(round_minor(row.money, currency), currency, f"overage of {row.product}")
+    amount = _to_minor_checked(round_minor(row.money, currency), currency, f"overage of {row.product}")
     price = row.unit_price if row.unit_price is not None else Decimal(0)
     rate = "" if row.unit_price is None else f" at {row.unit_price} per unit"
     description = f"{row.product}: overage, {format_credits(row.credits)} credits not covered{rate}"

@@ -36,10 +36,11 @@ from typing import Any
 from ledger import constants
 from ledger.billing.auto_recharge import Decision, RechargeStatus, decide, month_of
 from ledger.billing.catalog import Catalog, Pack
+from ledger.billing.money_format import to_minor
 from ledger.core.errors import InvalidCommand, NotFound, PaymentMethodRequired
 from ledger.payments.charges import charge, resume
 from ledger.payments.context import PaymentContext
-from ledger.payments.packs import minor_units, pack_charge, pack_for_sale, pack_price
+from ledger.payments.packs import pack_charge, pack_for_sale, pack_price
 from ledger.payments.recharge_outcomes import failed_recharge, over_cap, recharge_answered
 from ledger.payments.recharge_store import (
     AutoRecharge,
@@ -106,7 +107,7 @@ async def handle_crossing(ctx: PaymentContext, catalog: Catalog, crossing: Cross
 def _decision(settings: AutoRecharge | None, pack: Pack | None, charged: int, closed: str) -> Decision:
     if settings is None or not settings.enabled:
         return decide(False, None, "", 0, charged)
-    amount = None if pack is None else minor_units(pack_price(pack), pack.currency)
+    amount = None if pack is None else to_minor(pack_price(pack), pack.currency)
     return decide(True, amount, settings.currency, settings.monthly_cap, charged, closed)
 
 

@@ -24,11 +24,6 @@ def pack_price(pack: Pack) -> Decimal:
     return round_minor(pack.price * (1 + pack.surcharge_percent / 100), pack.currency)
 
 
-def minor_units(amount: Decimal, currency: str) -> int:
-    """Major units to minor units, exactly (`ledger.billing.money_format.to_minor`)."""
-    return to_minor(amount, currency)
-
-
 def cost_basis(amount_minor: int, currency: str, credits_micro: int) -> Decimal:
     """Money paid per credit."""
     money = from_minor(amount_minor, currency)

@@ -20,13 +20,14 @@ import asyncpg
 
 from ledger.billing.auto_recharge import monthly_cap
 from ledger.billing.catalog import Catalog
+from ledger.billing.money_format import to_minor
 from ledger.core import bounds
 from ledger.core.alerts import auto_recharge_alert_id
 from ledger.core.commands import AlertKind, Payload, RemoveAlert, SetAlert
 from ledger.core.entries import Status
 from ledger.core.errors import ErrorCode, error_for
 from ledger.core.money import MicroCredits
-from ledger.payments.packs import minor_units, pack_for_sale, pack_price
+from ledger.payments.packs import pack_for_sale, pack_price
 from ledger.payments.recharge_store import AutoRecharge, lock_organization, save_settings, settings_of
 from ledger.stream.mailbox import Mailbox
 from ledger.subscriptions.effects import Effects, LedgerEffect, effects_of
@@ -57,7 +58,7 @@ async def set_auto_recharge(
         enabled=request.enabled,
         threshold=request.threshold,
         pack_key=pack.key,
-        monthly_cap=monthly_cap(request.monthly_cap, pack.currency, minor_units(pack_price(pack), pack.currency)),
+        monthly_cap=monthly_cap(request.monthly_cap, pack.currency, to_minor(pack_price(pack), pack.currency)),
         currency=pack.currency,
     )
     async with pool.acquire() as connection, connection.transaction():
