@@ -89,18 +89,22 @@ async def pay(
 
 
 @contextlib.asynccontextmanager
-async def jobs_context(service: Service, clock: Callable[[], datetime] | None = None) -> AsyncIterator[dict[str, Any]]:
-    """What the jobs worker gives its jobs (pool, effects, gateway, clock), for calling one directly."""
-    pool = await create_pool(service.settings.database_url)
+async def jobs_context(
+    service: Service, pool: asyncpg.Pool | None = None, *, clock: Callable[[], datetime] | None = None
+) -> AsyncIterator[dict[str, Any]]:
+    """What the jobs worker gives its jobs (pool, effects, gateway, settings, clock), for calling one
+    directly: on `pool` if given (the caller closes it), else on a pool of its own."""
+    own = await create_pool(service.settings.database_url) if pool is None else None
     gateway = gateway_from(service.settings)
     try:
         async with mailbox_of(service) as mailbox:
-            yield {"pool": pool, "effects": LedgerEffects(mailbox), "gateway": gateway,
-                   "clock": clock or (lambda: datetime.now(UTC))}  # fmt: skip
+            yield {"pool": pool or own, "effects": LedgerEffects(mailbox), "gateway": gateway,
+                   "settings": service.settings, "clock": clock or (lambda: datetime.now(UTC))}  # fmt: skip
     finally:
         if gateway is not None:
             await gateway.close()
-        await pool.close()
+        if own is not None:
+            await own.close()
 
 
 async def until(condition: Callable[[], Awaitable[bool]], timeout_s: float = 10.0) -> None:

@@ -1,28 +1,25 @@
 """What the auto-recharge and refund tests share: an organization with a saved card in
-localstripe, the jobs' context (as the worker builds it) for calling the job functions directly,
-and reads of what localstripe and our tables hold."""
+localstripe, the jobs' payments (from `tests.payments_support.jobs_context`), and reads of what localstripe and our tables hold."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 import httpx
 
+from jobs.context import payment_context as job_payments
 from ledger.payments.context import PaymentContext
 from ledger.payments.customers import ensure_customer
-from ledger.payments.gateway import Gateway, gateway_from
-from ledger.subscriptions.effects import LedgerEffects
+from ledger.payments.gateway import Gateway
 from tests.conftest import Service
 from tests.ledger_api import Ledger
 from tests.stripe_fake import FakeStripe
-from tests.subscription_calls import mailbox_of
 
 AUTO_RECHARGE = """
 enabled threshold pack monthlyCap { value } currency chargedThisMonth { value } updatedAt
@@ -34,20 +31,11 @@ id paymentId status money { value formatted } currency credits reason ledgerTran
 """
 
 
-@asynccontextmanager
-async def jobs_context(service: Service, pool: asyncpg.Pool) -> AsyncIterator[dict[str, Any]]:
-    """The jobs worker's context (pool, effects, gateway, settings), with the wall clock."""
-    gateway = gateway_from(service.settings)
-    assert gateway is not None
-    async with mailbox_of(service) as mailbox:
-        try:
-            yield {"pool": pool, "effects": LedgerEffects(mailbox), "gateway": gateway, "settings": service.settings}
-        finally:
-            await gateway.close()
-
-
 def payment_context(ctx: dict[str, Any], now: datetime | None = None) -> PaymentContext:
-    return PaymentContext(ctx["pool"], ctx["gateway"], ctx["effects"], now or datetime.now(UTC))
+    """The jobs' payments (`jobs.context.payment_context`) from a `jobs_context` with a Stripe key."""
+    payments = job_payments(ctx, now)
+    assert payments is not None
+    return payments
 
 
 async def with_card(ctx: dict[str, Any], stripe: FakeStripe, org: str, number: str) -> str:

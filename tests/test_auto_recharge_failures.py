@@ -9,12 +9,12 @@ import asyncpg
 from jobs.recharge import start_recharge_listener, stop_recharge_listener, sweep_recharges
 from tests.conftest import Service
 from tests.ledger_api import Ledger
+from tests.payments_support import jobs_context
 from tests.recharge_setup import (
     alert_events,
     eventually,
     funded,
     intents_of,
-    jobs_context,
     purchased_lots,
     recharges,
     set_auto_recharge,

@@ -18,10 +18,10 @@ from ledger.core.errors import Unavailable
 from ledger.payments import auto_recharge
 from tests.conftest import Service
 from tests.ledger_api import Ledger
+from tests.payments_support import jobs_context
 from tests.recharge_setup import (
     funded,
     intents_of,
-    jobs_context,
     purchased_lots,
     recharges,
     set_auto_recharge,

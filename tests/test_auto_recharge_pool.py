@@ -15,7 +15,8 @@ from ledger import constants
 from ledger.store.pool import create_pool
 from tests.conftest import Service
 from tests.ledger_api import Ledger
-from tests.recharge_setup import funded, intents_of, jobs_context, recharges, set_auto_recharge, use, with_card
+from tests.payments_support import jobs_context
+from tests.recharge_setup import funded, intents_of, recharges, set_auto_recharge, use, with_card
 from tests.stripe_fake import CARD_OK, FakeStripe
 
 SETTINGS = {"enabled": True, "threshold": "50", "pack": "cheddar-50", "monthlyCap": "600"}

@@ -174,7 +174,7 @@ async def test_a_month_of_fifty_organizations_reconciles(
     # The jobs' clock jumps past the month's end: the turnover closes it (the short packs' credits
     # expire) and charges the next; the invoice job issues every invoice and charges its card.
     clock = period_end + timedelta(seconds=constants.invoice_issue_delay_s + 60)
-    async with jobs_context(service, lambda: clock) as ctx:
+    async with jobs_context(service, clock=lambda: clock) as ctx:
         for _ in range(5):
             if not await advance_turnover(ctx):
                 break

@@ -9,7 +9,8 @@ import redis.asyncio as redis
 from jobs.recharge import start_recharge_listener, stop_recharge_listener
 from jobs.worker import shutdown, startup
 from tests.conftest import Service
-from tests.recharge_setup import eventually, funded, jobs_context, recharges, set_auto_recharge, use, with_card
+from tests.payments_support import jobs_context
+from tests.recharge_setup import eventually, funded, recharges, set_auto_recharge, use, with_card
 from tests.stripe_fake import CARD_OK, FakeStripe
 
 _LISTENING = (

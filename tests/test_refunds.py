@@ -19,9 +19,9 @@ from ledger.payments.refunds import RefundRequest, refund
 from ledger.payments.refunds_store import RefundStatus
 from tests.conftest import Service
 from tests.ledger_api import Ledger
+from tests.payments_support import jobs_context
 from tests.recharge_setup import (
     buy,
-    jobs_context,
     payment_context,
     purchased_lots,
     refund_call,

@@ -23,7 +23,8 @@ from ledger.payments.charges import ChargeRequest, charge
 from ledger.payments.store import PaymentStatus, Purpose
 from tests.conftest import Service
 from tests.ledger_api import Ledger
-from tests.recharge_setup import jobs_context, payment_context, refund_call, refunds_in_stripe, with_card
+from tests.payments_support import jobs_context
+from tests.recharge_setup import payment_context, refund_call, refunds_in_stripe, with_card
 from tests.stripe_fake import CARD_OK, FakeStripe
 from tests.subscription_calls import SUBSCRIPTION, call
 
