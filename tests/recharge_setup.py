@@ -1,5 +1,6 @@
 """What the auto-recharge and refund tests share: an organization with a saved card in
-localstripe, the jobs' payments (from `tests.payments_support.jobs_context`), and reads of what localstripe and our tables hold."""
+localstripe, the jobs' payments (from `tests.payments_support.jobs_context`), and reads of what
+localstripe and our tables hold."""
 
 from __future__ import annotations
 
