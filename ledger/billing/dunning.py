@@ -25,13 +25,3 @@ def next_attempt_at(first_failed_at: datetime, attempts: int) -> datetime | None
     if retry >= len(RETRY_DAYS):
         return None
     return first_failed_at + timedelta(days=RETRY_DAYS[retry])
-
-
-def suspend_at(first_failed_at: datetime) -> datetime:
-    """When an invoice still unpaid suspends its organization."""
-    return first_failed_at + timedelta(days=SUSPEND_DAYS)
-
-
-def attempts_due(first_failed_at: datetime, now: datetime) -> int:
-    """How many attempts the schedule has made due by `now` (1 + the retries whose day has come)."""
-    return 1 + sum(1 for days in RETRY_DAYS if first_failed_at + timedelta(days=days) <= now)
