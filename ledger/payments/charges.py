@@ -83,6 +83,7 @@ async def charge(ctx: PaymentContext, request: ChargeRequest) -> Payment:
     the payment comes back FAILED with Stripe's decline code."""
     _check(request)
     existing = await payment_by_request(ctx.pool, request.organization_id, request.request_key)
+    customer = None  # known here for a new payment: its intent need not read it again
     if existing is None:
         customer = await ensure_customer(ctx, request.organization_id)
         method = await _method_of(ctx, customer, request.payment_method_id)
@@ -91,7 +92,7 @@ async def charge(ctx: PaymentContext, request: ChargeRequest) -> Payment:
             existing = await payment_by_request(ctx.pool, request.organization_id, request.request_key)
             assert existing is not None
     _same_request(existing, request)
-    return await resume(ctx, existing, request.off_session, request.description)
+    return await resume(ctx, existing, request.off_session, request.description, customer)
 
 
 async def _method_of(ctx: PaymentContext, customer: str, payment_method_id: str | None) -> str:
@@ -122,7 +123,9 @@ def _new_payment(ctx: PaymentContext, request: ChargeRequest, payment_method: st
     )  # fmt: skip
 
 
-async def resume(ctx: PaymentContext, payment: Payment, off_session: bool, description: str = "") -> Payment:
+async def resume(
+    ctx: PaymentContext, payment: Payment, off_session: bool, description: str = "", customer: str | None = None
+) -> Payment:
     """Take a payment as far as it goes now: create its intent if it has none yet, or read the
     latest state of the one it has; then settle what Stripe says (idempotent). A payment already
     final is answered as it is (a succeeded one whose grant is missing is settled again)."""
@@ -131,7 +134,7 @@ async def resume(ctx: PaymentContext, payment: Payment, off_session: bool, descr
     if payment.status is PaymentStatus.SUCCEEDED and (payment.lot_id or payment.purpose is Purpose.INVOICE):
         return payment
     if payment.payment_intent_id is None and payment.status is PaymentStatus.CREATING:
-        intent = await create_intent(ctx, payment.id, off_session, description)
+        intent = await create_intent(ctx, payment.id, off_session, description, customer)
         if intent is None:  # another request created it meanwhile
             fresh = await payment_by_id(ctx.pool, payment.id)
             assert fresh is not None
@@ -145,15 +148,17 @@ async def resume(ctx: PaymentContext, payment: Payment, off_session: bool, descr
 
 
 async def create_intent(
-    ctx: PaymentContext, payment_id: UUID, off_session: bool, description: str
+    ctx: PaymentContext, payment_id: UUID, off_session: bool, description: str, customer: str | None = None
 ) -> IntentView | None:
     """Create the payment's intent under its row lock; None when the row has one already (or is
     no longer waiting for one). A decline is recorded here too: its 402 may not name the intent.
     The customer is known before the lock is taken: nothing here asks the pool for a second
-    connection while it holds one (a small jobs pool would wait on itself)."""
-    unlocked = await payment_by_id(ctx.pool, payment_id)
-    assert unlocked is not None
-    customer = await ensure_customer(ctx, unlocked.organization_id)
+    connection while it holds one (a small jobs pool would wait on itself); `customer` is the
+    organization's, when the caller has it already."""
+    if customer is None:
+        unlocked = await payment_by_id(ctx.pool, payment_id)
+        assert unlocked is not None
+        customer = await ensure_customer(ctx, unlocked.organization_id)
     async with ctx.pool.acquire() as connection, connection.transaction():
         payment = await payment_by_id(connection, payment_id, for_update=True)
         assert payment is not None
