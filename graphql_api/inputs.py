@@ -91,6 +91,13 @@ async def load_organization(info: Info, organization_id: UUID) -> Organization:
     return organization
 
 
+async def named_organization(info: Info, value: str) -> UUID:
+    """The organization an input names by id: INVALID_INPUT for a bad id, NOT_FOUND for none."""
+    organization_id = parse_id(value, "organizationId")
+    await load_organization(info, organization_id)
+    return organization_id
+
+
 async def require_product(info: Info, product: str) -> None:
     await require_products(info, {product})
 

@@ -17,7 +17,7 @@ from graphql_api.billing.payments import paying, payment_method_id
 from graphql_api.billing.payments_types import Payment
 from graphql_api.context import Info
 from graphql_api.errors import ApiError, invalid, not_found
-from graphql_api.inputs import load_organization, parse_id, printable
+from graphql_api.inputs import named_organization, parse_id, printable
 from ledger import constants
 from ledger.billing import invoice as domain
 from ledger.core import bounds
@@ -49,8 +49,7 @@ class InvoiceQueries:
     async def invoices(
         self, info: Info, organization_id: strawberry.ID, first: int = 20, before: datetime | None = None
     ) -> list[Invoice]:
-        org = parse_id(organization_id, "organizationId")
-        await load_organization(info, org)
+        org = await named_organization(info, organization_id)
         if not 1 <= first <= constants.page_size_max:
             raise invalid(f"first must be 1 to {constants.page_size_max}")
         if before is not None:
@@ -84,8 +83,7 @@ class InvoiceMutations:
         "REQUIRES_ACTION with its clientSecret; a declined card is PAYMENT_DECLINED (extensions.declineCode).",
     )
     async def pay_invoice(self, info: Info, input: PayInvoiceInput) -> PayInvoicePayload:
-        org = parse_id(input.organization_id, "organizationId")
-        await load_organization(info, org)
+        org = await named_organization(info, input.organization_id)
         invoice_id = parse_id(input.invoice_id, "invoiceId")
         key = printable(input.idempotency_key, "idempotencyKey", constants.payment_request_key_length_max - 60)
         method = None if input.payment_method_id is None else payment_method_id(input.payment_method_id)

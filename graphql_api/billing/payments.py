@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import Annotated
-from uuid import UUID
 
 import strawberry
 
@@ -23,7 +22,7 @@ from graphql_api.billing.payments_types import (
 )
 from graphql_api.context import Info
 from graphql_api.errors import invalid
-from graphql_api.inputs import aware, load_organization, parse_id, printable
+from graphql_api.inputs import aware, named_organization, printable
 from graphql_api.scalars import Credits
 from ledger import constants
 from ledger.core import bounds
@@ -52,12 +51,6 @@ def paying(info: Info) -> PaymentContext:
     return PaymentContext(resources.pool, gateway, LedgerEffects(resources.mailbox), datetime.now(UTC))
 
 
-async def organization(info: Info, value: str) -> UUID:
-    organization_id = parse_id(value, "organizationId")
-    await load_organization(info, organization_id)
-    return organization_id
-
-
 @strawberry.type
 class PaymentQueries:
     @strawberry.field(
@@ -65,7 +58,7 @@ class PaymentQueries:
         description="The organization's saved cards, the default first (PAYMENTS_NOT_CONFIGURED without Stripe).",
     )
     async def payment_methods(self, info: Info, organization_id: strawberry.ID) -> list[PaymentMethod]:
-        org = await organization(info, organization_id)
+        org = await named_organization(info, organization_id)
         return [PaymentMethod.from_domain(m) for m in await methods.payment_methods(paying(info), org)]
 
     @strawberry.field(
@@ -81,7 +74,7 @@ class PaymentQueries:
     ) -> list[Payment]:
         if not 1 <= first <= constants.payments_page_max:
             raise invalid(f"first must be 1 to {constants.payments_page_max}")
-        org = await organization(info, organization_id)
+        org = await named_organization(info, organization_id)
         found = await payments_of(info.context.resources.pool, org, first, aware(before, "before"))
         return [Payment.from_domain(payment) for payment in found]
 
@@ -96,7 +89,7 @@ class PaymentMutations:
         ),
     )
     async def attach_payment_method(self, info: Info, input: AttachPaymentMethodInput) -> PaymentMethod:
-        org = await organization(info, input.organization_id)
+        org = await named_organization(info, input.organization_id)
         method = payment_method_id(input.payment_method_id)
         return PaymentMethod.from_domain(
             await methods.attach_payment_method(paying(info), org, method, input.make_default)
@@ -107,7 +100,7 @@ class PaymentMutations:
         description="Make one of the organization's cards the default (NOT_FOUND for any other id).",
     )
     async def set_default_payment_method(self, info: Info, input: PaymentMethodInput) -> PaymentMethod:
-        org = await organization(info, input.organization_id)
+        org = await named_organization(info, input.organization_id)
         method = payment_method_id(input.payment_method_id)
         return PaymentMethod.from_domain(await methods.set_default_payment_method(paying(info), org, method))
 
@@ -116,7 +109,7 @@ class PaymentMutations:
         description="Detach one of the organization's cards (NOT_FOUND for any other id).",
     )
     async def detach_payment_method(self, info: Info, input: PaymentMethodInput) -> PaymentMethod:
-        org = await organization(info, input.organization_id)
+        org = await named_organization(info, input.organization_id)
         method = payment_method_id(input.payment_method_id)
         return PaymentMethod.from_domain(await methods.detach_payment_method(paying(info), org, method))
 
@@ -130,7 +123,7 @@ class PaymentMutations:
         ),
     )
     async def buy_credit_pack(self, info: Info, input: BuyCreditPackInput) -> BuyCreditPackPayload:
-        org = await organization(info, input.organization_id)
+        org = await named_organization(info, input.organization_id)
         pack = printable(input.pack, "pack", bounds.PLAN_KEY_LENGTH_MAX)
         key = printable(input.idempotency_key, "idempotencyKey", constants.payment_request_key_length_max)
         method = None if input.payment_method_id is None else payment_method_id(input.payment_method_id)

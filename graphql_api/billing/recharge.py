@@ -13,7 +13,7 @@ from graphql_api.billing.recharge_refunds import Refund, RefundInput, refund_of
 from graphql_api.billing.recharge_types import AutoRecharge, SetAutoRechargeInput
 from graphql_api.context import Info
 from graphql_api.errors import invalid
-from graphql_api.inputs import load_organization, parse_id, printable
+from graphql_api.inputs import named_organization, parse_id, printable
 from ledger import constants
 from ledger.billing.auto_recharge import month_of
 from ledger.core import bounds
@@ -42,7 +42,7 @@ class RechargeQueries:
         "recharges; null when never set.",
     )
     async def auto_recharge(self, info: Info, organization_id: strawberry.ID) -> AutoRecharge | None:
-        await load_organization(info, parse_id(organization_id, "organizationId"))
+        await named_organization(info, organization_id)
         return await _shown(info, organization_id)
 
 
@@ -57,8 +57,7 @@ class RechargeMutations:
         ),
     )
     async def set_auto_recharge(self, info: Info, input: SetAutoRechargeInput) -> AutoRecharge:
-        organization_id = parse_id(input.organization_id, "organizationId")
-        await load_organization(info, organization_id)
+        organization_id = await named_organization(info, input.organization_id)
         resources = info.context.resources
         require_gateway(resources.gateway)
         try:

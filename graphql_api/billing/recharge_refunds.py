@@ -10,7 +10,7 @@ from graphql_api.billing.invoices_types import Money
 from graphql_api.billing.payments import paying
 from graphql_api.context import Info
 from graphql_api.errors import invalid
-from graphql_api.inputs import load_organization, optional_id, parse_id, printable
+from graphql_api.inputs import named_organization, optional_id, printable
 from graphql_api.scalars import Credits, id_of
 from ledger import constants
 from ledger.core import bounds
@@ -62,8 +62,7 @@ class Refund:
 
 
 async def refund_of(info: Info, input: RefundInput) -> Refund:
-    organization_id = parse_id(input.organization_id, "organizationId")
-    await load_organization(info, organization_id)
+    organization_id = await named_organization(info, input.organization_id)
     payment_id = optional_id(input.payment_id, "paymentId")
     lot_id = optional_id(input.lot_id, "lotId")
     if (payment_id is None) == (lot_id is None):

@@ -6,7 +6,6 @@ and send their effects to the ledger under keys derived from them; a retry has o
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from uuid import UUID
 
 import strawberry
 
@@ -19,7 +18,7 @@ from graphql_api.input_types.subscriptions import (
     SubscribeInput,
     SubscriptionOrganizationInput,
 )
-from graphql_api.inputs import aware, load_organization, parse_id, printable
+from graphql_api.inputs import aware, named_organization, printable
 from graphql_api.types.subscriptions import PlanSubscription, Proration, SubscriptionChange, proration_at
 from ledger.billing.subscription import Subscription
 from ledger.core import bounds
@@ -32,12 +31,6 @@ def plan_key(value: str) -> str:
 
 def idempotency_key(value: str) -> str:
     return printable(value, "idempotencyKey", bounds.IDEMPOTENCY_KEY_LENGTH_MAX)
-
-
-async def organization(info: Info, value: str) -> UUID:
-    organization_id = parse_id(value, "organizationId")
-    await load_organization(info, organization_id)
-    return organization_id
 
 
 async def shown(info: Info, subscription: Subscription) -> PlanSubscription:
@@ -56,7 +49,7 @@ class SubscriptionMutations:
     )
     async def subscribe(self, info: Info, input: SubscribeInput) -> PlanSubscription:
         request = service.SubscribeRequest(
-            organization_id=await organization(info, input.organization_id),
+            organization_id=await named_organization(info, input.organization_id),
             plan_key=plan_key(input.plan),
             interval=input.interval,
             seats=input.seats,
@@ -75,7 +68,7 @@ class SubscriptionMutations:
         ),
     )
     async def set_seats(self, info: Info, input: SetSeatsInput) -> SubscriptionChange:
-        organization_id = await organization(info, input.organization_id)
+        organization_id = await named_organization(info, input.organization_id)
         resources = info.context.resources
         result = await seats.set_seats(
             resources.pool, resources.mailbox, organization_id, input.seats, idempotency_key(input.idempotency_key),
@@ -95,7 +88,7 @@ class SubscriptionMutations:
         ),
     )
     async def change_plan(self, info: Info, input: ChangePlanInput) -> SubscriptionChange:
-        organization_id = await organization(info, input.organization_id)
+        organization_id = await named_organization(info, input.organization_id)
         resources = info.context.resources
         result = await plan_changes.change_plan(
             resources.pool, resources.mailbox, organization_id, plan_key(input.plan),
@@ -112,7 +105,7 @@ class SubscriptionMutations:
         description="Cancel at the current billing period's end (resumeSubscription undoes it until then).",
     )
     async def cancel_subscription(self, info: Info, input: SubscriptionOrganizationInput) -> PlanSubscription:
-        organization_id = await organization(info, input.organization_id)
+        organization_id = await named_organization(info, input.organization_id)
         return await shown(info, await service.cancel(info.context.resources.pool, organization_id))
 
     @strawberry.mutation(
@@ -120,5 +113,5 @@ class SubscriptionMutations:
         description="Undo a pending cancel: the subscription renews at its period's end again.",
     )
     async def resume_subscription(self, info: Info, input: SubscriptionOrganizationInput) -> PlanSubscription:
-        organization_id = await organization(info, input.organization_id)
+        organization_id = await named_organization(info, input.organization_id)
         return await shown(info, await service.resume(info.context.resources.pool, organization_id))
