@@ -57,9 +57,10 @@ async def acknowledge(client: redis.Redis, prepared: Prepared) -> None:
                 reply = Reply(outcome.command.envelope.command_id, outcome.transaction_id, outcome.result)
                 pipe.publish(reply_to, encode_reply(reply))
         meters = feeds.messages(outcomes, prepared.initial, prepared.final, now)
-        if meters:
-            pipe.mset({keys.balance_snapshot(org_id): update for org_id, update in meters.items()})
+        # One SET per organization, not an MSET: on a Redis Cluster the snapshots' keys sit in
+        # different slots, and a pipeline may hold only single-key commands.
         for org_id, update in meters.items():
+            pipe.set(keys.balance_snapshot(org_id), update)
             pipe.publish(keys.meter_channel(org_id), update)
         answers = await pipe.execute(raise_on_error=False)
     if any(isinstance(answer, NoScriptError) for answer in answers):
