@@ -45,7 +45,7 @@ def health_fields(health: LedgerHealth) -> dict[str, int | str]:
 
 
 async def record_ledger_health(ctx: dict[str, Any]) -> dict[str, int | str]:
-    client: redis.Redis = ctx["redis"]
+    client: redis.Redis = ctx["ledger_redis"]
     settings = ctx["settings"]
     health = await check_ledger_health(client, settings.partition_count, settings.lease_ttl_ms)
     figures: dict[str, int | str] = {**await measure_backlog(client, settings.partition_count), **health_fields(health)}

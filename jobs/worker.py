@@ -19,6 +19,7 @@ from ledger import constants
 from ledger.payments.gateway import gateway_from
 from ledger.runtime.settings import Settings
 from ledger.store.pool import create_pool
+from ledger.stream.connection import redis_client
 from ledger.stream.mailbox import Mailbox
 from ledger.stream.pubsub import PubSubHub
 from ledger.subscriptions.effects import LedgerEffects
@@ -40,10 +41,12 @@ CRON_JOBS = [
 async def startup(ctx: dict[str, Any], settings: Settings) -> None:
     ctx["settings"] = settings
     ctx["pool"] = await create_pool(settings.database_url, size_max=constants.job_pool_size_max)
+    # The ledger's Redis (a Redis Cluster, perhaps), apart from arq's queue (`ctx["redis"]`).
+    ctx["ledger_redis"] = ledger_redis = redis_client(settings)
     # A hub so that turnover can wait for its commands' results before recording its facts.
-    ctx["hub"] = hub = PubSubHub(ctx["redis"])
+    ctx["hub"] = hub = PubSubHub(ledger_redis)
     await hub.start()
-    ctx["mailbox"] = mailbox = Mailbox(ctx["redis"], settings.partition_count, hub)
+    ctx["mailbox"] = mailbox = Mailbox(ledger_redis, settings.partition_count, hub)
     await mailbox.start()
     ctx["effects"] = LedgerEffects(mailbox)
     ctx["gateway"] = gateway_from(settings)  # None: no Stripe key, payments jobs do nothing
@@ -54,6 +57,7 @@ async def startup(ctx: dict[str, Any], settings: Settings) -> None:
 async def shutdown(ctx: dict[str, Any]) -> None:
     await stop_recharge_listener(ctx)
     await ctx["hub"].stop()
+    await ctx["ledger_redis"].aclose()
     await ctx["pool"].close()
 
 
@@ -64,7 +68,8 @@ def create_worker(settings: Settings) -> Worker:
     return Worker(
         functions=[],
         cron_jobs=CRON_JOBS,
-        redis_settings=RedisSettings.from_dsn(settings.redis_url),
+        # arq runs on a plain Redis only: its own URL, else the ledger's.
+        redis_settings=RedisSettings.from_dsn(settings.arq_redis_url),
         on_startup=on_startup,
         on_shutdown=shutdown,
         job_timeout=constants.job_timeout_s,
@@ -78,7 +83,7 @@ class WorkerSettings:
     cron_jobs = CRON_JOBS
     job_timeout = constants.job_timeout_s
     on_shutdown = shutdown
-    redis_settings = RedisSettings.from_dsn(Settings.from_environment().redis_url or "redis://localhost:6379")
+    redis_settings = RedisSettings.from_dsn(Settings.from_environment().arq_redis_url or "redis://localhost:6379")
 
     @staticmethod
     async def on_startup(ctx: dict[str, Any]) -> None:

@@ -112,19 +112,18 @@ def _dead_letters(argv: list[str]) -> None:
     actions.add_parser("drop", help="delete the dead letter for good").add_argument("id")
     arguments = parser.parse_args(argv)
     with servers(Settings.from_environment()) as resolved:
-        failed = asyncio.run(_dead_letter_action(resolved.redis_url, arguments))
+        failed = asyncio.run(_dead_letter_action(resolved, arguments))
     if failed:
         sys.exit(1)
 
 
-async def _dead_letter_action(redis_url: str, arguments: argparse.Namespace) -> bool:
+async def _dead_letter_action(settings: Settings, arguments: argparse.Namespace) -> bool:
     """Run one dead-letter action, printing its outcome; True if it failed."""
     # Imported here for start-up cost: redis.asyncio (~0.03 s) is needed by these tools alone.
-    import redis.asyncio as redis
-
     from ledger.stream import dead_letters
+    from ledger.stream.connection import redis_client
 
-    client = redis.Redis.from_url(redis_url)
+    client = redis_client(settings)
     try:
         if arguments.action == "list":
             letters = await dead_letters.list_dead_letters(client, arguments.count)

@@ -117,6 +117,11 @@ class Settings:
     # Empty means: start embedded servers in `state_dir`.
     database_url: str = setting("DATABASE_URL", text, "")
     redis_url: str = setting("REDIS_URL", text, "")
+    # True: REDIS_URL names one node of a Redis Cluster, from which the ledger's client learns the
+    # rest (`ledger.stream.connection`). The jobs' arq queue cannot run on a cluster: it takes
+    # CREDIT_LEDGER_JOBS_REDIS_URL, a plain Redis (empty: REDIS_URL, when that is not a cluster).
+    redis_cluster: bool = setting("CREDIT_LEDGER_REDIS_CLUSTER", boolean, False)
+    jobs_redis_url: str = setting("CREDIT_LEDGER_JOBS_REDIS_URL", text, "")
     # setting() returns a dataclasses.field, which ruff cannot see; a Path is immutable anyway.
     state_dir: Path = setting("CREDIT_LEDGER_STATE_DIR", path, Path(".credit-ledger"))  # noqa: RUF009
     host: str = setting("CREDIT_LEDGER_HOST", text, "127.0.0.1")
@@ -170,6 +175,17 @@ class Settings:
 
     def with_urls(self, database_url: str, redis_url: str) -> Settings:
         return replace(self, database_url=database_url, redis_url=redis_url)
+
+    @property
+    def arq_redis_url(self) -> str:
+        """The jobs queue's Redis: its own setting, else the ledger's, which must then be a plain
+        Redis (arq cannot run on a cluster): SettingsError otherwise."""
+        if self.redis_cluster and not self.jobs_redis_url:
+            raise SettingsError(
+                "CREDIT_LEDGER_JOBS_REDIS_URL", "", "the URL of a plain Redis for the jobs' queue (arq cannot run on"
+                " the Redis Cluster that CREDIT_LEDGER_REDIS_CLUSTER=true names)",
+            )  # fmt: skip
+        return self.jobs_redis_url or self.redis_url
 
     def environment(self) -> dict[str, str]:
         """The variables that give a child process these same settings."""

@@ -92,9 +92,10 @@ async def check_ledger_health(
     lease_ttl_ms: int = constants.lease_ttl_ms,
     stall_max_ms: int = constants.partition_stall_max_ms,
 ) -> LedgerHealth:
-    """One round trip: raises the client's error when Redis cannot be reached."""
+    """Two round trips (TIME alone: a cluster pipeline takes only commands with keys); raises the
+    client's error when Redis cannot be reached."""
+    seconds, microseconds = await client.time()
     async with client.pipeline(transaction=False) as pipe:
-        pipe.time()
         pipe.zrange(keys.WORKER_REGISTRY, 0, -1, withscores=True)
         for partition in range(partition_count):
             stream = keys.stream(partition)
@@ -105,13 +106,12 @@ async def check_ledger_health(
         # A missing stream or group is an error reply for that command alone: nothing there yet.
         answers = await pipe.execute(raise_on_error=False)
     _raise_outage(answers)
-    seconds, microseconds = answers[0]
     now_ms = int(seconds) * 1000 + int(microseconds) // 1000
-    workers = sum(1 for _, beat in answers[1] if now_ms - beat <= lease_ttl_ms)
+    workers = sum(1 for _, beat in answers[0] if now_ms - beat <= lease_ttl_ms)
     stalled: list[Stalled] = []
     unowned: list[Unowned] = []
     for partition in range(partition_count):
-        start = 2 + partition * _COMMANDS_PER_PARTITION
+        start = 1 + partition * _COMMANDS_PER_PARTITION
         groups, newest, oldest_idle, owner = answers[start : start + _COMMANDS_PER_PARTITION]
         pending, undelivered = _backlog(groups, newest)
         if isinstance(oldest_idle, list) and oldest_idle:

@@ -10,8 +10,10 @@ the workers that held it). An entry whose command cannot be decoded is set aside
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from uuid import UUID
@@ -23,7 +25,13 @@ from ledger import constants
 from ledger.core.commands import Command
 from ledger.core.errors import ErrorCode
 from ledger.core.wire import decode
-from ledger.stream import keys
+from ledger.stream import connection, keys
+
+# On a Redis Cluster, how long an idle worker waits between rounds of non-blocking reads: from the
+# minimum after entries, doubling to the maximum, which bounds what a quiet spell adds to the next
+# entry's latency (a single Redis blocks in XREADGROUP instead, waking at once).
+_IDLE_DELAY_MIN_S = 0.001
+_IDLE_DELAY_MAX_S = 0.008
 
 _COMMAND_FAILED_MESSAGE = "the ledger could not apply this command; it was set aside for an operator to review"
 
@@ -58,6 +66,8 @@ class Inbox:
         self.lease_ttl_ms = lease_ttl_ms
         # Per owned partition: "0" to re-read our own pending entries first, ">" for new ones.
         self.cursors: dict[int, str] = {}
+        self._cluster = connection.is_cluster(client)
+        self._idle_delay_s = _IDLE_DELAY_MIN_S
 
     def reread_pending(self) -> None:
         for partition in self.cursors:
@@ -102,7 +112,10 @@ class Inbox:
         self.cursors[partition] = "0"
 
     async def read_group(self, cursors: dict[int, str], block_ms: int | None, count: int | None = None) -> list[Entry]:
+        """Up to `count` entries of each partition; with `block_ms`, wait up to that long for one."""
         count = count or max(constants.read_share_min, constants.batch_size_max // len(cursors))
+        if self._cluster:
+            return await self._read_each(cursors, block_ms, count)
         answer = await self.client.xreadgroup(
             keys.CONSUMER_GROUP,
             self.worker_id,
@@ -110,11 +123,33 @@ class Inbox:
             count=count,
             block=block_ms,
         )
-        entries: list[Entry] = []
-        for stream_name, stream_entries in answer or []:
-            partition = int(stream_name.decode().split("{")[1].rstrip("}"))
-            entries.extend(decode_entry(partition, entry_id, fields) for entry_id, fields in stream_entries)
-        return entries
+        return decode_streams(answer)
+
+    async def _read_each(self, cursors: dict[int, str], block_ms: int | None, count: int) -> list[Entry]:
+        """On a Redis Cluster, where one XREADGROUP may not name streams of several slots: one
+        non-blocking XREADGROUP per partition, pipelined (one round trip per node); while all come
+        back empty, polled again after an idle delay that doubles from `_IDLE_DELAY_MIN_S` to
+        `_IDLE_DELAY_MAX_S` (a burst after a quiet spell waits at most that long), until `block_ms`."""
+        deadline = time.monotonic() + (block_ms or 0) / 1000
+        while True:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for partition, cursor in cursors.items():
+                    stream = keys.stream(partition)
+                    # The node named up front: redis-py would otherwise ask a node for the keys of
+                    # every XREADGROUP (COMMAND GETKEYS), a round trip each.
+                    pipe.execute_command(
+                        "XREADGROUP", "GROUP", keys.CONSUMER_GROUP, self.worker_id, "COUNT", count,
+                        "STREAMS", stream, cursor, target_nodes=connection.node_of(self.client, stream),
+                    )  # fmt: skip
+                answers = await pipe.execute()
+            entries = [entry for answer in answers for entry in decode_streams(answer)]
+            remaining_s = deadline - time.monotonic()
+            if entries or remaining_s <= 0:
+                if entries:
+                    self._idle_delay_s = _IDLE_DELAY_MIN_S
+                return entries
+            await asyncio.sleep(min(self._idle_delay_s, remaining_s))
+            self._idle_delay_s = min(self._idle_delay_s * 2, _IDLE_DELAY_MAX_S)
 
     async def read_history(self, partitions: list[int]) -> list[Entry]:
         """Our pending entries, oldest first, with how often each was delivered. Read with XPENDING
@@ -139,6 +174,15 @@ class Inbox:
                 pipe.xrange(keys.stream(partition), pending.entry_id, pending.entry_id)
             found = await pipe.execute()
         return [history_entry(p, pending, rows) for (p, pending), rows in zip(taken, found, strict=True)]
+
+
+def decode_streams(answer: list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] | None) -> list[Entry]:
+    """An XREADGROUP answer's entries, each with its partition (from its stream's hash tag)."""
+    entries: list[Entry] = []
+    for stream_name, stream_entries in answer or []:
+        partition = int(stream_name.decode().split("{")[1].rstrip("}"))
+        entries.extend(decode_entry(partition, entry_id, fields) for entry_id, fields in stream_entries)
+    return entries
 
 
 def refuse(entry: Entry, organization_ids: frozenset[UUID], failure: Failure) -> Entry:

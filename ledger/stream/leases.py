@@ -14,11 +14,15 @@ sure its lease still stands.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 import time
+from collections.abc import Sequence
+from typing import Any
 
 import redis.asyncio as redis
+from redis.exceptions import NoScriptError
 
 from ledger import constants
 from ledger.stream import keys
@@ -47,15 +51,16 @@ return redis.call('ZCARD', KEYS[1])
 """
 
 
+# Redis names scripts by their SHA-1.
+_SHAS = {script: hashlib.sha1(script.encode()).hexdigest() for script in (_RENEW, _RELEASE, _HEARTBEAT)}  # noqa: S324
+
+
 class Leases:
     def __init__(self, client: redis.Redis, owner: str, partition_count: int, ttl_ms: int) -> None:
         self._client = client
         self._owner = owner
         self._partition_count = partition_count
         self._ttl_ms = ttl_ms
-        self._renew = client.register_script(_RENEW)
-        self._release = client.register_script(_RELEASE)
-        self._heartbeat = client.register_script(_HEARTBEAT)
         # Partition -> the monotonic time until which we are sure we hold its lease.
         self._valid_until: dict[int, float] = {}
 
@@ -72,11 +77,11 @@ class Leases:
         started = time.monotonic()
         valid_until = started + self._ttl_ms / 1000 * constants.lease_validity_share
         held = sorted(self._valid_until)
-        async with self._client.pipeline(transaction=False) as pipe:
-            await self._heartbeat(keys=[keys.WORKER_REGISTRY], args=[self._owner, self._ttl_ms], client=pipe)
-            for partition in held:
-                await self._renew(keys=[keys.lease(partition)], args=[self._owner, self._ttl_ms], client=pipe)
-            answers = await pipe.execute()
+        calls = [
+            (_HEARTBEAT, keys.WORKER_REGISTRY, (self._owner, self._ttl_ms)),
+            *[(_RENEW, keys.lease(partition), (self._owner, self._ttl_ms)) for partition in held],
+        ]
+        answers = await self._run_scripts(calls)
         workers, renewed = max(1, int(answers[0])), answers[1:]
         kept = [partition for partition, answer in zip(held, renewed, strict=True) if answer]
         lost = set(held) - set(kept)
@@ -95,7 +100,11 @@ class Leases:
         if wanted <= 0:
             return set()
         candidates = [p for p in range(self._partition_count) if p not in exclude]
-        owners = await self._client.mget([keys.lease(p) for p in candidates])
+        # One GET each, pipelined: on a Redis Cluster the leases live on as many slots as partitions.
+        async with self._client.pipeline(transaction=False) as pipe:
+            for partition in candidates:
+                pipe.get(keys.lease(partition))
+            owners = await pipe.execute()
         free = [p for p, owner in zip(candidates, owners, strict=True) if owner is None]
         # In random order, so workers starting together do not all race for the same partitions.
         chosen = random.sample(free, min(wanted, len(free)))
@@ -106,10 +115,26 @@ class Leases:
         return {partition for partition, answer in zip(chosen, answers, strict=True) if answer}
 
     async def _release_partitions(self, partitions: list[int]) -> None:
-        async with self._client.pipeline(transaction=False) as pipe:
-            for partition in partitions:
-                await self._release(keys=[keys.lease(partition)], args=[self._owner], client=pipe)
-            await pipe.execute()
+        await self._run_scripts([(_RELEASE, keys.lease(partition), (self._owner,)) for partition in partitions])
+
+    async def _run_scripts(self, calls: Sequence[tuple[str, str, tuple[str | int, ...]]]) -> list[Any]:
+        """(script, key, arguments) calls by EVALSHA in one pipeline (redis-py's Script asks SCRIPT
+        EXISTS first, and cannot be queued on a cluster pipeline); a Redis that forgot a script (a
+        restart, a node that never loaded it) has it loaded, on every primary, and is asked again."""
+        for attempt in range(2):
+            async with self._client.pipeline(transaction=False) as pipe:
+                for script, key, arguments in calls:
+                    pipe.evalsha(_SHAS[script], 1, key, *arguments)  # type: ignore[arg-type]
+                answers: list[Any] = await pipe.execute(raise_on_error=False)
+            forgotten = {script for (script, _, _), answer in zip(calls, answers, strict=True)
+                         if isinstance(answer, NoScriptError)}  # fmt: skip
+            if not forgotten or attempt:
+                break
+            for script in forgotten:
+                await self._client.script_load(script)
+        if errors := [answer for answer in answers if isinstance(answer, Exception)]:
+            raise errors[0]
+        return answers
 
     async def release_all(self) -> None:
         """On a clean stop: free our partitions at once and leave the registry, so the others

@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import signal
 
-import redis.asyncio as redis
-
-from ledger import constants
 from ledger.runtime.settings import Settings
 from ledger.store.pool import create_pool
+from ledger.stream.connection import redis_client
 from ledger.stream.worker import LedgerWorker
 
 
@@ -19,11 +17,7 @@ async def run_ledger_worker(settings: Settings) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     pool = await create_pool(settings.database_url)
-    client = redis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=constants.redis_socket_timeout_s,
-        socket_connect_timeout=constants.redis_connect_timeout_s,
-    )
+    client = redis_client(settings)
     try:
         await LedgerWorker(pool, client, settings.partition_count, settings.lease_ttl_ms).run(stop)
     finally:

@@ -1,0 +1,100 @@
+"""The one place that makes the ledger's Redis client: a plain `redis.asyncio.Redis` for the Redis
+`REDIS_URL` names, or, with `CREDIT_LEDGER_REDIS_CLUSTER=true`, a Redis Cluster client that learns
+the other nodes (and which holds each slot) from that one.
+
+What the ledger sends works on both, with these differences, all handled here or by the callers:
+- Pipelines are non-transactional. A cluster pipeline groups its commands by node and sends each
+  group at once; a command met by MOVED or ASK (a slot resharded meanwhile) is sent again alone,
+  where it follows the redirection.
+- redis-py's async cluster pipeline refuses EVALSHA and PUBLISH (a rule it keeps from its sync
+  pipeline, which could not route them), though its routing sends EVALSHA to its keys' slot and
+  PUBLISH by its channel. `LedgerCluster`'s pipeline queues both as the raw commands they are.
+- A script's keys must share a hash slot (`ledger.stream.keys` tags them), and a node that never
+  loaded a script answers NOSCRIPT: SCRIPT LOAD on a cluster client loads it on every primary.
+- No command may name keys of several slots: the partitions' streams are read one command each
+  (`ledger.stream.inbox`), leases read with one GET each.
+- redis-py's async cluster client has no pub/sub. Classic PUBLISH is broadcast to every node of a
+  cluster, so one plain connection to one node hears every channel: `LedgerCluster.pubsub` opens
+  it on the node `REDIS_URL` names.
+
+The type callers see is `redis.asyncio.Redis`: the cluster client answers every command the ledger
+uses with the same replies, and `is_cluster` tells the few places that must act differently.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import redis.asyncio as redis
+from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
+from redis.asyncio.connection import parse_url
+
+from ledger import constants
+from ledger.runtime.settings import Settings
+
+
+class LedgerClusterPipeline(ClusterPipeline):
+    """A cluster pipeline that also queues EVALSHA (routed by its keys) and PUBLISH."""
+
+    def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> ClusterPipeline:  # type: ignore[override]
+        return self.execute_command("EVALSHA", sha, numkeys, *keys_and_args)
+
+    def publish(self, channel: Any, message: Any, **kwargs: Any) -> ClusterPipeline:
+        return self.execute_command("PUBLISH", channel, message, **kwargs)
+
+
+class LedgerCluster(RedisCluster):
+    """redis-py's async cluster client, with the ledger's pipeline and a pub/sub on one node."""
+
+    def __init__(self, seed_url: str, **kwargs: Any) -> None:
+        # What redis-py's from_url() does, in a subclass; the seed is kept for `pubsub`.
+        super().__init__(**kwargs, **parse_url(seed_url))
+        self._seed_url = seed_url
+        self._subscribers: list[redis.Redis] = []
+
+    def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> ClusterPipeline:
+        if transaction or shard_hint:
+            return super().pipeline(transaction, shard_hint)  # which refuses them
+        # redis-py's typing marks `connection_pool` abstract on every cluster class; none has one.
+        return LedgerClusterPipeline(self)  # type: ignore[abstract]
+
+    def pubsub(self, **kwargs: Any) -> PubSub:
+        """A pub/sub on the seed node: it hears every channel published anywhere in the cluster."""
+        subscriber: redis.Redis = redis.Redis.from_url(
+            self._seed_url,
+            socket_timeout=constants.redis_socket_timeout_s,
+            socket_connect_timeout=constants.redis_connect_timeout_s,
+        )
+        self._subscribers.append(subscriber)
+        pubsub: PubSub = subscriber.pubsub(**kwargs)
+        return pubsub
+
+    async def aclose(self) -> None:
+        for subscriber in self._subscribers:
+            await subscriber.aclose()
+        self._subscribers = []
+        await super().aclose()
+
+
+def redis_client(settings: Settings) -> redis.Redis:
+    """The ledger's client for `settings`: a cluster client when `redis_cluster` is set."""
+    options: dict[str, Any] = {
+        "socket_timeout": constants.redis_socket_timeout_s,
+        "socket_connect_timeout": constants.redis_connect_timeout_s,
+    }
+    if settings.redis_cluster:
+        # Callers type it as the plain client: it answers every command the ledger sends alike.
+        return cast(redis.Redis, LedgerCluster(settings.redis_url, **options))  # type: ignore[abstract]
+    client: redis.Redis = redis.Redis.from_url(settings.redis_url, **options)
+    return client
+
+
+def is_cluster(client: redis.Redis) -> bool:
+    return isinstance(client, RedisCluster)
+
+
+def node_of(client: redis.Redis, key: str) -> ClusterNode:
+    """The node that holds `key`'s slot, as the client last learned it (MOVED updates it)."""
+    cluster = cast(RedisCluster, client)
+    return cluster.nodes_manager.get_node_from_slot(cluster.keyslot(key))
