@@ -1,4 +1,5 @@
-"""Load through the real GraphQL API over HTTP and WebSocket (M3 to M6).
+"""Load through the real API over HTTP and WebSocket (M3 to M6): the bulk route `POST /v1/usage`
+(M3) and GraphQL (M3g to M6).
 
 The HTTP client is aiohttp, not httpx: on this 2-core machine httpx alone adds ~100 ms of p99 at
 500 requests/s against a trivial ASGI app (aiohttp: ~5 ms), which would swamp what M6 measures."""
@@ -21,13 +22,16 @@ import aiohttp
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
+from tests.bench.cpu import CpuMeter, between
 from tests.bench.population import USAGE_PRODUCT, USAGE_TOKENS_MAX
 from tests.bench.servers import BENCH_ADMIN_KEY
 from tests.bench.stats import summary_ms
 
 Choose = Callable[[random.Random, int], list[UUID]]
 
-BATCH_EVENTS = 100
+BATCH_EVENTS = 100  # M3g: events per recordUsageBatch
+BULK_EVENTS = 100  # M3: events per POST /v1/usage
+BULK_PATH = "/v1/usage"
 request_timeout_s = 30
 _BATCH = "mutation($input: RecordUsageBatchInput!) { recordUsageBatch(input: $input) { status } }"
 _BALANCE = "query($id: ID!) { organization(id: $id) { balance { total held available } } }"
@@ -83,10 +87,103 @@ class Tally:
         self.errors[what] = self.errors.get(what, 0) + 1
 
 
-async def record_usage_batches(
-    base_urls: Sequence[str], choose: Choose, duration_s: float, connections_per_api: int
+class RouteMissing(Exception):
+    """The API answers the bulk route as an unknown path: it is not built (yet)."""
+
+
+async def post_bulk(client: aiohttp.ClientSession, body: bytes) -> tuple[list[dict[str, Any]] | None, str | None]:
+    """POST a bulk ingest request: (per-event results, None), or (None, what went wrong)."""
+    try:
+        async with client.post(BULK_PATH, data=body, headers=_HEADERS) as response:
+            text = await response.read()
+            if response.status == 200:
+                results: list[dict[str, Any]] = json.loads(text)["results"]
+                return results, None
+            try:
+                code = json.loads(text)["error"]["code"]
+            except (ValueError, KeyError, TypeError):
+                if response.status in (404, 405):
+                    raise RouteMissing(f"POST {BULK_PATH} answered {response.status} {text[:80]!r}") from None
+                code = "not JSON"
+            return None, f"HTTP {response.status} {code}"
+    except (aiohttp.ClientError, TimeoutError) as error:
+        return None, type(error).__name__
+
+
+def bulk_body(name: str, n: int, organizations: Sequence[UUID], quantities: Sequence[int]) -> bytes:
+    """The contract's JSON body, formatted directly (the client's CPU is not what M3 measures)."""
+    events = ",".join(
+        f'{{"organizationId":"{org}","product":"{USAGE_PRODUCT}","quantity":"{quantity}",'
+        f'"idempotencyKey":"m3-{name}-{n}-{i}"}}'
+        for i, (org, quantity) in enumerate(zip(organizations, quantities, strict=True))
+    )
+    return f'{{"events":[{events}],"ack":"QUEUED"}}'.encode()
+
+
+async def bulk_usage(
+    base_urls: Sequence[str],
+    choose: Choose,
+    duration_s: float,
+    connections_per_api: int,
+    meter: CpuMeter | None = None,
 ) -> dict[str, Any]:
-    """M3: `recordUsageBatch` with 100 events and `ack: QUEUED`, closed loop on every connection."""
+    """M3: `POST /v1/usage` with 100 events and ack QUEUED, closed loop on every connection."""
+    tally = Tally()
+    method = (
+        f"{len(base_urls)} API process(es) x {connections_per_api} connections, closed loop, POST {BULK_PATH} "
+        f"with {BULK_EVENTS} events per request (JSON body), ack QUEUED, no ledger worker running"
+    )
+    async with http_clients(base_urls, connections_per_api) as clients:
+        try:
+            # An empty list is refused by the route (400, nothing queued), and answered 404 without it.
+            await post_bulk(clients[0], b'{"events":[],"ack":"QUEUED"}')
+        except RouteMissing as missing:
+            return {"value": None, "unit": "events/s", "unavailable": f"route not available: {missing}",
+                    "method": method}  # fmt: skip
+        deadline = time.monotonic() + duration_s
+
+        async def connection(client: aiohttp.ClientSession, name: str) -> None:
+            rng = random.Random(name)
+            for n in itertools.count():
+                if time.monotonic() >= deadline:
+                    return
+                organizations = choose(rng, BULK_EVENTS)
+                quantities = [rng.randint(1, USAGE_TOKENS_MAX) for _ in organizations]
+                sent = time.perf_counter()
+                results, problem = await post_bulk(client, bulk_body(name, n, organizations, quantities))
+                tally.latencies_s.append(time.perf_counter() - sent)
+                if results is None:
+                    tally.error(problem or "?")
+                    continue
+                tally.ok += sum(1 for outcome in results if outcome["status"] == "QUEUED")
+
+        before = meter.sample() if meter is not None else None
+        started = time.monotonic()
+        await asyncio.gather(
+            *(connection(client, f"{a}.{c}") for a, client in enumerate(clients) for c in range(connections_per_api))
+        )
+        elapsed = time.monotonic() - started
+        cpu = between(before, meter.sample(), tally.ok, "event") if meter is not None and before else None
+    return {
+        "value": round(tally.ok / elapsed),
+        "unit": "events/s",
+        "events": tally.ok,
+        "requests": len(tally.latencies_s),
+        "errors": tally.errors,
+        "request_latency": summary_ms(tally.latencies_s),
+        **({"cpu": cpu} if cpu else {}),
+        "method": method,
+    }
+
+
+async def record_usage_batches(
+    base_urls: Sequence[str],
+    choose: Choose,
+    duration_s: float,
+    connections_per_api: int,
+    meter: CpuMeter | None = None,
+) -> dict[str, Any]:
+    """M3g: `recordUsageBatch` with 100 events and `ack: QUEUED`, closed loop on every connection."""
     tally = Tally()
     deadline = time.monotonic() + duration_s
 
@@ -100,7 +197,7 @@ async def record_usage_batches(
                     "organizationId": str(org),
                     "product": USAGE_PRODUCT,
                     "quantity": str(rng.randint(1, USAGE_TOKENS_MAX)),
-                    "idempotencyKey": f"m3-{name}-{n}-{i}",
+                    "idempotencyKey": f"m3g-{name}-{n}-{i}",
                 }
                 for i, org in enumerate(choose(rng, BATCH_EVENTS))
             ]
@@ -113,20 +210,23 @@ async def record_usage_batches(
             tally.ok += sum(1 for outcome in data["recordUsageBatch"] if outcome["status"] == "QUEUED")
 
     async with http_clients(base_urls, connections_per_api) as clients:
-        started, cpu = time.monotonic(), time.process_time()
+        before = meter.sample() if meter is not None else None
+        started = time.monotonic()
         await asyncio.gather(
             *(connection(client, f"{a}.{c}") for a, client in enumerate(clients) for c in range(connections_per_api))
         )
-        elapsed, cpu = time.monotonic() - started, time.process_time() - cpu
+        elapsed = time.monotonic() - started
+        cpu = between(before, meter.sample(), tally.ok, "event") if meter is not None and before else None
     return {
         "value": round(tally.ok / elapsed),
         "unit": "events/s",
         "events": tally.ok,
-        "client_cpu_percent": round(100 * cpu / elapsed),
+        "requests": len(tally.latencies_s),
         "errors": tally.errors,
         "request_latency": summary_ms(tally.latencies_s),
+        **({"cpu": cpu} if cpu else {}),
         "method": f"{len(base_urls)} API process(es) x {connections_per_api} connections, closed loop, "
-        f"{BATCH_EVENTS} events per request, ack QUEUED, no ledger worker running",
+        f"recordUsageBatch with {BATCH_EVENTS} events per request, ack QUEUED, no ledger worker running",
     }
 
 
@@ -252,7 +352,12 @@ async def queued_to_visible(base_url: str, organization: UUID, samples: int, rat
 
 
 async def applied_usage_open_loop(
-    base_urls: Sequence[str], choose: Choose, rate: float, duration_s: float, connections_per_api: int
+    base_urls: Sequence[str],
+    choose: Choose,
+    rate: float,
+    duration_s: float,
+    connections_per_api: int,
+    meter: CpuMeter | None = None,
 ) -> dict[str, Any]:
     """M6: single `recordUsage` with `ack: APPLIED`, sent open loop at fixed intervals."""
     tally = Tally()
@@ -283,13 +388,15 @@ async def applied_usage_open_loop(
 
     async with http_clients(base_urls, connections_per_api) as clients:
         tasks: list[asyncio.Task[None]] = []
-        started, cpu = time.perf_counter(), time.process_time()
+        before = meter.sample() if meter is not None else None
+        started, client_cpu = time.perf_counter(), time.process_time()
         for n in range(count):
             scheduled = started + n / rate
             await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
             tasks.append(asyncio.create_task(one(clients[n % len(clients)], n, scheduled)))
         await asyncio.gather(*tasks)
-        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        elapsed, client_cpu = time.perf_counter() - started, time.process_time() - client_cpu
+        cpu = between(before, meter.sample(), count, "request") if meter is not None and before else None
     summary = summary_ms(tally.latencies_s)
     return {
         **summary,
@@ -297,9 +404,10 @@ async def applied_usage_open_loop(
         "unit": "ms (p99)",
         "requests": count,
         "completed_per_s": round(tally.ok / elapsed),  # below the rate: the service cannot keep up
-        "client_cpu_percent": round(100 * cpu / elapsed),
+        "client_cpu_percent": round(100 * client_cpu / elapsed),
         "errors": tally.errors,
         "from_send": summary_ms(from_send),
+        **({"cpu": cpu} if cpu else {}),
         "method": f"open loop, {rate:g} requests/s for {duration_s:g} s over {len(base_urls)} API process(es); "
         "latency from each request's scheduled send time to its response (from_send: from the actual send)",
     }

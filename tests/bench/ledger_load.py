@@ -18,6 +18,7 @@ import redis.asyncio as redis
 from ledger.core.commands import Command
 from ledger.stream import keys
 from ledger.stream.mailbox import Mailbox
+from tests.bench.cpu import CpuMeter, CpuSample, between
 from tests.bench.population import usage_commands
 from tests.bench.servers import BenchWorld
 
@@ -31,7 +32,8 @@ DRAIN_METHOD = (
     f"acknowledges an entry only after its PostgreSQL commit, then trims it) is polled every {poll_interval_s} s. "
     f"The rate is taken over the steady window from {window[0]:.0%} to {window[1]:.0%} of N applied "
     "(overall_events_per_s: from the workers' start, startup included); afterwards exactly N new journal "
-    "transactions must exist (each applied once, none lost)"
+    "transactions must exist (each applied once, none lost). CPU per event: every service process's CPU "
+    "over the same steady window, divided by the events applied in it"
 )
 
 
@@ -95,8 +97,10 @@ class DrainResult:
     applied_exactly: bool
     new_transactions: int
     lease_owners: dict[str, int]
+    cpu: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        cpu = {"cpu": self.cpu} if self.cpu is not None else {}
         return {
             "value": round(self.events_per_s),
             "unit": "events/s",
@@ -106,6 +110,7 @@ class DrainResult:
             "new_transactions": self.new_transactions,
             "applied_exactly_once": self.applied_exactly,
             "partitions_per_worker": self.lease_owners,
+            **cpu,
         }
 
 
@@ -117,9 +122,10 @@ async def measure_drain(
     workers: int,
     prefix: str,
     timeout_s: float,
+    meter: CpuMeter | None = None,
 ) -> DrainResult:
-    """Pre-fill one RecordUsage per entry of `organizations`, then time the workers draining them.
-    Leaves the workers running."""
+    """Pre-fill one RecordUsage per entry of `organizations`, then time the workers draining them
+    (and, with a `meter`, their CPU and the servers' over the same window). Leaves the workers running."""
     assert not world.workers(), "the streams are pre-filled with no worker running"
     partition_count = world.settings.partition_count
     events = len(organizations)
@@ -131,6 +137,7 @@ async def measure_drain(
     started = time.monotonic()
     world.start_workers(workers)
     marks: dict[float, tuple[float, int]] = {}
+    samples: dict[float, CpuSample] = {}
     applied = 0
     while applied < events:
         await asyncio.sleep(poll_interval_s)
@@ -140,6 +147,8 @@ async def measure_drain(
         for fraction in window:
             if fraction not in marks and applied >= fraction * events:
                 marks[fraction] = (now, applied)
+                if meter is not None:
+                    samples[fraction] = meter.sample()
         if now - started > timeout_s:
             raise TimeoutError(f"{applied} of {events} applied after {timeout_s}s")
         world.check_alive()
@@ -147,7 +156,10 @@ async def measure_drain(
             break  # the rest is within the kept entries' uncertainty: counted exactly below
     total = await wait_applied(world, pool, before + events, timeout_s=30)
     finished = time.monotonic()
+    if meter is not None and window[1] not in samples:  # the window then ends with the last one applied
+        samples[window[1]] = meter.sample()
     (t0, n0), (t1, n1) = marks[window[0]], marks.get(window[1], (finished, events))
+    cpu = between(samples[window[0]], samples[window[1]], n1 - n0, "event") if meter is not None else None
     window_s = t1 - t0
     rate = (n1 - n0) / window_s if window_s > 0 else float("nan")
     owners = await lease_owners(client, partition_count)
@@ -159,6 +171,7 @@ async def measure_drain(
         applied_exactly=total - before == events,
         new_transactions=total - before,
         lease_owners=owners,
+        cpu=cpu,
     )
 
 

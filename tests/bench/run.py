@@ -1,8 +1,10 @@
 """The bench's entry point: options, the order of the phases, and the report.
 
-Phases, each on the same durable embedded servers: B1, B2 (pgbench), B3 (XADD), M3 (API ingress,
-no ledger worker running; what it queued is deleted after), grants to every organization, M1 and M2
-(the workers draining pre-filled streams), then with the workers running M4, M5 and M6.
+Phases, each on the same durable embedded servers: B1, B2 (pgbench), B3 (XADD), M3 and M3g (API
+ingress, no ledger worker running; what they queued is deleted after), grants to every organization,
+M1 and M2 (the workers draining pre-filled streams), then with the workers running M4, M5 and M6.
+M1, M2, M3, M3g, M4 and M6 also measure the CPU of every service process per event or request
+(`tests/bench/cpu.py`); the ledger's `verify` runs after every phase and must find nothing.
 """
 
 from __future__ import annotations
@@ -26,15 +28,17 @@ import redis.asyncio as redis
 
 from ledger.runtime.servers import apply_migrations
 from ledger.store.pool import create_pool
+from ledger.store.verify import verify
 from ledger.stream import keys
 from tests.bench import api_load, baselines, ledger_load, report
+from tests.bench.cpu import CpuMeter, between
 from tests.bench.ledger_load import backlog, measure_drain, send_all, transaction_count, wait_applied
 from tests.bench.population import Population, grant_commands, load_catalog_and_organizations, make_population
 from tests.bench.profile import Profiler
 from tests.bench.servers import BenchWorld, bench_world
 from tests.bench.stats import summary_ms
 
-ALL = ("B1", "B2", "B3", "M1", "M2", "M3", "M4", "M5", "M6")
+ALL = ("B1", "B2", "B3", "M1", "M2", "M3", "M3g", "M4", "M5", "M6")
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -46,7 +50,7 @@ class Sizes:
     hot_events: int  # M2
     pgbench_s: int
     xadd_s: float
-    batch_s: float  # M3
+    batch_s: float  # M3 and M3g, each
     balance_s: float  # M4
     meter_samples: int  # M5
     applied_s: float  # M6
@@ -85,7 +89,9 @@ def parse_options(argv: list[str] | None) -> Options:
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, data)")
     parser.add_argument("--profile", action="store_true", help="py-spy the ledger workers during M1")
     arguments = parser.parse_args(argv)
-    only = tuple(name.strip().upper() for name in arguments.only.split(",") if name.strip()) or ALL
+    canonical = {name.upper(): name for name in ALL}  # --only m3g,M1 as well as M3g,m1
+    named = [name.strip() for name in arguments.only.split(",") if name.strip()]
+    only = tuple(canonical.get(name.upper(), name) for name in named) or ALL
     unknown = set(only) - set(ALL)
     if unknown:
         parser.error(f"unknown metric(s) {sorted(unknown)}; choose from {','.join(ALL)}")
@@ -113,6 +119,7 @@ class Bench:
         self.notes: dict[str, Any] = {}
         self.started = time.monotonic()
         self.population: Population = make_population(self.sizes.organizations)
+        self.cpu_meter = CpuMeter(world.service_pids)
 
     def say(self, message: str) -> None:
         print(f"[{time.monotonic() - self.started:6.1f}s] {message}", file=sys.stderr, flush=True)
@@ -120,7 +127,8 @@ class Bench:
     def wanted(self, *names: str) -> bool:
         return any(name in self.options.only for name in names)
 
-    async def measure(self, name: str, run: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+    async def measure(self, name: str, run: Callable[[], Awaitable[dict[str, Any]]], *, ledger: bool = True) -> None:
+        """Run one phase; then (`ledger`) the ledger's verify, which must find nothing."""
         self.say(f"{name}: {report.NAMES[name]} ...")
         try:
             self.metrics[name] = await run()
@@ -128,8 +136,25 @@ class Bench:
             self.metrics[name] = {"error": f"{type(error).__name__}: {error}"}
             self.say(f"{name} failed: {error!r}")
             await self.reset()
-            return
-        self.say(f"{name}: {self.metrics[name].get('value')} {self.metrics[name].get('unit', '')}")
+        else:
+            entry = self.metrics[name]
+            total = entry.get("cpu", {}).get("us_per_unit", {}).get("total")
+            cpu = f", {total} µs CPU per {entry['cpu']['per']}" if total is not None else ""
+            self.say(f"{name}: {entry.get('value', entry.get('unavailable'))} {entry.get('unit', '')}{cpu}")
+        if ledger:
+            self.metrics[name]["verify"] = await self.verified(name)
+
+    async def verified(self, after: str) -> dict[str, Any]:
+        started = time.monotonic()
+        violations = await verify(self.pool)
+        if violations:
+            self.say(f"verify after {after}: {len(violations)} violation(s), first {violations[0]}")
+        return {
+            "clean": not violations,
+            "violations": len(violations),
+            "first": [f"{v.rule}: {v.organization_id}: {v.detail}" for v in violations[:10]],
+            "seconds": round(time.monotonic() - started, 2),
+        }
 
     async def reset(self) -> None:
         """After a failed phase: no worker, empty streams, so the next phase starts clean."""
@@ -167,13 +192,15 @@ class Bench:
         if self.wanted("B1", "B2"):
             await baselines.prepare_balances(self.pool)
         if self.wanted("B1"):
-            await self.measure("B1", self.pgbench(one_row=False))
+            await self.measure("B1", self.pgbench(one_row=False), ledger=False)
         if self.wanted("B2"):
-            await self.measure("B2", self.pgbench(one_row=True))
+            await self.measure("B2", self.pgbench(one_row=True), ledger=False)
         if self.wanted("B3"):
-            await self.measure("B3", lambda: baselines.pipelined_xadd(settings.redis_url, sizes.xadd_s))
+            await self.measure("B3", lambda: baselines.pipelined_xadd(settings.redis_url, sizes.xadd_s), ledger=False)
         if self.wanted("M3"):
-            await self.measure("M3", self.ingress)
+            await self.measure("M3", self.ingress(api_load.bulk_usage))
+        if self.wanted("M3g"):
+            await self.measure("M3g", self.ingress(api_load.record_usage_batches))
         if not self.wanted("M1", "M2", "M4", "M5", "M6"):
             return
         await self.grant()
@@ -207,17 +234,24 @@ class Bench:
     def api_urls(self) -> list[str]:
         return [f"http://127.0.0.1:{child.port}" for child in self.world.apis()]
 
-    async def ingress(self) -> dict[str, Any]:
-        assert not self.world.workers()
-        if not self.world.apis():
-            self.world.start_apis(self.options.apis)
-        try:
-            return await api_load.record_usage_batches(
-                self.api_urls(), self.population.zipf_choices, self.sizes.batch_s, connections_per_api=8
-            )
-        finally:
-            # Accepted is all M3 measures: what it queued is never applied.
-            await self.client.delete(*(keys.stream(p) for p in range(self.world.settings.partition_count)))
+    def ingress(self, load: Callable[..., Awaitable[dict[str, Any]]]) -> Callable[[], Awaitable[dict[str, Any]]]:
+        async def run() -> dict[str, Any]:
+            assert not self.world.workers()
+            if not self.world.apis():
+                self.world.start_apis(self.options.apis)
+            try:
+                return await load(
+                    self.api_urls(),
+                    self.population.zipf_choices,
+                    self.sizes.batch_s,
+                    connections_per_api=8,
+                    meter=self.cpu_meter,
+                )
+            finally:
+                # Accepted is all M3 measures: what it queued is never applied.
+                await self.client.delete(*(keys.stream(p) for p in range(self.world.settings.partition_count)))
+
+        return run
 
     async def grant(self) -> None:
         everyone = self.population.everyone
@@ -228,8 +262,10 @@ class Bench:
         applied = await wait_applied(self.world, self.pool, before + len(everyone), timeout_s=120)
         if applied - before != len(everyone):
             raise RuntimeError(f"only {applied - before} of {len(everyone)} grants applied")
-        self.notes["grants"] = {"organizations": len(everyone), "seconds": round(time.monotonic() - started, 2)}
-        self.say(f"granted credits to {len(everyone):,} organizations in {time.monotonic() - started:.1f}s")
+        seconds = round(time.monotonic() - started, 2)
+        check = await self.verified("grants")
+        self.notes["grants"] = {"organizations": len(everyone), "seconds": seconds, "verify": check}
+        self.say(f"granted credits to {len(everyone):,} organizations in {seconds:.1f}s")
         if self.wanted("M1", "M2"):
             self.world.stop(self.world.workers())
 
@@ -253,6 +289,7 @@ class Bench:
                 self.options.workers,
                 prefix,
                 self.sizes.drain_timeout_s,
+                meter=self.cpu_meter,
             )
         finally:
             if self.options.profile and prefix == "m1":
@@ -280,12 +317,16 @@ class Bench:
         )  # fmt: skip
         try:
             await asyncio.sleep(1.5)  # the feeder's start, and the feed settling, before measuring
+            self.cpu_meter.client_pids = [feeder.pid]
+            cpu_before = self.cpu_meter.sample()
             tally = await api_load.balance_latencies(
                 self.api_urls()[0], self.population.zipf_choices, self.sizes.balance_s
             )
+            cpu = between(cpu_before, self.cpu_meter.sample(), tally.ok + sum(tally.errors.values()), "request")
             backlog_at_end = await backlog(self.client, partition_count)
             fed = json.loads((await feeder.communicate())[0])
         finally:
+            self.cpu_meter.client_pids = []
             if feeder.returncode is None:
                 feeder.kill()
                 await feeder.wait()
@@ -301,6 +342,11 @@ class Bench:
             "feed_late_ticks": fed["late_ticks"],
             "backlog_when_queries_ended": backlog_at_end,
             "fed_all_applied": applied - before == fed["sent"],
+            "cpu": {
+                **cpu,
+                "note": "per balance query; worker, postgres and redis include the background "
+                "feed's debits (about feed_rate x wall_s events), the client the feeder process",
+            },
             "method": "open-loop feed of RecordUsage into the streams at half the M1 rate (1000/s when M1 did "
             "not run) from a separate process, with the workers running; meanwhile the balance query over "
             "HTTP, one at a time from one client, on Zipf-chosen orgs",
@@ -318,6 +364,7 @@ class Bench:
             self.sizes.applied_rate,
             self.sizes.applied_s,
             connections_per_api=64,
+            meter=self.cpu_meter,
         )
 
 
@@ -358,7 +405,8 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             world.stop_all()
         problems = _log_problems(world)
-    ratios, verdicts = report.evaluate(bench.metrics)
+    grants = bench.notes.get("grants", {}).get("verify")
+    ratios, verdicts = report.evaluate(bench.metrics, {"grants": grants} if grants else None)
     document = {
         "started_at": started_at.isoformat(),
         "duration_s": round(time.monotonic() - started, 1),

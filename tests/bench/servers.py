@@ -60,6 +60,7 @@ class BenchWorld:
 
     directory: Path
     settings: Settings
+    embedded: EmbeddedServers | None = None
     children: list[Child] = field(default_factory=list)
 
     @property
@@ -132,6 +133,18 @@ class BenchWorld:
         self.stop(self.apis())
         self.stop(list(self.children))
 
+    def service_pids(self) -> dict[str, list[int]]:
+        """The service's processes by kind (PostgreSQL: the postmaster, whose tree has every backend)."""
+        servers = self.embedded
+        postgres = servers.postgres.running_pid() if servers else None
+        redis_pid = servers.redis.running_pid() if servers else None
+        return {
+            "api": [child.process.pid for child in self.apis()],
+            "worker": [child.process.pid for child in self.workers()],
+            "postgres": [postgres] if postgres else [],
+            "redis": [redis_pid] if redis_pid else [],
+        }
+
     def check_alive(self) -> None:
         for child in self.children:
             if child.process.poll() is not None:
@@ -157,7 +170,7 @@ def bench_world(*, keep: bool) -> Iterator[BenchWorld]:
             partition_count=partition_count,
             admin_key=BENCH_ADMIN_KEY,
         )
-        world = BenchWorld(directory, settings)
+        world = BenchWorld(directory, settings, embedded)
         yield world
     finally:
         if world is not None:
