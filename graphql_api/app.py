@@ -6,7 +6,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-import redis.asyncio as redis
 from cross_web import (
     AsyncHTTPRequestAdapter,
     HTTPException,  # what strawberry.asgi raises for a request it cannot read
@@ -44,6 +43,7 @@ from graphql_api.edge.rate_limits import RateLimiter
 from graphql_api.edge.request_size import RequestSizeLimit
 from graphql_api.edge.stripe_webhook import stripe_webhook
 from graphql_api.edge.websocket import LedgerTransportWSHandler
+from graphql_api.ingest.route import usage_route
 from graphql_api.loaders import Loaders
 from graphql_api.schema import build_schema
 from ledger import constants
@@ -51,6 +51,7 @@ from ledger.payments.gateway import gateway_from
 from ledger.runtime.rate_limit import RateLimit
 from ledger.runtime.settings import Settings
 from ledger.store.pool import create_pool
+from ledger.stream.connection import redis_client
 from ledger.stream.health import readiness
 from ledger.stream.mailbox import Mailbox
 from ledger.stream.pubsub import PubSubHub
@@ -153,11 +154,7 @@ class LedgerGraphQL(GraphQL[Context, None]):
 @contextlib.asynccontextmanager
 async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     pool = await create_pool(settings.database_url)
-    client = redis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=constants.redis_socket_timeout_s,
-        socket_connect_timeout=constants.redis_connect_timeout_s,
-    )
+    client = redis_client(settings)  # a Redis Cluster's client with CREDIT_LEDGER_REDIS_CLUSTER
     hub = PubSubHub(client)
     await hub.start()
     mailbox = Mailbox(client, settings.partition_count, hub)
@@ -219,6 +216,8 @@ def create_app(settings: Settings) -> Starlette:
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            # Every method reaches the route, so the ones it does not serve get its 405 with a code.
+            Route("/v1/usage", usage_route(holder), methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             Route("/stripe/webhook", stripe_webhook(holder), methods=["POST"]),
             Route("/invoices/{invoice_id}.pdf", invoice_pdf(holder), methods=["GET"]),
         ],

@@ -45,8 +45,24 @@ class ApiError(Exception):
         self.extensions = extensions or {}
 
 
-def error_body(code: ErrorCode, message: str) -> dict[str, object]:
-    """The API's error shape, for the answers given before GraphQL runs (the HTTP edge)."""
+class RefusedEvent(ApiError):
+    """One command of a request refused before anything was queued: which one (`index`, in request
+    order), and why (`error`'s code and message, which GraphQL answers unchanged)."""
+
+    def __init__(self, index: int, error: ApiError | LedgerError) -> None:
+        super().__init__(error.code, error.message, error.extensions if isinstance(error, ApiError) else None)
+        self.index = index
+
+
+# The REST routes' prefix: their errors have the shape `{"error": {"code", "message", "index"}}`.
+REST_PREFIX = "/v1/"
+
+
+def error_body(code: ErrorCode, message: str, path: str = "") -> dict[str, object]:
+    """The API's error shape, for the answers given before GraphQL runs (the HTTP edge): GraphQL's,
+    or under `REST_PREFIX` the REST routes' own."""
+    if path.startswith(REST_PREFIX):
+        return {"error": {"code": code, "message": message, "index": None}}
     return {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
 
 

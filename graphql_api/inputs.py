@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
-from graphql_api.context import Info
+from graphql_api.context import Context, Info
 from graphql_api.errors import invalid, not_found
 from ledger.core import bounds
 from ledger.core.errors import UnknownProduct
@@ -99,24 +99,31 @@ async def named_organization(info: Info, value: str) -> UUID:
 
 
 async def require_product(info: Info, product: str) -> None:
-    await require_products(info, {product})
+    await require_products(info.context, {product})
 
 
-async def require_products(info: Info, products: set[str]) -> None:
-    known = info.context.resources.known_products
+async def require_products(context: Context, products: set[str]) -> None:
+    missing = await unknown_products(context, products)
+    if missing:
+        raise UnknownProduct(f"no rate for product {min(missing)!r}")
+
+
+async def unknown_products(context: Context, products: set[str]) -> set[str]:
+    """The products no catalog version prices; those that are remembered (`known_products`) cost
+    no query."""
+    known = context.resources.known_products
     unknown = known.unknown(products)
     if not unknown:
-        return
-    found = await rate_versions_for(info.context.resources.pool, unknown)
+        return unknown
+    found = await rate_versions_for(context.resources.pool, unknown)
     # The cheapest version: the check refuses only what no version could price in range.
     known.add({product: min(rate.credits_per_unit for rate in versions) for product, versions in found.items()})
-    if unknown - found.keys():
-        raise UnknownProduct(f"no rate for product {min(unknown - found.keys())!r}")
+    return unknown - found.keys()
 
 
-def require_priceable(info: Info, product: str, quantity: Decimal) -> None:
+def require_priceable(context: Context, product: str, quantity: Decimal) -> None:
     """Refuse, before it is queued, a quantity whose price at the catalog's cheapest version would
     pass the ledger's range (the actor judges the version in force, perhaps the org's own, again)."""
-    rate = info.context.resources.known_products.get(product)
+    rate = context.resources.known_products.get(product)
     if rate is not None and price(quantity, rate) > bounds.CREDITS_MAX:
         raise invalid(f"{quantity} units of {product!r} would cost more than {bounds.CREDITS_MAX_WHOLE:,} credits")

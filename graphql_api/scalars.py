@@ -32,16 +32,25 @@ def _parse_credits(value: object) -> MicroCredits:
         raise ValueError(error.message) from None
 
 
-def _parse_quantity(value: object) -> Decimal:
-    # A JSON number is taken as its text, but never a bool (an int in Python) or a float.
+QUANTITY_TEXT = 'a quantity is written as a decimal string, e.g. "1500" or "0.25"'
+
+
+def parse_quantity(value: object) -> Decimal:
+    """A quantity as the wire writes it (GraphQL's Quantity, the ingest route's `quantity`): a
+    decimal string in the one grammar, or a JSON integer taken as its text; never a bool (an int in
+    Python) or a float. Raises InvalidCommand."""
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ValueError('a quantity is written as a decimal string, e.g. "1500" or "0.25"')
+        raise InvalidCommand(QUANTITY_TEXT)
+    quantity = bounds.parse_decimal(str(value))
+    bounds.check_decimal(quantity, "a quantity", bounds.QUANTITY_MAX)
+    return quantity
+
+
+def _parse_quantity(value: object) -> Decimal:
     try:
-        quantity = bounds.parse_decimal(str(value))
-        bounds.check_decimal(quantity, "a quantity", bounds.QUANTITY_MAX)
+        return parse_quantity(value)
     except InvalidCommand as error:
         raise ValueError(error.message) from None
-    return quantity
 
 
 def _parse_datetime(value: object) -> dt.datetime:

@@ -56,7 +56,7 @@ async def _refuse(scope: Scope, send: Send, status: int, code: ErrorCode, messag
     if scope["type"] == "websocket":
         await send({"type": "websocket.close", "code": 4401 if status == 401 else 1013, "reason": code})
         return
-    body = json.dumps(error_body(code, message))
+    body = json.dumps(error_body(code, message, scope["path"]))
     extra = [(b"www-authenticate", b"Bearer")] if status == 401 else [(b"retry-after", b"1")]
     await send(
         {"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json"), *extra]}

@@ -25,7 +25,7 @@ class RequestSizeLimit:
             return
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._refuse(send)
+                await self._refuse(scope, send)
                 return
         chunks: list[bytes] = []
         size = 0
@@ -36,7 +36,7 @@ class RequestSizeLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await self._refuse(send)
+                await self._refuse(scope, send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -53,8 +53,8 @@ class RequestSizeLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, scope: Scope, send: Send) -> None:
         message = f"the request is larger than {self.max_bytes} bytes"
-        body = json.dumps(error_body(ErrorCode.REQUEST_TOO_LARGE, message))
+        body = json.dumps(error_body(ErrorCode.REQUEST_TOO_LARGE, message, scope["path"]))
         await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": body.encode()})

@@ -12,7 +12,6 @@ import strawberry
 from graphql_api.access.authorize import Authorize, batch_organizations
 from graphql_api.access.policy import Permission
 from graphql_api.context import Info
-from graphql_api.errors import invalid
 from graphql_api.input_types.credits import (
     AdjustCreditsInput,
     CaptureHoldInput,
@@ -27,21 +26,18 @@ from graphql_api.input_types.credits import (
     ReleaseHoldInput,
     ResetLotsInput,
     TransferCreditsInput,
-    UsageEventInput,
 )
 from graphql_api.inputs import (
     aware,
     optional_decimal,
     optional_id,
     parse_id,
-    require_priceable,
     require_product,
-    require_products,
     required_time,
 )
 from graphql_api.outcomes import CommandOutcome
 from graphql_api.submit import submit, submit_many, submit_to
-from ledger import constants
+from graphql_api.usage_events import checked_usage, usage_payload
 from ledger.core.commands import (
     AdjustCredits,
     CaptureHold,
@@ -51,7 +47,6 @@ from ledger.core.commands import (
     IssueQuote,
     LotTerms,
     PlaceHold,
-    RecordUsage,
     RefundLot,
     ReleaseHold,
     ResetLots,
@@ -59,22 +54,6 @@ from ledger.core.commands import (
     TransferCredits,
 )
 from ledger.core.money import MicroCredits
-
-
-def usage_payload(info: Info, event: UsageEventInput) -> RecordUsage:
-    dimensions = {d.name: d.value for d in event.dimensions}
-    if len(dimensions) != len(event.dimensions):
-        raise invalid("dimension names must be unique")
-    require_priceable(info, event.product, Decimal(event.quantity))
-    return RecordUsage(
-        product=event.product,
-        quantity=Decimal(event.quantity),
-        occurred_at=aware(event.occurred_at, "occurredAt"),
-        team_id=optional_id(event.team_id, "teamId"),
-        user_id=event.user_id,
-        quote_id=optional_id(event.quote_id, "quoteId"),
-        dimensions=dimensions,
-    )
 
 
 @strawberry.type
@@ -113,7 +92,8 @@ class CreditMutations:
     async def record_usage(self, info: Info, input: RecordUsageInput) -> CommandOutcome:
         organization_id = parse_id(input.organization_id, "organizationId")
         await require_product(info, input.product)
-        return await submit(info, organization_id, input.idempotency_key, usage_payload(info, input), input.ack)
+        payload = usage_payload(info.context, input)
+        return await submit(info, organization_id, input.idempotency_key, payload, input.ack)
 
     @strawberry.mutation(
         extensions=[Authorize(Permission.RECORD_USAGE, batch_organizations)],
@@ -123,14 +103,7 @@ class CreditMutations:
         ),
     )
     async def record_usage_batch(self, info: Info, input: RecordUsageBatchInput) -> list[CommandOutcome]:
-        if not 1 <= len(input.events) <= constants.usage_batch_max:
-            raise invalid(f"events must hold 1 to {constants.usage_batch_max} usage events")
-        await require_products(info, {event.product for event in input.events})
-        items = [
-            (parse_id(event.organization_id, "organizationId"), event.idempotency_key, usage_payload(info, event))
-            for event in input.events
-        ]
-        return await submit_many(info, items, input.ack)
+        return await submit_many(info, await checked_usage(info.context, input.events), input.ack)
 
     @strawberry.mutation(
         extensions=[Authorize(Permission.RECORD_USAGE)],
