@@ -27,12 +27,16 @@ from ledger.stream import keys
 from ledger.stream.pubsub import PubSubHub
 from ledger.stream.replies import Reply, decode_reply
 
-# Refuse rather than grow without bound: a full partition means the workers are behind.
+# One call per partition stream: all of a request's commands for it, in order, or none. Refuse
+# rather than grow without bound: a full partition means the workers are behind.
 _APPEND = """
-if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then
+if redis.call('XLEN', KEYS[1]) + #ARGV - 1 > tonumber(ARGV[1]) then
     return false
 end
-return redis.call('XADD', KEYS[1], '*', 'c', ARGV[2])
+for i = 2, #ARGV do
+    redis.call('XADD', KEYS[1], '*', 'c', ARGV[i])
+end
+return #ARGV - 1
 """
 
 
@@ -60,18 +64,24 @@ class Mailbox:
     async def send(self, commands: Sequence[Command]) -> None:
         """Append commands durably (Redis answers after its AOF fsync); all or a clear error.
 
-        With several commands a partial failure is possible; each is idempotent, so the caller
-        retries the whole request."""
-        encoded = [
-            (keys.stream(keys.partition_of(command.organization_id, self._partition_count)), encode(command))
-            for command in commands
-        ]
+        Each partition's commands go in one script call, all or none; with several partitions a
+        partial failure is possible. Each command is idempotent, so the caller retries the whole
+        request."""
+        by_stream: dict[str, list[bytes]] = {}
+        for command in commands:
+            stream = keys.stream(keys.partition_of(command.organization_id, self._partition_count))
+            by_stream.setdefault(stream, []).append(encode(command))
+        batches = list(by_stream.items())
         try:
-            appended = await self._append_all(encoded)
-            if any(isinstance(answer, NoScriptError) for answer in appended):
-                # Redis restarted and forgot the script: nothing was appended; load it and resend.
+            appended = await self._append_all(batches)
+            forgotten = [i for i, answer in enumerate(appended) if isinstance(answer, NoScriptError)]
+            if forgotten:
+                # Redis restarted and forgot the script (on a cluster, only some nodes may have):
+                # those calls appended nothing; load it and resend only them.
                 await self._client.script_load(_APPEND)
-                appended = await self._append_all(encoded)
+                again = await self._append_all([batches[i] for i in forgotten])
+                for i, answer in zip(forgotten, again, strict=True):
+                    appended[i] = answer
         except (RedisConnectionError, RedisTimeoutError, OSError) as error:
             raise Unavailable("the command queue is unavailable; retry with the same idempotency key") from error
         if errors := [answer for answer in appended if isinstance(answer, Exception)]:
@@ -79,13 +89,13 @@ class Mailbox:
         if not all(appended):
             raise Overloaded("the ledger is behind; retry with the same idempotency key shortly")
 
-    async def _append_all(self, encoded: list[tuple[str, bytes]]) -> list[Any]:
+    async def _append_all(self, batches: list[tuple[str, list[bytes]]]) -> list[Any]:
         # EVALSHA straight away: redis-py's Script in a pipeline first asks SCRIPT EXISTS, one
         # more round trip for every request.
+        limit = str(constants.stream_length_max)
         async with self._client.pipeline(transaction=False) as pipe:
-            for stream, command in encoded:
-                limit = str(constants.stream_length_max)
-                pipe.evalsha(self._append_sha, 1, stream, limit, command)  # type: ignore[arg-type]  # bytes are fine
+            for stream, encoded in batches:
+                pipe.evalsha(self._append_sha, 1, stream, limit, *encoded)  # type: ignore[arg-type]  # bytes are fine
             answers: list[Any] = await pipe.execute(raise_on_error=False)
         return answers
 
