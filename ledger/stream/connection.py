@@ -28,7 +28,7 @@ from typing import Any, cast
 import redis.asyncio as redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterNode, ClusterPipeline, PipelineCommand, RedisCluster
-from redis.asyncio.connection import parse_url
+from redis.asyncio.connection import ConnectionPool, parse_url
 
 from ledger import constants
 from ledger.runtime.settings import Settings
@@ -78,10 +78,12 @@ class LedgerCluster(RedisCluster):
     ASK redirections that work while a slot migrates (`_AskedNode`)."""
 
     def __init__(self, seed_url: str, **kwargs: Any) -> None:
-        # What redis-py's from_url() does, in a subclass; the seed is kept for `pubsub`.
-        super().__init__(**kwargs, **parse_url(seed_url))
+        # What redis-py's from_url() does, in a subclass; the seed is kept for `pubsub`. A MOVED
+        # updates the one slot it names (after a reshard, that is what changed); without
+        # `reinitialize_steps=0` every fifth MOVED makes redis-py drop its view of the whole cluster,
+        # and a pipeline that met it then fails on the default node it just forgot.
+        super().__init__(**{"reinitialize_steps": 0, **kwargs}, **parse_url(seed_url))
         self._seed_url = seed_url
-        self._subscribers: list[redis.Redis] = []
 
     def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> ClusterPipeline:
         if transaction or shard_hint:
@@ -98,20 +100,21 @@ class LedgerCluster(RedisCluster):
 
     def pubsub(self, **kwargs: Any) -> PubSub:
         """A pub/sub on the seed node: it hears every channel published anywhere in the cluster."""
-        subscriber: redis.Redis = redis.Redis.from_url(
+        pool = ConnectionPool.from_url(
             self._seed_url,
             socket_timeout=constants.redis_socket_timeout_s,
             socket_connect_timeout=constants.redis_connect_timeout_s,
         )
-        self._subscribers.append(subscriber)
-        pubsub: PubSub = subscriber.pubsub(**kwargs)
-        return pubsub
+        return _NodePubSub(pool, **kwargs)
+
+
+class _NodePubSub(PubSub):
+    """A pub/sub with a connection pool of its own, emptied when it is closed (not by the cluster
+    client's aclose(), which redis-py also calls, internally, to learn the cluster again)."""
 
     async def aclose(self) -> None:
-        for subscriber in self._subscribers:
-            await subscriber.aclose()
-        self._subscribers = []
-        await super().aclose()
+        await super().aclose()  # type: ignore[no-untyped-call]
+        await self.connection_pool.disconnect()
 
 
 def redis_client(settings: Settings) -> redis.Redis:

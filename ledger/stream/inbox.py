@@ -16,6 +16,7 @@ import itertools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 from uuid import UUID
 
 import redis.asyncio as redis
@@ -29,9 +30,10 @@ from ledger.stream import connection, keys
 
 # On a Redis Cluster, how long an idle worker waits between rounds of non-blocking reads: from the
 # minimum after entries, doubling to the maximum, which bounds what a quiet spell adds to the next
-# entry's latency (a single Redis blocks in XREADGROUP instead, waking at once).
-_IDLE_DELAY_MIN_S = 0.001
-_IDLE_DELAY_MAX_S = 0.008
+# entry's latency (a single Redis blocks in one XREADGROUP over every partition instead, waking at
+# once). Measured with 8 partitions on 3 masters: see the README's Redis Cluster section.
+_IDLE_DELAY_MIN_MS = 1
+_IDLE_DELAY_MAX_MS = 8
 
 _COMMAND_FAILED_MESSAGE = "the ledger could not apply this command; it was set aside for an operator to review"
 
@@ -67,7 +69,7 @@ class Inbox:
         # Per owned partition: "0" to re-read our own pending entries first, ">" for new ones.
         self.cursors: dict[int, str] = {}
         self._cluster = connection.is_cluster(client)
-        self._idle_delay_s = _IDLE_DELAY_MIN_S
+        self._idle_delay_ms = _IDLE_DELAY_MIN_MS
 
     def reread_pending(self) -> None:
         for partition in self.cursors:
@@ -128,28 +130,33 @@ class Inbox:
     async def _read_each(self, cursors: dict[int, str], block_ms: int | None, count: int) -> list[Entry]:
         """On a Redis Cluster, where one XREADGROUP may not name streams of several slots: one
         non-blocking XREADGROUP per partition, pipelined (one round trip per node); while all come
-        back empty, polled again after an idle delay that doubles from `_IDLE_DELAY_MIN_S` to
-        `_IDLE_DELAY_MAX_S` (a burst after a quiet spell waits at most that long), until `block_ms`."""
+        back empty, read again after an idle delay that doubles from `_IDLE_DELAY_MIN_MS` to
+        `_IDLE_DELAY_MAX_MS`, until `block_ms` has passed. (Not BLOCK on one of them meanwhile:
+        Redis 6.2 ends a blocking read's timeout on its 100 ms cron tick, not on time.)"""
         deadline = time.monotonic() + (block_ms or 0) / 1000
         while True:
             async with self.client.pipeline(transaction=False) as pipe:
                 for partition, cursor in cursors.items():
-                    stream = keys.stream(partition)
-                    # The node named up front: redis-py would otherwise ask a node for the keys of
-                    # every XREADGROUP (COMMAND GETKEYS), a round trip each.
-                    pipe.execute_command(
-                        "XREADGROUP", "GROUP", keys.CONSUMER_GROUP, self.worker_id, "COUNT", count,
-                        "STREAMS", stream, cursor, target_nodes=connection.node_of(self.client, stream),
-                    )  # fmt: skip
+                    self._queue_read(pipe, partition, cursor, count)
                 answers = await pipe.execute()
             entries = [entry for answer in answers for entry in decode_streams(answer)]
-            remaining_s = deadline - time.monotonic()
-            if entries or remaining_s <= 0:
+            remaining_ms = (deadline - time.monotonic()) * 1000
+            if entries or remaining_ms <= 0:
                 if entries:
-                    self._idle_delay_s = _IDLE_DELAY_MIN_S
+                    self._idle_delay_ms = _IDLE_DELAY_MIN_MS
                 return entries
-            await asyncio.sleep(min(self._idle_delay_s, remaining_s))
-            self._idle_delay_s = min(self._idle_delay_s * 2, _IDLE_DELAY_MAX_S)
+            await asyncio.sleep(min(self._idle_delay_ms, remaining_ms) / 1000)
+            self._idle_delay_ms = min(self._idle_delay_ms * 2, _IDLE_DELAY_MAX_MS)
+
+    def _queue_read(self, pipe: Any, partition: int, cursor: str, count: int) -> None:
+        """Queue one partition's non-blocking XREADGROUP for the node that holds it, as the client
+        last learned (redis-py would otherwise ask a node for the keys of every XREADGROUP, COMMAND
+        GETKEYS, a round trip each); MOVED and ASK are still followed."""
+        stream = keys.stream(partition)
+        pipe.execute_command(
+            "XREADGROUP", "GROUP", keys.CONSUMER_GROUP, self.worker_id, "COUNT", count,
+            "STREAMS", stream, cursor, target_nodes=connection.node_of(self.client, stream),
+        )  # fmt: skip
 
     async def read_history(self, partitions: list[int]) -> list[Entry]:
         """Our pending entries, oldest first, with how often each was delivered. Read with XPENDING
