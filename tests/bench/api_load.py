@@ -358,44 +358,55 @@ async def applied_usage_open_loop(
     duration_s: float,
     connections_per_api: int,
     meter: CpuMeter | None = None,
+    warmup_s: float = 0.0,
 ) -> dict[str, Any]:
-    """M6: single `recordUsage` with `ack: APPLIED`, sent open loop at fixed intervals."""
-    tally = Tally()
-    from_send: list[float] = []
+    """M6: single `recordUsage` with `ack: APPLIED`, sent open loop at fixed intervals, after a
+    warm-up at the same rate (unmeasured, and finished before the measured loop starts) that grows
+    the API's and the workers' connection pools to what the rate needs."""
     rng = random.Random(6)
-    count = int(rate * duration_s)
-    organizations = choose(rng, count)
 
-    async def one(client: aiohttp.ClientSession, n: int, scheduled: float) -> None:
-        event = {
-            "organizationId": str(organizations[n]),
-            "product": USAGE_PRODUCT,
-            "quantity": str(rng.randint(1, USAGE_TOKENS_MAX)),
-            "idempotencyKey": f"m6-{n}",
-            "ack": "APPLIED",
-        }
-        sent = time.perf_counter()
-        data, problem = await post(client, _body(_USAGE, input=event))
-        done = time.perf_counter()
-        if data is not None and data["recordUsage"]["status"] != "ACCEPTED":
-            problem = f"status {data['recordUsage']['status']}"
-        if problem is not None:
-            tally.error(problem)
-            return
-        tally.ok += 1
-        tally.latencies_s.append(done - scheduled)
-        from_send.append(done - sent)
+    async def open_loop(clients: list[aiohttp.ClientSession], seconds: float, prefix: str) -> tuple[Tally, list[float]]:
+        tally = Tally()
+        from_send: list[float] = []
+        count = int(rate * seconds)
+        organizations = choose(rng, count)
 
-    async with http_clients(base_urls, connections_per_api) as clients:
+        async def one(client: aiohttp.ClientSession, n: int, scheduled: float) -> None:
+            event = {
+                "organizationId": str(organizations[n]),
+                "product": USAGE_PRODUCT,
+                "quantity": str(rng.randint(1, USAGE_TOKENS_MAX)),
+                "idempotencyKey": f"{prefix}-{n}",
+                "ack": "APPLIED",
+            }
+            sent = time.perf_counter()
+            data, problem = await post(client, _body(_USAGE, input=event))
+            done = time.perf_counter()
+            if data is not None and data["recordUsage"]["status"] != "ACCEPTED":
+                problem = f"status {data['recordUsage']['status']}"
+            if problem is not None:
+                tally.error(problem)
+                return
+            tally.ok += 1
+            tally.latencies_s.append(done - scheduled)
+            from_send.append(done - sent)
+
         tasks: list[asyncio.Task[None]] = []
-        before = meter.sample() if meter is not None else None
-        started, client_cpu = time.perf_counter(), time.process_time()
+        started = time.perf_counter()
         for n in range(count):
             scheduled = started + n / rate
             await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
             tasks.append(asyncio.create_task(one(clients[n % len(clients)], n, scheduled)))
         await asyncio.gather(*tasks)
+        return tally, from_send
+
+    async with http_clients(base_urls, connections_per_api) as clients:
+        warm, _ = await open_loop(clients, warmup_s, "m6w") if warmup_s > 0 else (Tally(), [])
+        before = meter.sample() if meter is not None else None
+        started, client_cpu = time.perf_counter(), time.process_time()
+        tally, from_send = await open_loop(clients, duration_s, "m6")
         elapsed, client_cpu = time.perf_counter() - started, time.process_time() - client_cpu
+        count = tally.ok + sum(tally.errors.values())
         cpu = between(before, meter.sample(), count, "request") if meter is not None and before else None
     summary = summary_ms(tally.latencies_s)
     return {
@@ -407,7 +418,10 @@ async def applied_usage_open_loop(
         "client_cpu_percent": round(100 * client_cpu / elapsed),
         "errors": tally.errors,
         "from_send": summary_ms(from_send),
+        "warmup": {"seconds": warmup_s, **summary_ms(warm.latencies_s), "errors": warm.errors},
         **({"cpu": cpu} if cpu else {}),
-        "method": f"open loop, {rate:g} requests/s for {duration_s:g} s over {len(base_urls)} API process(es); "
-        "latency from each request's scheduled send time to its response (from_send: from the actual send)",
+        "method": f"open loop, {rate:g} requests/s for {duration_s:g} s over {len(base_urls)} API process(es), "
+        f"after an unmeasured warm-up of {warmup_s:g} s at the same rate (finished before the measured loop "
+        "starts: the connection pools grown, each connection's statements and types prepared); latency from "
+        "each request's scheduled send time to its response (from_send: from the actual send)",
     }

@@ -219,3 +219,21 @@ def cpu_table(metrics: dict[str, Any]) -> str:
 def write_results(path: Path, document: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def profile_digest(profile: dict[str, Any], functions: int = 4, statements: int = 3) -> str:
+    """One line per phase's profile: each kind's top functions by own time, PostgreSQL's top statements."""
+    parts = []
+    for kind, summary in profile.items():
+        if kind == "postgres_statements":
+            continue
+        if "own_percent" in summary:
+            top = ", ".join(f"{frame} {share}%" for frame, share in summary["own_percent"][:functions])
+            parts.append(f"{kind}: {top}")
+        else:
+            parts.append(f"{kind}: {summary.get('error')}")
+    pg = profile.get("postgres_statements", {})
+    if "top" in pg:
+        top = "; ".join(f"{s['query'][:60]!r} {s['share_percent']}%" for s in pg["top"][:statements])
+        parts.append(f"postgres {pg['us_per_unit']} us/unit: {top}")
+    return " | ".join(parts)

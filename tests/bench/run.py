@@ -34,7 +34,7 @@ from tests.bench import api_load, baselines, ledger_load, report
 from tests.bench.cpu import CpuMeter, between
 from tests.bench.ledger_load import backlog, measure_drain, send_all, transaction_count, wait_applied
 from tests.bench.population import Population, grant_commands, load_catalog_and_organizations, make_population
-from tests.bench.profile import Profiler
+from tests.bench.profile import PhaseProfile, enable_statements_sql
 from tests.bench.servers import BenchWorld, bench_world
 from tests.bench.stats import summary_ms
 
@@ -56,6 +56,7 @@ class Sizes:
     applied_s: float  # M6
     meter_rate: float = 20.0
     applied_rate: float = 500.0
+    applied_warmup_s: float = 1.0  # M6's unmeasured warm-up at the same rate
     drain_timeout_s: float = 150.0
 
 
@@ -87,7 +88,11 @@ def parse_options(argv: list[str] | None) -> Options:
     parser.add_argument("--events", type=int, help="events pre-filled for M1 (M2 takes half)")
     parser.add_argument("--output", type=Path, help="results JSON (default results/latest.json, quick.json)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, data)")
-    parser.add_argument("--profile", action="store_true", help="py-spy the ledger workers during M1")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy the workers and API processes, and pg_stat_statements, during each M phase",
+    )
     arguments = parser.parse_args(argv)
     canonical = {name.upper(): name for name in ALL}  # --only m3g,M1 as well as M3g,m1
     named = [name.strip() for name in arguments.only.split(",") if name.strip()]
@@ -128,21 +133,47 @@ class Bench:
         return any(name in self.options.only for name in names)
 
     async def measure(self, name: str, run: Callable[[], Awaitable[dict[str, Any]]], *, ledger: bool = True) -> None:
-        """Run one phase; then (`ledger`) the ledger's verify, which must find nothing."""
+        """Run one phase (profiled with `--profile`); then (`ledger`) the ledger's verify, which must
+        find nothing."""
         self.say(f"{name}: {report.NAMES[name]} ...")
+        profile = PhaseProfile(self.pool, self.world.directory, name) if self.options.profile and ledger else None
+        attaching = None
+        if profile is not None:
+            await profile.start(self.python_pids())
+            attaching = asyncio.create_task(self.attach(profile))
         try:
             self.metrics[name] = await run()
         except Exception as error:
             self.metrics[name] = {"error": f"{type(error).__name__}: {error}"}
             self.say(f"{name} failed: {error!r}")
+            if profile is not None:
+                profile.abandon()
             await self.reset()
         else:
+            if profile is not None and attaching is not None:
+                attaching.cancel()
+                entry = self.metrics[name]
+                units = entry.get("events") or entry.get("requests") or entry.get("count") or 0
+                entry["profile"] = await profile.stop(int(units))
             entry = self.metrics[name]
             total = entry.get("cpu", {}).get("us_per_unit", {}).get("total")
             cpu = f", {total} µs CPU per {entry['cpu']['per']}" if total is not None else ""
             self.say(f"{name}: {entry.get('value', entry.get('unavailable'))} {entry.get('unit', '')}{cpu}")
+        finally:
+            if attaching is not None:
+                attaching.cancel()
         if ledger:
             self.metrics[name]["verify"] = await self.verified(name)
+
+    def python_pids(self) -> dict[str, list[int]]:
+        pids = self.world.service_pids()
+        return {"api": pids["api"], "worker": pids["worker"]}
+
+    async def attach(self, profile: PhaseProfile) -> None:
+        """Profile the workers a phase starts (M1, M2) as soon as they exist."""
+        while True:
+            await asyncio.sleep(0.02)
+            profile.attach(self.python_pids())
 
     async def verified(self, after: str) -> dict[str, Any]:
         started = time.monotonic()
@@ -163,6 +194,8 @@ class Bench:
 
     async def run(self) -> None:
         settings = self.world.settings
+        if self.options.profile:
+            await self.track_statements()
         await apply_migrations(settings.database_url)
         self.pool: asyncpg.Pool = await create_pool(settings.database_url, size_max=4)
         self.client: redis.Redis = redis.Redis.from_url(settings.redis_url)
@@ -178,6 +211,24 @@ class Bench:
         finally:
             await self.client.aclose()
             await self.pool.close()
+
+    async def track_statements(self) -> None:
+        """Preload pg_stat_statements for a profiled run: a restart of the embedded PostgreSQL."""
+        url, servers = self.world.settings.database_url, self.world.embedded
+        assert servers is not None
+        connection = await asyncpg.connect(url)
+        try:
+            for statement in enable_statements_sql():
+                await connection.execute(statement)
+        finally:
+            await connection.close()
+        servers.postgres.stop()
+        servers.restart_postgres()
+        connection = await asyncpg.connect(url)
+        try:
+            await connection.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        finally:
+            await connection.close()
 
     async def server_settings(self) -> dict[str, Any]:
         names = ("server_version", "fsync", "synchronous_commit", "full_page_writes", "wal_sync_method")
@@ -270,32 +321,16 @@ class Bench:
             self.world.stop(self.world.workers())
 
     async def drain(self, organizations: list[Any], prefix: str) -> dict[str, Any]:
-        profiler: Profiler | None = None
-        if self.options.profile and prefix == "m1":
-            # The workers are started inside measure_drain; profile them as soon as they exist.
-            async def attach() -> None:
-                nonlocal profiler
-                while not self.world.workers():  # noqa: ASYNC110 - children appear, with no event to await
-                    await asyncio.sleep(0.01)
-                profiler = Profiler([w.process.pid for w in self.world.workers()], self.world.directory)
-
-            attaching = asyncio.create_task(attach())
-        try:
-            result = await measure_drain(
-                self.world,
-                self.client,
-                self.pool,
-                organizations,
-                self.options.workers,
-                prefix,
-                self.sizes.drain_timeout_s,
-                meter=self.cpu_meter,
-            )
-        finally:
-            if self.options.profile and prefix == "m1":
-                attaching.cancel()
-                if profiler is not None:
-                    self.notes["m1_profile"] = profiler.stop()
+        result = await measure_drain(
+            self.world,
+            self.client,
+            self.pool,
+            organizations,
+            self.options.workers,
+            prefix,
+            self.sizes.drain_timeout_s,
+            meter=self.cpu_meter,
+        )
         return {**result.as_dict(), "method": ledger_load.DRAIN_METHOD}
 
     async def drain_zipf(self) -> dict[str, Any]:
@@ -365,6 +400,7 @@ class Bench:
             self.sizes.applied_s,
             connections_per_api=64,
             meter=self.cpu_meter,
+            warmup_s=self.sizes.applied_warmup_s,
         )
 
 
@@ -428,6 +464,7 @@ def main(argv: list[str] | None = None) -> None:
     table = report.markdown_table(bench.metrics, ratios, verdicts)
     print(table)
     print(f"\n{len(problems)} warning/error line(s) in the service logs; results in {options.output}", file=sys.stderr)
-    with contextlib.suppress(Exception):
-        if "m1_profile" in bench.notes:
-            print(f"M1 worker profile: {bench.notes['m1_profile']}", file=sys.stderr)
+    for name, entry in bench.metrics.items():
+        with contextlib.suppress(Exception):
+            if "profile" in entry:
+                print(f"{name} profile: {report.profile_digest(entry['profile'])}", file=sys.stderr)
