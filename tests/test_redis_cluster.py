@@ -12,6 +12,8 @@ import contextlib
 import json
 import os
 import random
+import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
@@ -31,10 +33,11 @@ from redis.crc import key_slot
 
 from graphql_api.app import create_app
 from graphql_api.edge.rate_limits import RateLimited, RateLimiter
+from jobs.ledger_health import record_ledger_health
 from ledger.core.commands import Command, Envelope, GrantCredits
 from ledger.directory.api_keys import create_api_key
 from ledger.runtime.rate_limit import RateLimit
-from ledger.runtime.settings import Settings
+from ledger.runtime.settings import Settings, SettingsError
 from ledger.stream import dead_letters, keys
 from ledger.stream.connection import redis_client
 from ledger.stream.health import check_ledger_health
@@ -186,7 +189,7 @@ def _tail(worker: LedgerProcess) -> Any:
     return tail()
 
 
-async def test_rate_limits_dead_letters_and_health_work_on_the_cluster(client: Any) -> None:
+async def test_rate_limits_dead_letters_and_health_work_on_the_cluster(client: Any, cluster_settings: Settings) -> None:
     limiter = RateLimiter(client, per_caller=RateLimit(1, 2), per_organization=RateLimit(1000, 1000))
     await limiter.charge("key-a", ["org-1", "org-2"])
     await limiter.charge("key-a", ["org-1"])
@@ -199,6 +202,11 @@ async def test_rate_limits_dead_letters_and_health_work_on_the_cluster(client: A
     await client.xadd(keys.stream(5), {"c": b"x"})
     assert [u.partition for u in (await check_ledger_health(client, PARTITIONS)).unowned] == [5]
 
+    # The health job, on the ledger's own client (arq's queue is another Redis).
+    figures = await record_ledger_health({"ledger_redis": client, "settings": cluster_settings})
+    assert (figures["stream_entries"], figures["healthy"]) == (1, 0)
+    assert (await client.hgetall(keys.HEALTH_KEY))[b"stream_entries"] == b"1"
+
     # A dead letter's retry appends to its partition, on whichever master holds that.
     letter_id = await client.xadd(keys.DEAD_LETTER_STREAM, {"partition": "3", "entry": "1-0", "c": b"payload"})
     (listed,) = await dead_letters.list_dead_letters(client)
@@ -206,6 +214,32 @@ async def test_rate_limits_dead_letters_and_health_work_on_the_cluster(client: A
     assert await dead_letters.retry(client, letter_id.decode())
     assert [fields for _, fields in await client.xrange(keys.stream(3))] == [{b"c": b"payload"}]
     assert await dead_letters.list_dead_letters(client) == []
+
+
+def test_the_dead_letters_command_reads_the_cluster(cluster_settings: Settings, cluster: RedisClusterServers) -> None:
+    # Written on the master that holds the dead-letter stream; the command starts from the seed.
+    holder = cluster.owner(key_slot(keys.DEAD_LETTER_STREAM.encode()))
+    assert holder is not cluster.nodes[0]  # the seed answers MOVED: the command must follow it
+    with holder.client() as direct:
+        direct.xadd(keys.DEAD_LETTER_STREAM, {"partition": "2", "entry": "1-0", "c": b"x", "error": "Boom"})
+    env = worker_environment(cluster_settings)
+    listed = subprocess.run(
+        [sys.executable, "-m", "graphql_api.shell.cli", "dead-letters", "list"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    assert "partition 2" in listed.stdout and "1 dead letter(s)" in listed.stdout
+
+
+def test_arq_needs_a_plain_redis_of_its_own_beside_a_cluster() -> None:
+    cluster_only = Settings(redis_url="redis://10.0.0.1:7000/0", redis_cluster=True)
+    with pytest.raises(SettingsError) as refused:
+        _ = cluster_only.arq_redis_url
+    assert refused.value.variable == "CREDIT_LEDGER_JOBS_REDIS_URL"
+    jobs = replace(cluster_only, jobs_redis_url="redis://10.0.0.2:6379/0")
+    assert jobs.arq_redis_url == "redis://10.0.0.2:6379/0"
+    assert Settings(redis_url="redis://10.0.0.1:6379/0").arq_redis_url == "redis://10.0.0.1:6379/0"
+    assert Settings.from_environment(jobs.environment()) == jobs
 
 
 # --- workers SIGKILLed mid-batch ----------------------------------------------------------------
