@@ -240,6 +240,14 @@ def test_arq_needs_a_plain_redis_of_its_own_beside_a_cluster() -> None:
     assert jobs.arq_redis_url == "redis://10.0.0.2:6379/0"
     assert Settings(redis_url="redis://10.0.0.1:6379/0").arq_redis_url == "redis://10.0.0.1:6379/0"
     assert Settings.from_environment(jobs.environment()) == jobs
+    # No embedded cluster: the roles refuse to start, naming the variable.
+    refusal = subprocess.run(
+        [sys.executable, "-m", "graphql_api.shell.cli", "ledger-worker"],
+        env={**os.environ, "CREDIT_LEDGER_REDIS_CLUSTER": "true", "REDIS_URL": ""},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert refusal.returncode == 1
+    assert refusal.stderr.startswith("credit-ledger: REDIS_URL='' is not accepted: a node of the Redis Cluster")
 
 
 # --- workers SIGKILLed mid-batch ----------------------------------------------------------------

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import asyncpg
 
 from ledger.runtime.embedded import EmbeddedServers
-from ledger.runtime.settings import Settings
+from ledger.runtime.settings import Settings, SettingsError
 from ledger.store.migrate import migrate
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,9 @@ def embedded_servers_started_here() -> EmbeddedServers | None:
 @contextlib.contextmanager
 def servers(settings: Settings) -> Iterator[Settings]:
     """Yield settings with both URLs set, starting embedded servers for any that is missing."""
+    if settings.redis_cluster and not settings.redis_url:
+        # The embedded Redis is a single server: a cluster is always the operator's own.
+        raise SettingsError("REDIS_URL", "", "a node of the Redis Cluster that CREDIT_LEDGER_REDIS_CLUSTER=true names")
     if settings.database_url and settings.redis_url:
         yield settings
         return
