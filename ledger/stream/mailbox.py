@@ -24,19 +24,30 @@ from ledger.core.commands import Command
 from ledger.core.errors import Overloaded, ResultTimeout, Unavailable
 from ledger.core.wire import encode
 from ledger.stream import keys
+from ledger.stream.connection import is_cluster
 from ledger.stream.pubsub import PubSubHub
 from ledger.stream.replies import Reply, decode_reply
 
-# One call per partition stream: all of a request's commands for it, in order, or none. Refuse
-# rather than grow without bound: a full partition means the workers are behind.
+# KEYS: partition streams; ARGV: the length limit, then how many commands each stream takes, then
+# the commands in that order. All or none: refuse rather than grow without bound when any stream
+# would pass the limit (a full partition means the workers are behind). On a single Redis one call
+# takes a whole request; on a cluster a script's keys must share a slot, so each stream has its own.
 _APPEND = """
-if redis.call('XLEN', KEYS[1]) + #ARGV - 1 > tonumber(ARGV[1]) then
-    return false
+local limit = tonumber(ARGV[1])
+local streams = #KEYS
+for s = 1, streams do
+    if redis.call('XLEN', KEYS[s]) + tonumber(ARGV[1 + s]) > limit then
+        return false
+    end
 end
-for i = 2, #ARGV do
-    redis.call('XADD', KEYS[1], '*', 'c', ARGV[i])
+local i = streams + 2
+for s = 1, streams do
+    for _ = 1, tonumber(ARGV[1 + s]) do
+        redis.call('XADD', KEYS[s], '*', 'c', ARGV[i])
+        i = i + 1
+    end
 end
-return #ARGV - 1
+return i - streams - 2
 """
 
 
@@ -46,6 +57,7 @@ class Mailbox:
         self._client = client
         self._hub = hub
         self._partition_count = partition_count
+        self._cluster = is_cluster(client)
         self._append_sha = hashlib.sha1(_APPEND.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
         self.instance_id = uuid.uuid4().hex
         self.reply_channel = keys.reply_channel(self.instance_id)
@@ -64,22 +76,22 @@ class Mailbox:
     async def send(self, commands: Sequence[Command]) -> None:
         """Append commands durably (Redis answers after its AOF fsync); all or a clear error.
 
-        Each partition's commands go in one script call, all or none; with several partitions a
-        partial failure is possible. Each command is idempotent, so the caller retries the whole
-        request."""
+        On a single Redis one script call appends them all or none. On a cluster each partition's
+        commands go in a call of their own, so a partial failure is possible; each command is
+        idempotent, so the caller retries the whole request."""
         by_stream: dict[str, list[bytes]] = {}
         for command in commands:
             stream = keys.stream(keys.partition_of(command.organization_id, self._partition_count))
             by_stream.setdefault(stream, []).append(encode(command))
-        batches = list(by_stream.items())
+        calls = [[item] for item in by_stream.items()] if self._cluster else [list(by_stream.items())]
         try:
-            appended = await self._append_all(batches)
+            appended = await self._append_all(calls)
             forgotten = [i for i, answer in enumerate(appended) if isinstance(answer, NoScriptError)]
             if forgotten:
                 # Redis restarted and forgot the script (on a cluster, only some nodes may have):
                 # those calls appended nothing; load it and resend only them.
                 await self._client.script_load(_APPEND)
-                again = await self._append_all([batches[i] for i in forgotten])
+                again = await self._append_all([calls[i] for i in forgotten])
                 for i, answer in zip(forgotten, again, strict=True):
                     appended[i] = answer
         except (RedisConnectionError, RedisTimeoutError, OSError) as error:
@@ -89,13 +101,16 @@ class Mailbox:
         if not all(appended):
             raise Overloaded("the ledger is behind; retry with the same idempotency key shortly")
 
-    async def _append_all(self, batches: list[tuple[str, list[bytes]]]) -> list[Any]:
-        # EVALSHA straight away: redis-py's Script in a pipeline first asks SCRIPT EXISTS, one
-        # more round trip for every request.
+    async def _append_all(self, calls: list[list[tuple[str, list[bytes]]]]) -> list[Any]:
+        """One EVALSHA per call (its streams and their commands), pipelined. EVALSHA straight away:
+        redis-py's Script in a pipeline first asks SCRIPT EXISTS, one more round trip a request."""
         limit = str(constants.stream_length_max)
         async with self._client.pipeline(transaction=False) as pipe:
-            for stream, encoded in batches:
-                pipe.evalsha(self._append_sha, 1, stream, limit, *encoded)  # type: ignore[arg-type]  # bytes are fine
+            for call in calls:
+                streams = [stream for stream, _ in call]
+                counts = [len(encoded) for _, encoded in call]
+                encoded = [command for _, batch in call for command in batch]
+                pipe.evalsha(self._append_sha, len(streams), *streams, limit, *counts, *encoded)  # type: ignore[arg-type]
             answers: list[Any] = await pipe.execute(raise_on_error=False)
         return answers
 
