@@ -72,9 +72,11 @@ class RedisClusterServers:
         raise LookupError(slot)
 
     def flush(self) -> None:
+        """Empty every master, and reset its command counts."""
         for node in self.nodes:
             with node.client() as client:
                 client.flushall()
+                client.config_resetstat()
 
     def move_slot(self, slot: int, target: ClusterNode, pause_s: float = 0.0, batch: int = _MIGRATE_BATCH) -> int:
         """Move one slot with its keys to `target`, as `redis-cli --cluster reshard` does:

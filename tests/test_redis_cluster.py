@@ -110,6 +110,15 @@ async def api(settings: Settings) -> AsyncIterator[str]:
         await task
 
 
+def command_calls(cluster: RedisClusterServers) -> int:
+    """How often the masters were sent COMMAND (with or without a subcommand) since the flush."""
+    total = 0
+    for node in cluster.nodes:
+        with node.client() as direct:
+            total += int(direct.info("commandstats").get("cmdstat_command", {}).get("calls", 0))
+    return total
+
+
 def partition_slots() -> dict[int, int]:
     return {partition: key_slot(keys.stream(partition).encode()) for partition in range(PARTITIONS)}
 
@@ -178,6 +187,9 @@ async def test_usage_through_the_api_is_applied_by_a_worker_process_and_metered(
                 }  # fmt: skip
             assert (await http.get("/readyz")).json() == {"ready": True, "postgres": "ok", "redis": "ok"}
         assert worker.returncode is None, _tail(worker)
+        # Every command was routed by the client itself: COMMAND only when a client learns the
+        # cluster, never COMMAND GETKEYS per read (a round trip each).
+        assert command_calls(cluster) <= 10, command_calls(cluster)
     finally:
         worker.stop()
 
