@@ -358,7 +358,7 @@ async def test_dead_letter_tools_list_retry_and_drop(
     assert (await balances_by_orgs(pool, [org], datetime.now(UTC)))[org].total == GRANT
     (garbage,) = await letters()
     assert (garbage.partition, garbage.command, garbage.organization_id) == (partition, b"{not json", "")
-    assert garbage.error == "JSONDecodeError"
+    assert garbage.error == "DecodeError"  # msgspec.DecodeError, a ValueError
     with pytest.raises(SystemExit):
         await asyncio.to_thread(cli.main, ["dead-letters", "drop", "0-1"])  # no such dead letter: fails
     assert "dropped" in await run_cli(monkeypatch, settings, capsys, "drop", garbage.id)
