@@ -351,13 +351,17 @@ class Bench:
             cwd=ROOT, stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
         try:
-            await asyncio.sleep(1.5)  # the feeder's start, and the feed settling, before measuring
+            await asyncio.sleep(0.5)  # the feeder's start, and the feed settling, before measuring
             self.cpu_meter.client_pids = [feeder.pid]
+            feed_only = self.cpu_meter.sample()
+            await asyncio.sleep(1.0)  # the feed alone: its CPU per second, to take out of the queries' figures
             cpu_before = self.cpu_meter.sample()
             tally = await api_load.balance_latencies(
                 self.api_urls()[0], self.population.zipf_choices, self.sizes.balance_s
             )
-            cpu = between(cpu_before, self.cpu_meter.sample(), tally.ok + sum(tally.errors.values()), "request")
+            queries = tally.ok + sum(tally.errors.values())
+            cpu = between(cpu_before, self.cpu_meter.sample(), queries, "request")
+            cpu["net_of_feed_us_per_unit"] = net_of_background(between(feed_only, cpu_before, 1, "second"), cpu)
             backlog_at_end = await backlog(self.client, partition_count)
             fed = json.loads((await feeder.communicate())[0])
         finally:
@@ -402,6 +406,21 @@ class Bench:
             meter=self.cpu_meter,
             warmup_s=self.sizes.applied_warmup_s,
         )
+
+
+def net_of_background(background: dict[str, Any], measured: dict[str, Any]) -> dict[str, float | None]:
+    """µs per unit of `measured` less what `background` (a window of the background load alone) spent
+    per second over the same wall time, by kind."""
+    wall, units = measured["wall_s"], measured["units"]
+    if not units:
+        return {}
+    per_second = {kind: spent / background["wall_s"] for kind, spent in background["cpu_s"].items()}
+    net = {
+        kind: round(max(0.0, spent - per_second[kind] * wall) * 1e6 / units, 1)
+        for kind, spent in measured["cpu_s"].items()
+        if kind != "total"
+    }
+    return {**net, "total": round(sum(net.values()), 1)}
 
 
 def _log_problems(world: BenchWorld) -> list[str]:
