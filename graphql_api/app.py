@@ -44,7 +44,6 @@ from graphql_api.edge.request_size import RequestSizeLimit
 from graphql_api.edge.stripe_webhook import stripe_webhook
 from graphql_api.edge.websocket import LedgerTransportWSHandler
 from graphql_api.ingest.route import usage_route
-from graphql_api.loaders import Loaders
 from graphql_api.schema import build_schema
 from ledger import constants
 from ledger.payments.gateway import gateway_from
@@ -84,7 +83,7 @@ class LedgerGraphQL(GraphQL[Context, None]):
             request=request,
             response=response,
             resources=resources,
-            loaders=Loaders.create(resources.pool),
+            loaders=resources.loaders(),
             principal=request.scope.get("principal", ANONYMOUS),
             credentials=request.headers.get("authorization"),
         )

@@ -20,10 +20,11 @@ from graphql_api.access.policy import Permission
 from graphql_api.access.principal import ANONYMOUS, Principal, PrincipalKind
 from graphql_api.edge.rate_limits import RateLimited, RateLimiter
 from graphql_api.errors import ApiError
-from graphql_api.known import KnownMap, KnownSet
+from graphql_api.known import KnownMap
 from graphql_api.loaders import Loaders
 from ledger import constants
 from ledger.core.errors import ErrorCode
+from ledger.directory.organizations import Organization
 from ledger.directory.roles import Role
 from ledger.payments.gateway import Gateway
 from ledger.runtime.settings import Settings
@@ -44,11 +45,17 @@ class Resources:
     rate_limiter: RateLimiter
     # Stripe; None when no key is configured (payment mutations answer PAYMENTS_NOT_CONFIGURED).
     gateway: Gateway | None = None
-    # An organization's partner never changes: once read, it needs no further lookup.
-    organization_partners: dict[UUID, UUID | None] = field(default_factory=dict)
-    known_organizations: KnownSet[UUID] = field(default_factory=lambda: KnownSet(constants.known_organizations_max))
+    # Organization rows never change once written (`graphql_api.loaders.organizations`): once
+    # read, an organization (its existence, name and partner) needs no further lookup.
+    organizations: KnownMap[UUID, Organization] = field(
+        default_factory=lambda: KnownMap(constants.known_organizations_max)
+    )
     # Each product's catalog rate in credits per unit, as first seen.
     known_products: KnownMap[str, Decimal] = field(default_factory=lambda: KnownMap(constants.known_products_max))
+
+    def loaders(self) -> Loaders:
+        """A request's loaders over these resources."""
+        return Loaders.create(self.pool, self.redis, self.organizations)
 
 
 @dataclass(slots=True)
@@ -94,7 +101,7 @@ class Context:
         only as the caller may now."""
         self.decisions.clear()
         self.charged.clear()
-        self.loaders = Loaders.create(self.resources.pool)
+        self.loaders = self.resources.loaders()
         try:
             self.principal = await self.resources.authenticator.authenticate(self.credentials)
         except Unauthenticated as error:
@@ -102,16 +109,8 @@ class Context:
             raise ApiError(ErrorCode.UNAUTHENTICATED, str(error)) from None
 
     async def organization_partner(self, organization_id: UUID) -> UUID | bool | None:
-        partners = self.resources.organization_partners
-        if organization_id in partners:
-            return partners[organization_id]
         organization = await self.loaders.organization.load(organization_id)
-        if organization is None:
-            return False
-        if len(partners) >= constants.organization_partners_max:
-            partners.clear()
-        partners[organization_id] = organization.partner_id
-        return organization.partner_id
+        return False if organization is None else organization.partner_id
 
     async def member_role(self, organization_id: UUID, user_id: str) -> Role | None:
         return await self.loaders.member_role.load((organization_id, user_id))

@@ -44,12 +44,11 @@ async def deliver(
     valid (`RefusedEvent` naming the first that is not), then all queued: the command ids, and with
     APPLIED the worker's replies in request order."""
     resources = context.resources
-    unknown = sorted(resources.known_organizations.unknown(org for org, _, _ in items))
+    unknown = sorted(resources.organizations.unknown(org for org, _, _ in items))
     if unknown:
         found = await context.loaders.organization.load_many(unknown)
         if any(organization is None for organization in found):
             raise not_found("organization")
-        resources.known_organizations.add(unknown)
     mailbox = resources.mailbox
     received_at = datetime.now(UTC)
     reply_to = mailbox.reply_channel if ack is Ack.APPLIED else None

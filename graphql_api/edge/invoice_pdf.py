@@ -33,7 +33,6 @@ from graphql_api.access.principal import ANONYMOUS, PrincipalKind
 from graphql_api.context import Context, Resources
 from graphql_api.edge.http import error_response
 from graphql_api.errors import UNAVAILABLE_MESSAGE, ApiError
-from graphql_api.loaders import Loaders
 from ledger.billing.invoice import Invoice
 from ledger.billing.money_format import DEFAULT_LOCALE, known_locale
 from ledger.core.errors import ErrorCode
@@ -124,7 +123,7 @@ def _context(request: Request, resources: Resources) -> Context:
         request=request,
         response=None,
         resources=resources,
-        loaders=Loaders.create(resources.pool),
+        loaders=resources.loaders(),
         principal=principal,
         credentials=request.headers.get("authorization"),
     )

@@ -26,7 +26,6 @@ from graphql_api.access.principal import ANONYMOUS, PrincipalKind
 from graphql_api.context import Context, Resources
 from graphql_api.errors import UNAVAILABLE_MESSAGE, ApiError, RefusedEvent
 from graphql_api.ingest.wire import JSON, decode_batch, encode_results, media_type
-from graphql_api.loaders import Loaders
 from graphql_api.submit import deliver
 from graphql_api.usage_events import checked_usage, event_organizations
 from ledger.core.errors import ErrorCode, LedgerError
@@ -88,7 +87,7 @@ async def _answer(resources: Resources, request: Request) -> Response:
         request=request,
         response=None,
         resources=resources,
-        loaders=Loaders.create(resources.pool),
+        loaders=resources.loaders(),
         principal=principal,
     )
     organizations = event_organizations(events)

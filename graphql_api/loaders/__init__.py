@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from uuid import UUID
 
 import asyncpg
+import redis.asyncio as redis
 from strawberry.dataloader import DataLoader
 
+from graphql_api.known import KnownMap
 from graphql_api.loaders.balances import balance_loader
 from graphql_api.loaders.catalog import CatalogLoader
 from graphql_api.loaders.invitations import invitations_loader
@@ -46,10 +48,11 @@ class Loaders:
     catalog: CatalogLoader
 
     @classmethod
-    def create(cls, pool: asyncpg.Pool) -> Loaders:
+    def create(cls, pool: asyncpg.Pool, client: redis.Redis, organizations: KnownMap[UUID, Organization]) -> Loaders:
+        """This request's loaders; `organizations` is the process's cache of organization rows."""
         return cls(
-            organization=organization_loader(pool),
-            balance=balance_loader(pool),
+            organization=organization_loader(pool, organizations),
+            balance=balance_loader(pool, client),
             member_role=member_role_loader(pool),
             members=organization_members_loader(pool),
             invitations=invitations_loader(pool),
