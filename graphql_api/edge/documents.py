@@ -9,12 +9,21 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterator
 
-from graphql import DocumentNode
+from graphql import DocumentNode, OperationDefinitionNode
 from strawberry.extensions import SchemaExtension
 
 from ledger import constants
 
 _documents: OrderedDict[str, DocumentNode] = OrderedDict()
+
+
+def cached_operations(query: str) -> int | None:
+    """How many operations a cached document holds (it passed every check before), or None when
+    it is not cached: what `query_cost` needs to skip lexing a document it has seen."""
+    document = _documents.get(query)
+    if document is None:
+        return None
+    return sum(1 for definition in document.definitions if isinstance(definition, OperationDefinitionNode))
 
 
 class DocumentCache(SchemaExtension):

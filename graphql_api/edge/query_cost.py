@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from graphql import GraphQLError, GraphQLSyntaxError, Source
 from graphql.language import Lexer, Token, TokenKind
 
+from graphql_api.edge.documents import cached_operations
 from ledger import constants
 from ledger.core.errors import ErrorCode
 
@@ -107,6 +108,10 @@ def document_refusal(query: str | None, operation_name: str | None) -> GraphQLEr
     """Why the document is refused before parsing (an error with its code), or None to go on."""
     if not query:
         return None
+    operations = cached_operations(query)
+    if operations is not None:
+        # Parsed and validated before, so within the limits: only the operation name can be amiss.
+        return _unnamed() if operations > 1 and not operation_name else None
     shape = document_shape(query, selections_max=constants.query_selections_max, tokens_max=constants.query_tokens_max)
     if shape is None:
         return None
@@ -120,7 +125,11 @@ def document_refusal(query: str | None, operation_name: str | None) -> GraphQLEr
         )
         return GraphQLError(message, extensions={"code": ErrorCode.GRAPHQL_VALIDATION_FAILED})
     if shape.operations > 1 and not operation_name:
-        # The GraphQL spec: with several operations, operationName says which to run.
-        message = "the document has several operations: send operationName to say which one to run"
-        return GraphQLError(message, extensions={"code": ErrorCode.GRAPHQL_VALIDATION_FAILED})
+        return _unnamed()
     return None
+
+
+def _unnamed() -> GraphQLError:
+    # The GraphQL spec: with several operations, operationName says which to run.
+    message = "the document has several operations: send operationName to say which one to run"
+    return GraphQLError(message, extensions={"code": ErrorCode.GRAPHQL_VALIDATION_FAILED})
