@@ -1,8 +1,12 @@
 """The ledger worker's journal: which idempotency keys are taken, and one batch of outcomes out.
 
-A batch is written with one statement per table (binary COPY for transactions and postings, arrays
-unnested server-side for the rest), inside the caller's transaction, so a thousand commands cost a
-handful of round trips.
+A batch is written inside the caller's transaction, after the check of the worker's fencing
+tokens. A usage-shaped batch (no new lot, no hold changed: nearly every batch) is one call of
+`ledger_journal_batch` (migration 020: the fence check, its transactions, its lots' remaining and
+its postings, arrays unnested server-side), so a batch of one command costs one round trip, not
+six. Any other batch is written with one statement per table (binary COPY for transactions and
+postings), in the order their references need. Either way a thousand commands cost a handful of
+round trips.
 """
 
 from __future__ import annotations
@@ -12,13 +16,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from uuid import UUID
 
 import asyncpg
+import msgspec
 
 from ledger.core import codec
 from ledger.core.batch import IdempotencyKey, Outcome, Stored
-from ledger.core.entries import result_from_dict, result_to_dict
+from ledger.core.entries import Result, result_from_dict
 from ledger.core.state import Lot, OrgState
+from ledger.store import fences
+from ledger.store.fences import FencedOut
 from ledger.store.pool import JsonText
 from ledger.store.settings import settings_rows
+
+_RESULT = msgspec.json.Encoder()
 
 _STORED = """
 SELECT t.org_id, t.idempotency_key, t.id, t.fingerprint, t.result
@@ -99,6 +108,13 @@ UPDATE organizations o SET credit_drawn = d.drawn
 FROM unnest($1::uuid[], $2::bigint[]) AS d (id, drawn) WHERE o.id = d.id
 """
 
+_JOURNAL_BATCH = """
+SELECT ledger_journal_batch($1::integer[], $2::bigint[],
+    $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[],
+    $12::timestamptz[], $13::uuid[], $14::uuid[], $15::bigint[],
+    $16::uuid[], $17::uuid[], $18::smallint[], $19::text[], $20::uuid[], $21::uuid[], $22::bigint[])
+"""
+
 _UPDATE_LOTS = """
 UPDATE credit_lots AS l SET remaining = u.remaining
 FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS u (org_id, id, remaining)
@@ -120,13 +136,15 @@ async def write_outcomes(
     outcomes: Sequence[Outcome],
     initial_states: Mapping[UUID, OrgState],
     final_states: Mapping[UUID, OrgState],
+    tokens: Mapping[int, int],
 ) -> None:
-    """Journal every new outcome of a batch; lots, holds, quotes, rules and counters are written
-    as the batch left them (what differs from the states it started from)."""
+    """Check that this worker still holds `tokens` (else FencedOut, nothing written), then journal
+    every new outcome of a batch; lots, holds, quotes, rules and counters are written as the batch
+    left them (what differs from the states it started from)."""
     new = [outcome for outcome in outcomes if outcome.applied is not None]
     if not new:
+        await fences.check(connection, tokens)
         return
-    await _insert_transactions(connection, new)
     created: dict[tuple[UUID, UUID], UUID] = {}
     touched: set[tuple[UUID, UUID]] = set()
     for outcome in new:
@@ -135,13 +153,24 @@ async def write_outcomes(
         created.update({(org, lot.id): outcome.transaction_id for lot in outcome.applied.new_lots})
         touched.update((org, lot.id) for lot in outcome.applied.touched_lots)
     final = {(org, lot.id): lot for org, state in final_states.items() for lot in state.lots}
-    await _insert_lots(connection, created, final)
     existing = sorted(touched - created.keys())
-    await _update_lots(connection, [(org, lot_id, final[(org, lot_id)].remaining) for org, lot_id in existing])
+    remaining: list[tuple[UUID, UUID, int]] = [
+        (org, lot_id, final[(org, lot_id)].remaining) for org, lot_id in existing
+    ]
     changed = [(initial_states[org], state) for org, state in final_states.items() if state is not initial_states[org]]
-    await _write_holds(connection, changed)
+    holds = _hold_rows(changed)
+    if created or holds:
+        # Postings may name the new lots and holds: those go in first.
+        await fences.check(connection, tokens)
+        await _insert_transactions(connection, new)
+        await _insert_lots(connection, created, final)
+        await _update_lots(connection, remaining)
+        if holds:
+            await connection.execute(_UPSERT_HOLDS, *_columns(holds, 14))
+        await _insert_postings(connection, new)
+    else:
+        await _journal_batch(connection, tokens, new, remaining)
     await _write_quotes(connection, changed)
-    await _insert_postings(connection, new)
     await _write_settings(connection, changed)
     await _write_counters(connection, changed)
     await _insert_alert_events(connection, new)
@@ -149,6 +178,26 @@ async def write_outcomes(
              if before.credit_drawn != after.credit_drawn]  # fmt: skip
     if drawn:
         await connection.execute(_UPDATE_DRAWN, *_columns(drawn, 2))
+
+
+async def _journal_batch(
+    connection: asyncpg.Connection,
+    tokens: Mapping[int, int],
+    new: Sequence[Outcome],
+    remaining: list[tuple[UUID, UUID, int]],
+) -> None:
+    """The fence check, the transactions, the lots' remaining and the postings: one statement."""
+    partitions = sorted(tokens)
+    fenced = await connection.fetchval(
+        _JOURNAL_BATCH,
+        partitions,
+        [tokens[p] for p in partitions],
+        *_columns(_transaction_rows(new), 10),
+        *_columns(remaining, 3),
+        *_columns(_posting_rows(new), 7),
+    )
+    if fenced:
+        raise FencedOut(frozenset(fenced))
 
 
 def _columns(rows: Sequence[Sequence[object]], width: int) -> list[list[object]]:
@@ -159,16 +208,15 @@ def _columns(rows: Sequence[Sequence[object]], width: int) -> list[list[object]]
     return columns
 
 
-async def _write_holds(connection: asyncpg.Connection, changed: Sequence[tuple[OrgState, OrgState]]) -> None:
-    rows = [
+def _hold_rows(changed: Sequence[tuple[OrgState, OrgState]]) -> list[tuple[object, ...]]:
+    return [
         (after.organization_id, h.id, h.transaction_id, h.amount, h.reserved, h.captured, h.cap, h.status.value,
          h.product, h.team_id, h.user_id, h.run_id, h.expires_at, h.placed_at)
         for before, after in changed
+        if before.holds is not after.holds  # most batches only spend: the very same mapping
         for h in after.holds.values()
         if before.holds.get(h.id) != h
     ]  # fmt: skip
-    if rows:
-        await connection.execute(_UPSERT_HOLDS, *_columns(rows, 14))
 
 
 async def _write_quotes(connection: asyncpg.Connection, changed: Sequence[tuple[OrgState, OrgState]]) -> None:
@@ -231,8 +279,9 @@ async def _insert_alert_events(connection: asyncpg.Connection, new: Sequence[Out
         await connection.execute(_INSERT_ALERT_EVENTS, *_columns(rows, 12))
 
 
-async def _insert_transactions(connection: asyncpg.Connection, new: Sequence[Outcome]) -> None:
-    records = [
+def _transaction_rows(new: Sequence[Outcome]) -> list[tuple[object, ...]]:
+    """The journal's rows, payload and result as JSON text (jsonb's text form, for COPY and arrays alike)."""
+    return [
         (
             outcome.command.organization_id,
             outcome.transaction_id,
@@ -241,12 +290,21 @@ async def _insert_transactions(connection: asyncpg.Connection, new: Sequence[Out
             outcome.command.payload.type,
             JsonText(outcome.payload_json),
             outcome.result.status.value,
-            JsonText(json.dumps(result_to_dict(outcome.result))),
+            JsonText(_result_json(outcome.result)),
             outcome.result.balance_after,
             outcome.command.envelope.received_at,
         )
         for outcome in new
     ]
+
+
+def _result_json(result: Result) -> str:
+    """As json.dumps(result_to_dict(result)) (field for field), by msgspec."""
+    return _RESULT.encode(result).decode()
+
+
+async def _insert_transactions(connection: asyncpg.Connection, new: Sequence[Outcome]) -> None:
+    records = _transaction_rows(new)
     await connection.copy_records_to_table("ledger_transactions", records=records, columns=_TRANSACTION_COLUMNS)
 
 
@@ -271,14 +329,18 @@ async def _insert_lots(
     await connection.execute(_INSERT_LOTS, *columns)
 
 
-async def _insert_postings(connection: asyncpg.Connection, new: Sequence[Outcome]) -> None:
-    records = [
+def _posting_rows(new: Sequence[Outcome]) -> list[tuple[object, ...]]:
+    return [
         (outcome.command.organization_id, outcome.transaction_id, leg, posting.account, posting.lot_id,
          posting.hold_id, posting.amount)
         for outcome in new
         if outcome.applied is not None
         for leg, posting in enumerate(outcome.applied.postings)
     ]  # fmt: skip
+
+
+async def _insert_postings(connection: asyncpg.Connection, new: Sequence[Outcome]) -> None:
+    records = _posting_rows(new)
     if records:
         await connection.copy_records_to_table("ledger_postings", records=records, columns=_POSTING_COLUMNS)
 

@@ -329,8 +329,8 @@ class LedgerWorker:
         """Write a prepared batch in one transaction that first checks our fencing tokens."""
         if prepared.outcomes:
             async with self.pool.acquire() as connection, connection.transaction():
-                await fences.check(connection, {p: self._tokens.get(p, 0) for p in prepared.partitions})
-                await journal.write_outcomes(connection, prepared.outcomes, prepared.initial, prepared.final)
+                tokens = {p: self._tokens.get(p, 0) for p in prepared.partitions}
+                await journal.write_outcomes(connection, prepared.outcomes, prepared.initial, prepared.final, tokens)
                 poisoned("write", (outcome.command.envelope.idempotency_key for outcome in prepared.outcomes))
                 failpoint("in_transaction")
             failpoint("after_commit")
