@@ -13,7 +13,8 @@ with `organizations`, which is distributed by `id`; tables without tenant rows a
   local tables.
 
 A tenant table is one with an `org_id` column, unless it is listed below as a reference table with
-the reason. Every other table must be listed: a new table has to be classified here.
+the reason. Every other table must be listed: a new table has to be classified here. A break is
+allowed only when listed in ALLOWED with its reason (one today: api_keys' foreign key).
 """
 
 from __future__ import annotations
@@ -49,9 +50,17 @@ COORDINATOR_TABLES = {
     "stripe_events": "Stripe events received, by Stripe's event id, before they are matched to a tenant",
 }
 
-# Rule breaks the current schema has, each awaiting the lead's decision (fix the migration, or allow
-# it here with the reason): until then the test is an expected failure that lists them, and fails
-# outright on any other break, or when one of these is fixed (then take it out of the list).
+# The one break allowed, with the reason (agreed with the lead): Citus cannot keep this foreign key.
+ALLOWED = {
+    "api_keys: foreign key api_keys_org_id_fkey (org_id) -> organizations: a reference table may not "
+    "reference a distributed table": "api_keys is a reference table (looked up by prefix before any "
+    "organization is known; platform and partner keys have none): the foreign key is dropped when the "
+    "tables are distributed, and the API checks a key's organization itself",
+}
+
+# Rule breaks the current schema still has, to be fixed by migration 021: until then the test is an
+# expected failure that lists them, and fails outright on any other break, or when one of these is
+# fixed (then take it out of the list; with the list empty the test passes).
 # Named exactly as `violations` reports them.
 PENDING = frozenset({
         'invoice_lines: not classified (no org_id; list it as a reference or local table)',
@@ -76,8 +85,6 @@ PENDING = frozenset({
         'refunds: unique refunds_stripe_refund_id_key (stripe_refund_id) lacks org_id',
         'stripe_customers: unique stripe_customers_customer_id_key (customer_id) lacks org_id',
         'subscriptions: primary key subscriptions_pkey (id) lacks org_id',
-        'api_keys: foreign key api_keys_org_id_fkey (org_id) -> organizations: a reference table may not '
-        'reference a distributed table',
         'billing_charges: foreign key billing_charges_subscription_id_fkey (subscription_id) -> '
         'subscriptions: does not pair org_id with subscriptions.org_id',
         'dunning: foreign key dunning_invoice_id_fkey (invoice_id) -> invoices: does not pair org_id with '
@@ -257,19 +264,21 @@ async def _schema(settings: Settings, name: str = "public") -> Schema:
 
 
 async def test_the_lists_name_real_tables(settings: Settings) -> None:
-    """A dropped or renamed table leaves the lists too (a new one fails the rules below until listed)."""
+    """A dropped or renamed table leaves the lists too (a new one fails the rules below until listed),
+    and an allowed break is one the schema still has."""
     schema = await _schema(settings)
     assert set(REFERENCE_TABLES) | set(COORDINATOR_TABLES) <= schema.tables
     assert not set(REFERENCE_TABLES) & set(COORDINATOR_TABLES)
+    assert set(ALLOWED) <= set(violations(schema))
 
 
 async def test_the_schema_keeps_citus_rules(settings: Settings) -> None:
-    found = set(violations(await _schema(settings)))
+    found = set(violations(await _schema(settings))) - set(ALLOWED)
     new, fixed = sorted(found - PENDING), sorted(PENDING - found)
     assert not new, "new break(s) of Citus's rules:\n" + "\n".join(new)
     assert not fixed, "fixed since (remove from PENDING):\n" + "\n".join(fixed)
     if found:
-        pytest.xfail(f"{len(found)} known break(s) await the lead's decision: " + "; ".join(sorted(found)))
+        pytest.xfail(f"{len(found)} known break(s) await migration 021: " + "; ".join(sorted(found)))
 
 
 async def test_the_rules_catch_each_kind_of_break(settings: Settings) -> None:
