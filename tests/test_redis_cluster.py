@@ -34,6 +34,7 @@ from redis.crc import key_slot
 from graphql_api.app import create_app
 from graphql_api.edge.rate_limits import RateLimited, RateLimiter
 from jobs.ledger_health import record_ledger_health
+from jobs.worker import shutdown, startup
 from ledger.core.commands import Command, Envelope, GrantCredits
 from ledger.directory.api_keys import create_api_key
 from ledger.runtime.rate_limit import RateLimit
@@ -226,6 +227,27 @@ async def test_rate_limits_dead_letters_and_health_work_on_the_cluster(client: A
     assert await dead_letters.retry(client, letter_id.decode())
     assert [fields for _, fields in await client.xrange(keys.stream(3))] == [{b"c": b"payload"}]
     assert await dead_letters.list_dead_letters(client) == []
+
+
+async def test_the_jobs_reach_the_ledger_through_the_cluster(cluster_settings: Settings, pool: asyncpg.Pool) -> None:
+    """arq's own Redis is apart (`ctx["redis"]`, not needed here): the jobs' mailbox, hub and health
+    figures use the ledger's cluster client."""
+    ctx: dict[str, Any] = {}
+    await startup(ctx, cluster_settings)
+    try:
+        assert isinstance(ctx["ledger_redis"], RedisCluster)
+        (org,) = await create_organizations(pool, 1)
+        command = Command(Envelope(uuid.uuid4(), org, "job-grant", datetime.now(UTC)), GrantCredits(GRANT))
+        await ctx["mailbox"].send([command])
+        stream = keys.stream(keys.partition_of(org, PARTITIONS))
+        assert await ctx["ledger_redis"].xlen(stream) == 1
+        figures = await record_ledger_health(ctx)
+        assert figures["stream_entries"] == 1
+        partition = keys.partition_of(org, PARTITIONS)
+        unowned = [{"partition": partition, "pending": 0, "undelivered": True}]
+        assert json.loads(str(figures["unowned_partitions"])) == unowned
+    finally:
+        await shutdown(ctx)
 
 
 def test_the_dead_letters_command_reads_the_cluster(cluster_settings: Settings, cluster: RedisClusterServers) -> None:
