@@ -225,7 +225,7 @@ def profile_digest(profile: dict[str, Any], functions: int = 4, statements: int 
     """One line per phase's profile: each kind's top functions by own time, PostgreSQL's top statements."""
     parts = []
     for kind, summary in profile.items():
-        if kind == "postgres_statements":
+        if kind.startswith("postgres"):  # statements below; session counts stay in the JSON
             continue
         if "own_percent" in summary:
             top = ", ".join(f"{frame} {share}%" for frame, share in summary["own_percent"][:functions])

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import psutil
 import redis.asyncio as redis
 
 from ledger.runtime.servers import apply_migrations
@@ -66,6 +67,7 @@ FULL = Sizes(
 QUICK = Sizes(1_000, 10_000, 5_000, pgbench_s=2, xadd_s=1, batch_s=2, balance_s=2, meter_samples=30, applied_s=2)
 busy_fraction_max = 0.15  # CPU busy before the bench starts: above that, another load is running
 M4_RATE_WITHOUT_M1 = 1_000.0  # events/s fed during M4 when M1 was not measured in this run
+PROFILE_AFTER_START_S = 1.5  # a process's imports and connections, before it does a phase's work
 
 
 @dataclass(frozen=True)
@@ -166,8 +168,16 @@ class Bench:
             self.metrics[name]["verify"] = await self.verified(name)
 
     def python_pids(self) -> dict[str, list[int]]:
+        """The Python processes to profile: past their start-up (imports), which is no phase's work."""
         pids = self.world.service_pids()
-        return {"api": pids["api"], "worker": pids["worker"]}
+        now = time.time()
+
+        def started(pid: int) -> bool:
+            with contextlib.suppress(psutil.Error):
+                return now - psutil.Process(pid).create_time() >= PROFILE_AFTER_START_S
+            return False
+
+        return {kind: [pid for pid in pids[kind] if started(pid)] for kind in ("api", "worker")}
 
     async def attach(self, profile: PhaseProfile) -> None:
         """Profile the workers a phase starts (M1, M2) as soon as they exist."""
