@@ -36,7 +36,7 @@ class Change:
         if delta == 0:
             return
         lot = self._lots[lot_id]
-        self._lots[lot_id] = replace(lot, remaining=MicroCredits(lot.remaining + delta))
+        self._lots[lot_id] = lot.with_remaining(MicroCredits(lot.remaining + delta))
         if lot_id not in self._new and lot_id not in self._touched:
             self._touched.append(lot_id)
         self.post(LOT_ACCOUNT, delta, lot_id=lot_id)
