@@ -31,6 +31,10 @@ from ledger.runtime.settings import Settings
 from ledger.stream.mailbox import Mailbox
 from ledger.stream.pubsub import PubSubHub
 
+# How long a process trusts the products it has seen priced (a product taken out of the catalog, or
+# given a cheaper version, is seen within this).
+PRODUCT_RATES_TTL_S = 10.0
+
 
 @dataclass(frozen=True, slots=True)
 class Resources:
@@ -50,8 +54,10 @@ class Resources:
     organizations: KnownMap[UUID, Organization] = field(
         default_factory=lambda: KnownMap(constants.known_organizations_max)
     )
-    # Each product's catalog rate in credits per unit, as first seen.
-    known_products: KnownMap[str, Decimal] = field(default_factory=lambda: KnownMap(constants.known_products_max))
+    # Each product's cheapest catalog rate in credits per unit, read again after PRODUCT_RATES_TTL_S.
+    known_products: KnownMap[str, Decimal] = field(
+        default_factory=lambda: KnownMap(constants.known_products_max, PRODUCT_RATES_TTL_S)
+    )
 
     def loaders(self) -> Loaders:
         """A request's loaders over these resources."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import cached_property
 from uuid import UUID
 
 import asyncpg
@@ -32,35 +32,64 @@ from ledger.directory.teams import Team
 from ledger.store.history import PostingView
 
 
-@dataclass(frozen=True, slots=True)
 class Loaders:
-    organization: DataLoader[UUID, Organization | None]
-    balance: DataLoader[UUID, Balance]
-    member_role: DataLoader[tuple[UUID, str], Role | None]
-    members: DataLoader[UUID, list[Member]]
-    invitations: DataLoader[tuple[UUID, bool], list[Invitation]]
-    limits: DataLoader[UUID, Limits]
-    postings: DataLoader[tuple[UUID, UUID], list[PostingView]]
-    teams: DataLoader[UUID, list[Team]]
-    team_balance: DataLoader[tuple[UUID, UUID], Balance]
-    spending_rules: DataLoader[UUID, OrgState]
-    spend: DataLoader[tuple[UUID, SpendKey], MicroCredits]
-    catalog: CatalogLoader
+    """One request's loaders, each made when first used: most requests need one or two of them,
+    and every request pays for what is made."""
+
+    def __init__(self, pool: asyncpg.Pool, client: redis.Redis, organizations: KnownMap[UUID, Organization]) -> None:
+        """`organizations` is the process's cache of organization rows."""
+        self._pool = pool
+        self._client = client
+        self._organizations = organizations
 
     @classmethod
     def create(cls, pool: asyncpg.Pool, client: redis.Redis, organizations: KnownMap[UUID, Organization]) -> Loaders:
-        """This request's loaders; `organizations` is the process's cache of organization rows."""
-        return cls(
-            organization=organization_loader(pool, organizations),
-            balance=balance_loader(pool, client),
-            member_role=member_role_loader(pool),
-            members=organization_members_loader(pool),
-            invitations=invitations_loader(pool),
-            limits=limits_loader(pool),
-            postings=postings_loader(pool),
-            teams=teams_loader(pool),
-            team_balance=team_balance_loader(pool),
-            spending_rules=spending_rules_loader(pool),
-            spend=spend_loader(pool),
-            catalog=CatalogLoader(pool),
-        )
+        return cls(pool, client, organizations)
+
+    @cached_property
+    def organization(self) -> DataLoader[UUID, Organization | None]:
+        return organization_loader(self._pool, self._organizations)
+
+    @cached_property
+    def balance(self) -> DataLoader[UUID, Balance]:
+        return balance_loader(self._pool, self._client)
+
+    @cached_property
+    def member_role(self) -> DataLoader[tuple[UUID, str], Role | None]:
+        return member_role_loader(self._pool)
+
+    @cached_property
+    def members(self) -> DataLoader[UUID, list[Member]]:
+        return organization_members_loader(self._pool)
+
+    @cached_property
+    def invitations(self) -> DataLoader[tuple[UUID, bool], list[Invitation]]:
+        return invitations_loader(self._pool)
+
+    @cached_property
+    def limits(self) -> DataLoader[UUID, Limits]:
+        return limits_loader(self._pool)
+
+    @cached_property
+    def postings(self) -> DataLoader[tuple[UUID, UUID], list[PostingView]]:
+        return postings_loader(self._pool)
+
+    @cached_property
+    def teams(self) -> DataLoader[UUID, list[Team]]:
+        return teams_loader(self._pool)
+
+    @cached_property
+    def team_balance(self) -> DataLoader[tuple[UUID, UUID], Balance]:
+        return team_balance_loader(self._pool)
+
+    @cached_property
+    def spending_rules(self) -> DataLoader[UUID, OrgState]:
+        return spending_rules_loader(self._pool)
+
+    @cached_property
+    def spend(self) -> DataLoader[tuple[UUID, SpendKey], MicroCredits]:
+        return spend_loader(self._pool)
+
+    @cached_property
+    def catalog(self) -> CatalogLoader:
+        return CatalogLoader(self._pool)

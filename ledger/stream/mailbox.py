@@ -16,7 +16,7 @@ from uuid import UUID
 
 import redis.asyncio as redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ledger import constants
@@ -102,17 +102,30 @@ class Mailbox:
             raise Overloaded("the ledger is behind; retry with the same idempotency key shortly")
 
     async def _append_all(self, calls: list[list[tuple[str, list[bytes]]]]) -> list[Any]:
-        """One EVALSHA per call (its streams and their commands), pipelined. EVALSHA straight away:
-        redis-py's Script in a pipeline first asks SCRIPT EXISTS, one more round trip a request."""
+        """One EVALSHA per call (its streams and their commands), each answer or its error. On a
+        single Redis (one call a request) it is sent alone: a pipeline costs more to build than the
+        command. A cluster's pipeline is kept: it is what reports a node lost as a retryable error.
+        EVALSHA straight away: redis-py's Script first asks SCRIPT EXISTS, one more round trip."""
         limit = str(constants.stream_length_max)
+        arguments = [self._arguments(call, limit) for call in calls]
+        if len(arguments) == 1 and not self._cluster:
+            try:
+                return [await self._client.evalsha(self._append_sha, *arguments[0])]  # type: ignore[misc]
+            except ResponseError as error:  # NOSCRIPT, or a Redis that refuses writes
+                return [error]
         async with self._client.pipeline(transaction=False) as pipe:
-            for call in calls:
-                streams = [stream for stream, _ in call]
-                counts = [len(encoded) for _, encoded in call]
-                encoded = [command for _, batch in call for command in batch]
-                pipe.evalsha(self._append_sha, len(streams), *streams, limit, *counts, *encoded)  # type: ignore[arg-type]
+            for call_arguments in arguments:
+                pipe.evalsha(self._append_sha, *call_arguments)
             answers: list[Any] = await pipe.execute(raise_on_error=False)
         return answers
+
+    @staticmethod
+    def _arguments(call: list[tuple[str, list[bytes]]], limit: str) -> list[Any]:
+        """EVALSHA's arguments after the script: the key count, the streams, the limit, each
+        stream's command count, the commands."""
+        streams = [stream for stream, _ in call]
+        counts = [len(encoded) for _, encoded in call]
+        return [len(streams), *streams, limit, *counts, *(command for _, batch in call for command in batch)]
 
     async def send_and_wait(self, commands: Sequence[Command], timeout_ms: int) -> list[Reply]:
         loop = asyncio.get_running_loop()
@@ -121,6 +134,8 @@ class Mailbox:
         try:
             await self.send(commands)
             async with asyncio.timeout(timeout_ms / 1000):
+                if len(futures) == 1:  # the common case, without gather's wrapping
+                    return [await next(iter(futures.values()))]
                 return list(await asyncio.gather(*futures.values()))
         except TimeoutError as error:
             raise ResultTimeout(
