@@ -53,7 +53,9 @@ class Change:
     def applied(self, at: datetime, *, charged: int = 0, details: dict[str, str] | None = None) -> Applied:
         new_lots = tuple(self._lots[lot_id] for lot_id in self._new)
         touched = tuple(self._lots[lot_id] for lot_id in self._touched)
-        state = self.state.with_updated_lots(touched, new_lots)
+        # `_lots` holds the state's lots in their order, moved ones in place, then the new ones:
+        # the state's next lots as they are (no command but this one replaces the lots).
+        state = self.state.with_lots(self._lots.values()) if new_lots or touched else self.state
         result = Result(
             Status.ACCEPTED,
             credits_charged=MicroCredits(charged),

@@ -334,11 +334,6 @@ class OrgState:
             storage_used_gb=self.storage_used_gb,
         )
 
-    def with_updated_lots(self, updated: Iterable[Lot], added: Iterable[Lot] = ()) -> OrgState:
-        """The same lots in the same order, with these replacing their namesakes, then `added`."""
-        by_id = {lot.id: lot for lot in updated}
-        return self.with_lots((*(by_id.get(lot.id, lot) for lot in self.lots), *added))
-
 
 # `Lot.with_remaining` and `OrgState.with_lots` name every field: a field added must be added there.
 assert [f.name for f in fields(Lot)][-1] == "parent_id" and len(fields(Lot)) == 13

@@ -12,8 +12,9 @@ from uuid import UUID
 import asyncpg
 
 from ledger.core.charge import UNPRICED_PRODUCT
-from ledger.core.entries import Result, Status, result_from_dict
+from ledger.core.entries import Result, Status
 from ledger.core.money import MicroCredits
+from ledger.store.journal import stored_result
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +105,7 @@ async def transactions_page(
             committed_at=row["committed_at"],
             received_at=row["received_at"],
             balance_after=MicroCredits(row["balance_after"]),
-            result=result_from_dict(row["result"]),
+            result=stored_result(row["status"], row["balance_after"], row["result"]),
         )
         for row in rows
     ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -20,17 +21,18 @@ import msgspec
 
 from ledger.core import codec
 from ledger.core.batch import IdempotencyKey, Outcome, Stored
-from ledger.core.entries import Result, result_from_dict
+from ledger.core.entries import Result, Status
+from ledger.core.money import MicroCredits
 from ledger.core.state import Lot, OrgState
 from ledger.store import fences
 from ledger.store.fences import FencedOut
 from ledger.store.pool import JsonText
 from ledger.store.settings import settings_rows
 
-_RESULT = msgspec.json.Encoder()
+_JSON = msgspec.json.Encoder()
 
 _STORED = """
-SELECT t.org_id, t.idempotency_key, t.id, t.fingerprint, t.result
+SELECT t.org_id, t.idempotency_key, t.id, t.fingerprint, t.status, t.balance_after, t.result
 FROM ledger_transactions t
 JOIN unnest($1::uuid[], $2::text[]) AS k (org_id, idempotency_key)
   ON t.org_id = k.org_id AND t.idempotency_key = k.idempotency_key
@@ -126,7 +128,9 @@ async def load_stored(connection: asyncpg.Connection, keys: Iterable[Idempotency
     unique = sorted(set(keys))
     rows = await connection.fetch(_STORED, [org for org, _ in unique], [key for _, key in unique])
     return {
-        (row["org_id"], row["idempotency_key"]): Stored(row["id"], row["fingerprint"], result_from_dict(row["result"]))
+        (row["org_id"], row["idempotency_key"]): Stored(
+            row["id"], row["fingerprint"], stored_result(row["status"], row["balance_after"], row["result"])
+        )
         for row in rows
     }
 
@@ -299,8 +303,28 @@ def _transaction_rows(new: Sequence[Outcome]) -> list[tuple[object, ...]]:
 
 
 def _result_json(result: Result) -> str:
-    """As json.dumps(result_to_dict(result)) (field for field), by msgspec."""
-    return _RESULT.encode(result).decode()
+    """What of a result the row's columns do not hold (its status and balance_after are columns):
+    the charge and details always, the code and message of a rejection. Readers (`stored_result`,
+    reports reading `credits_charged` and `details`) take rows written before it in full too."""
+    data: dict[str, object] = {"credits_charged": result.credits_charged, "details": dict(result.details)}
+    if result.code is not None:
+        data["code"] = result.code
+    if result.message is not None:
+        data["message"] = result.message
+    return _JSON.encode(data).decode()
+
+
+def stored_result(status: str, balance_after: int, data: Mapping[str, Any]) -> Result:
+    """A journaled result from its row: columns and the `result` JSON (`_result_json`'s, or the
+    whole result as rows before migration 020 hold it: the columns say the same)."""
+    return Result(
+        Status(status),
+        credits_charged=MicroCredits(data.get("credits_charged", 0)),
+        balance_after=MicroCredits(balance_after),
+        code=data.get("code"),
+        message=data.get("message"),
+        details=data.get("details") or {},
+    )
 
 
 async def _insert_transactions(connection: asyncpg.Connection, new: Sequence[Outcome]) -> None:
