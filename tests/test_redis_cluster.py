@@ -43,11 +43,13 @@ from ledger.stream import dead_letters, keys
 from ledger.stream.connection import redis_client
 from ledger.stream.health import check_ledger_health
 from ledger.stream.mailbox import Mailbox
-from tests.cluster_support import RedisClusterServers, redis_cluster
+from tests.cluster_support import RedisClusterServers, redis_cluster, wait_until_ok
 from tests.conftest import _free_port
 from tests.fault_servers import PARTITIONS, LedgerProcess, died_by_sigkill, eventually, load_catalog, stream_report
 from tests.test_faults import (
     GRANT,
+    RETRYABLE,
+    Load,
     Usage,
     assert_ledger_exact,
     create_organizations,
@@ -422,3 +424,70 @@ async def test_partition_slots_moved_between_masters_while_usage_flows_lose_noth
 
 async def _some_applied(pool: asyncpg.Pool) -> bool:
     return await usage_journaled(pool) >= 50
+
+
+# --- a master crashed and restarted under API load -------------------------------------------------
+
+
+async def test_a_master_crashed_and_restarted_under_load_loses_nothing(
+    cluster_settings: Settings, cluster: RedisClusterServers, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """Its slots' commands fail to connect, then (the others marking it failed, with no replica to
+    take over) the whole cluster answers CLUSTERDOWN; callers see only retryable errors, the workers
+    ride it out, and once it is back (its AOF reloaded) every event is applied exactly once."""
+    catalog = await load_catalog(pool)
+    orgs = await create_organizations(pool, 4)
+    env = worker_environment(cluster_settings)
+    workers = [LedgerProcess("ledger-worker", tmp_path / f"w{i}.log", env) for i in range(2)]
+    _, admin_key = await create_api_key(pool, name="tests", scope="admin")
+    victim = cluster.nodes[1]  # not the seed node, where the API's pub/sub listens
+    callers: list[asyncio.Task[None]] = []
+    client = redis_client(cluster_settings)
+    try:
+        now = datetime.now(UTC)
+        await Mailbox(client, PARTITIONS).send(
+            [Command(Envelope(uuid.uuid4(), org, "grant", now), GrantCredits(GRANT)) for org in orgs]
+        )
+        headers = {"authorization": f"Bearer {admin_key}"}
+        async with api(cluster_settings) as url, httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as http:
+            load = Load(http, orgs, random.Random(3))
+            callers = [asyncio.create_task(load.caller(n)) for n in range(4)]
+            await load.until("warm-up", 30, queued=10, applied=10)
+
+            load.phase = "master down"
+            victim.crash()
+            await load.until("master down", 30, errors=5)
+
+            async def cluster_down() -> bool:
+                with cluster.nodes[0].client() as seed:
+                    return bool(seed.cluster("INFO")["cluster_state"] == "fail")
+
+            await eventually(cluster_down, 30, "the survivors mark the cluster down")
+            await load.until("master down", 30, errors=load.count("master down", *RETRYABLE) + 5)
+            await asyncio.to_thread(victim.start)
+            await asyncio.to_thread(wait_until_ok, cluster)
+            load.phase = "master back"
+            await load.until("master back", 60, queued=10, applied=10)
+            load.running = False
+            await asyncio.gather(*callers)
+            await load.retry_failed(60)
+            assert load.bad == []
+
+        assert [w.returncode for w in workers] == [None, None], [w.log_tail() for w in workers]
+
+        async def drained() -> bool:
+            return await usage_journaled(pool) == len(load.usages) and await nothing_pending(client)
+
+        what = f"all {len(load.usages)} usage events applied"
+        await eventually(drained, 30, what, explain=lambda: stream_report(client))
+        await assert_ledger_exact(pool, client, load.usages, dict.fromkeys(orgs, GRANT), catalog)
+        print(f"{len(load.usages)} requests, {len(load.failed)} retried after recovery: {dict(load.seen)}")
+    finally:
+        for task in callers:
+            task.cancel()
+        if victim.process is None:
+            victim.start()
+            wait_until_ok(cluster)
+        for worker in workers:
+            worker.stop()
+        await client.aclose()

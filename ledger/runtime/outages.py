@@ -5,6 +5,7 @@ them; the API answers them with UNAVAILABLE."""
 from __future__ import annotations
 
 import asyncpg
+from redis.exceptions import ClusterError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -23,4 +24,10 @@ OUTAGES: tuple[type[BaseException], ...] = (
     OSError,  # ConnectionRefusedError and other socket failures, and TimeoutError
     RedisConnectionError,  # also BusyLoadingError: Redis still reading its AOF
     RedisTimeoutError,
+    # Redis Cluster: a master lost, slots uncovered or mid-migration. CLUSTERDOWN (ClusterDownError,
+    # MasterDownError), redirections that never settle (redis-py's "TTL exhausted"), TRYAGAIN (a
+    # multi-key command while its slot migrates), and slots no master serves.
+    ClusterError,
+    TryAgainError,
+    SlotNotCoveredError,
 )

@@ -23,19 +23,43 @@ uses with the same replies, and `is_cluster` tells the few places that must act 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any, cast
 
 import redis.asyncio as redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterNode, ClusterPipeline, PipelineCommand, RedisCluster
 from redis.asyncio.connection import ConnectionPool, parse_url
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from ledger import constants
 from ledger.runtime.settings import Settings
 
+# redis-py relearns the cluster (after a lost connection, CLUSTERDOWN, a failed pipeline) by closing
+# every node's connections and its default node, while other commands of the same client may be in
+# flight on them: those fail with AttributeError on a None (the connection's writer, the default
+# node). That is a lost connection, and is raised as one: retried by the worker, UNAVAILABLE to a
+# caller. Any other AttributeError is left alone.
+_CLOSED_UNDER_US = "'NoneType' object has no attribute"
+
+
+@contextlib.contextmanager
+def _closed_under_us_as_lost() -> Iterator[None]:
+    try:
+        yield
+    except AttributeError as error:
+        if not str(error).startswith(_CLOSED_UNDER_US):
+            raise
+        raise RedisConnectionError(f"a connection was closed while in use, the cluster relearned ({error})") from error
+
 
 class LedgerClusterPipeline(ClusterPipeline):
     """A cluster pipeline that also queues EVALSHA (routed by its keys) and PUBLISH."""
+
+    async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> list[Any]:
+        with _closed_under_us_as_lost():
+            return await super().execute(raise_on_error, allow_redirections)
 
     def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> ClusterPipeline:  # type: ignore[override]
         return self.execute_command("EVALSHA", sha, numkeys, *keys_and_args)
@@ -84,6 +108,10 @@ class LedgerCluster(RedisCluster):
         # and a pipeline that met it then fails on the default node it just forgot.
         super().__init__(**{"reinitialize_steps": 0, **kwargs}, **parse_url(seed_url))
         self._seed_url = seed_url
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        with _closed_under_us_as_lost():
+            return await super().execute_command(*args, **kwargs)
 
     def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> ClusterPipeline:
         if transaction or shard_hint:
