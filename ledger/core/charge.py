@@ -75,6 +75,8 @@ def _spendable_lots(state: OrgState, spender: Spender) -> list[Lot]:
     lots = [
         lot for lot in state.lots if lot.team_id in rank and lot.usable_at(spender.at) and lot.covers(spender.product)
     ]
+    if len(lots) < 2:  # most organizations spend from one lot at a time: nothing to order
+        return lots
     return sorted(lots, key=lambda lot: (rank[lot.team_id], lot.consumption_key()))
 
 
@@ -83,6 +85,8 @@ def reserved_by_lot(state: OrgState, at: datetime, exclude: Hold | None = None) 
     its own). Every open hold, oldest first, is fenced on the lots its own spender could draw on,
     in that spender's order; the capturing hold keeps its place in that order, so its capture never
     lets a younger hold's fence slide onto the credits it reserved."""
+    if not state.holds:
+        return {}
     reserved: dict[UUID, int] = {}
     own: dict[UUID, int] = {}
     holds = sorted((h for h in state.holds.values() if h.open_at(at) and h.reserved > 0), key=_placement)
