@@ -23,7 +23,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import asyncpg
-import pytest
 
 from ledger.runtime.settings import Settings
 
@@ -57,61 +56,6 @@ ALLOWED = {
     "organization is known; platform and partner keys have none): the foreign key is dropped when the "
     "tables are distributed, and the API checks a key's organization itself",
 }
-
-# Rule breaks the current schema still has, to be fixed by migration 021: until then the test is an
-# expected failure that lists them, and fails outright on any other break, or when one of these is
-# fixed (then take it out of the list; with the list empty the test passes).
-# Named exactly as `violations` reports them.
-PENDING = frozenset({
-        'invoice_lines: not classified (no org_id; list it as a reference or local table)',
-        'seat_changes: not classified (no org_id; list it as a reference or local table)',
-        'subscription_plans: not classified (no org_id; list it as a reference or local table)',
-        'billing_charges: unique billing_charges_idempotency_key_key (idempotency_key) lacks org_id',
-        'billing_charges: primary key billing_charges_pkey (id) lacks org_id',
-        'dunning: primary key dunning_pkey (invoice_id) lacks org_id',
-        'invitations: primary key invitations_pkey (id) lacks org_id',
-        'invitations: unique invitations_token_hash_key (token_hash) lacks org_id',
-        'invoice_overpayments: primary key invoice_overpayments_pkey (payment_id) lacks org_id',
-        'invoices: unique invoices_number_key (number) lacks org_id',
-        'invoices: unique invoices_one_per_period (subscription_id, period_start) lacks org_id',
-        'invoices: primary key invoices_pkey (id) lacks org_id',
-        'payments: unique index payments_one_live_per_invoice (invoice_id) lacks org_id',
-        'payments: unique payments_payment_intent_id_key (payment_intent_id) lacks org_id',
-        'payments: primary key payments_pkey (id) lacks org_id',
-        'period_facts: primary key period_facts_pkey (subscription_id, period_start, reason) lacks org_id',
-        'plan_changes: primary key plan_changes_pkey (id) lacks org_id',
-        'recharges: primary key recharges_pkey (alert_event_id) lacks org_id',
-        'refunds: primary key refunds_pkey (id) lacks org_id',
-        'refunds: unique refunds_stripe_refund_id_key (stripe_refund_id) lacks org_id',
-        'stripe_customers: unique stripe_customers_customer_id_key (customer_id) lacks org_id',
-        'subscriptions: primary key subscriptions_pkey (id) lacks org_id',
-        'billing_charges: foreign key billing_charges_subscription_id_fkey (subscription_id) -> '
-        'subscriptions: does not pair org_id with subscriptions.org_id',
-        'dunning: foreign key dunning_invoice_id_fkey (invoice_id) -> invoices: does not pair org_id with '
-        'invoices.org_id',
-        'invoice_lines: foreign key invoice_lines_invoice_id_fkey (invoice_id) -> invoices: an unclassified '
-        'table may not reference a distributed table',
-        'invoice_overpayments: foreign key invoice_overpayments_invoice_id_fkey (invoice_id) -> invoices: '
-        'does not pair org_id with invoices.org_id',
-        'invoice_overpayments: foreign key invoice_overpayments_payment_id_fkey (payment_id) -> payments: '
-        'does not pair org_id with payments.org_id',
-        'invoices: foreign key invoices_payment_id_fkey (payment_id) -> payments: does not pair org_id with '
-        'payments.org_id',
-        'invoices: foreign key invoices_subscription_id_fkey (subscription_id) -> subscriptions: does not '
-        'pair org_id with subscriptions.org_id',
-        'period_facts: foreign key period_facts_subscription_id_fkey (subscription_id) -> subscriptions: '
-        'does not pair org_id with subscriptions.org_id',
-        'plan_changes: foreign key plan_changes_subscription_id_fkey (subscription_id) -> subscriptions: '
-        'does not pair org_id with subscriptions.org_id',
-        'recharges: foreign key recharges_payment_id_fkey (payment_id) -> payments: does not pair org_id '
-        'with payments.org_id',
-        'refunds: foreign key refunds_payment_id_fkey (payment_id) -> payments: does not pair org_id with '
-        'payments.org_id',
-        'seat_changes: foreign key seat_changes_subscription_id_fkey (subscription_id) -> subscriptions: an '
-        'unclassified table may not reference a distributed table',
-        'subscription_plans: foreign key subscription_plans_subscription_id_fkey (subscription_id) -> '
-        'subscriptions: an unclassified table may not reference a distributed table',
-})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -273,12 +217,8 @@ async def test_the_lists_name_real_tables(settings: Settings) -> None:
 
 
 async def test_the_schema_keeps_citus_rules(settings: Settings) -> None:
-    found = set(violations(await _schema(settings))) - set(ALLOWED)
-    new, fixed = sorted(found - PENDING), sorted(PENDING - found)
-    assert not new, "new break(s) of Citus's rules:\n" + "\n".join(new)
-    assert not fixed, "fixed since (remove from PENDING):\n" + "\n".join(fixed)
-    if found:
-        pytest.xfail(f"{len(found)} known break(s) await migration 021: " + "; ".join(sorted(found)))
+    found = sorted(set(violations(await _schema(settings))) - set(ALLOWED))
+    assert not found, "break(s) of Citus's rules:\n" + "\n".join(found)
 
 
 async def test_the_rules_catch_each_kind_of_break(settings: Settings) -> None:

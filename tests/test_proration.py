@@ -172,7 +172,10 @@ def test_a_recorded_seat_change_recomputes_to_exactly_its_preview(
     )  # fmt: skip
     at = SUBSCRIPTION_ANCHOR + timedelta(seconds=offset)
     previewed = seat_proration(subscription, catalog, after, at)
-    row = SeatChange(uuid.uuid4(), subscription.id, at, before, after, previewed.credits, previewed.amount, "USD")
+    row = SeatChange(
+        uuid.uuid4(), subscription.id, subscription.organization_id, at, before, after, previewed.credits,
+        previewed.amount, "USD",
+    )  # fmt: skip
     changed = replace(subscription, seats=after, segments=(*subscription.segments, PlanSegment(at, TEAM.key, after)))
     assert replayed(changed, catalog, row) == previewed
 

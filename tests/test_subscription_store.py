@@ -40,7 +40,7 @@ async def test_a_subscription_reads_back_with_its_segments_oldest_first(pool: as
     async with pool.acquire() as connection, connection.transaction():
         stored = await store.insert_subscription(connection, _subscription(org))
         later = PlanSegment(datetime(2026, 2, 15, tzinfo=UTC), "seatsco-team", 5)
-        await store.add_segment(connection, stored.id, later)
+        await store.add_segment(connection, org, stored.id, later)
         await store.update_subscription(connection, replace(stored, seats=5, cancel_at_period_end=True))
         locked = await store.subscription_by_id(connection, stored.id, for_update=True)
     assert locked is not None
@@ -64,7 +64,7 @@ async def test_a_charge_and_a_seat_change_are_recorded_once(pool: asyncpg.Pool) 
     [stored] = await store.charges_of(pool, org, subscription.id)
     assert (stored.amount, stored.idempotency_key) == (Decimal(5), "seats:x")
     change = store.SeatChange(
-        uuid.uuid4(), subscription.id, ANCHOR, 4, 5, MicroCredits(50_000_000), Decimal("5.00"), "USD"
+        uuid.uuid4(), subscription.id, org, ANCHOR, 4, 5, MicroCredits(50_000_000), Decimal("5.00"), "USD"
     )
     assert await store.insert_seat_change(pool, change)
     assert not await store.insert_seat_change(pool, change)

@@ -23,7 +23,7 @@ _COLUMNS = "invoice_id, org_id, first_failed_at, attempts, next_attempt_at, susp
 _FAILED = f"""
 INSERT INTO dunning (invoice_id, org_id, first_failed_at, attempts, next_attempt_at)
 VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (invoice_id) DO UPDATE
+ON CONFLICT (invoice_id, org_id) DO UPDATE
 SET attempts = greatest(dunning.attempts, excluded.attempts), updated_at = now(),
     next_attempt_at = CASE WHEN excluded.attempts > dunning.attempts THEN $6 ELSE dunning.next_attempt_at END
 WHERE dunning.resolved_at IS NULL

@@ -28,7 +28,7 @@ WHERE invoice_id = $1 AND NOT invoice_surplus
 _OVERPAID = """
 INSERT INTO invoice_overpayments (payment_id, invoice_id, org_id, amount, currency, detected_at)
 VALUES ($1, $2, $3, $4, $5, $6)
-ON CONFLICT (payment_id) DO NOTHING
+ON CONFLICT (payment_id, org_id) DO NOTHING
 """
 
 

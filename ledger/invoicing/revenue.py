@@ -37,18 +37,20 @@ SELECT bc.idempotency_key, bc.currency, bc.amount, coalesce(sc.at, pc.at, bc.per
        bc.period_end AS service_end, i.number, il.line_no
 FROM billing_charges bc
 LEFT JOIN seat_changes sc
-  ON sc.subscription_id = bc.subscription_id AND bc.idempotency_key = 'seats:' || bc.subscription_id || ':' || sc.id
+  ON sc.org_id = bc.org_id AND sc.subscription_id = bc.subscription_id
+ AND bc.idempotency_key = 'seats:' || bc.subscription_id || ':' || sc.id
 LEFT JOIN plan_changes pc
-  ON pc.subscription_id = bc.subscription_id AND bc.idempotency_key = 'upgrade:' || bc.subscription_id || ':' || pc.id
-LEFT JOIN invoice_lines il ON il.source = bc.idempotency_key
-LEFT JOIN invoices i ON i.id = il.invoice_id AND i.org_id = bc.org_id AND i.status <> 'void'
+  ON pc.org_id = bc.org_id AND pc.subscription_id = bc.subscription_id
+ AND bc.idempotency_key = 'upgrade:' || bc.subscription_id || ':' || pc.id
+LEFT JOIN invoice_lines il ON il.org_id = bc.org_id AND il.source = bc.idempotency_key
+LEFT JOIN invoices i ON i.id = il.invoice_id AND i.org_id = il.org_id AND i.status <> 'void'
 WHERE bc.kind IN ('plan', 'seats', 'kits', 'proration') AND ($1::uuid IS NULL OR bc.org_id = $1)
   AND bc.period_start < $3 AND bc.period_end > $2
 ORDER BY bc.period_start, bc.idempotency_key
 """
 _OVERAGE = """
 SELECT i.number, il.line_no, il.source, i.currency, il.amount, i.period_start, i.period_end
-FROM invoices i JOIN invoice_lines il ON il.invoice_id = i.id
+FROM invoices i JOIN invoice_lines il ON il.org_id = i.org_id AND il.invoice_id = i.id
 WHERE il.kind = 'overage' AND i.status <> 'void' AND ($1::uuid IS NULL OR i.org_id = $1)
   AND i.period_start < $3 AND i.period_end > $2
 ORDER BY i.period_start, i.number, il.line_no

@@ -41,10 +41,10 @@ ON CONFLICT ON CONSTRAINT invoices_one_per_period DO NOTHING
 RETURNING id
 """
 _INSERT_LINES = """
-INSERT INTO invoice_lines (invoice_id, line_no, kind, description, quantity, unit_price, amount, credits, prepaid,
-                           source)
-SELECT $1, * FROM unnest($2::int[], $3::text[], $4::text[], $5::numeric[], $6::numeric[], $7::bigint[],
-                         $8::bigint[], $9::boolean[], $10::text[])
+INSERT INTO invoice_lines (org_id, invoice_id, line_no, kind, description, quantity, unit_price, amount, credits,
+                           prepaid, source)
+SELECT $1, $2, * FROM unnest($3::int[], $4::text[], $5::text[], $6::numeric[], $7::numeric[], $8::bigint[],
+                             $9::bigint[], $10::boolean[], $11::text[])
 """
 _PERIOD = "SELECT id FROM invoices WHERE subscription_id = $1 AND period_start = $2"
 _MARK_PAID = """
@@ -156,7 +156,7 @@ async def insert_invoice(connection: asyncpg.Connection, invoice: Invoice) -> bo
             ),
             strict=True,
         )  # fmt: skip
-        await connection.execute(_INSERT_LINES, i.id, *(list(column) for column in columns))
+        await connection.execute(_INSERT_LINES, i.organization_id, i.id, *(list(column) for column in columns))
     return True
 
 

@@ -110,7 +110,7 @@ WHERE e.org_id = $1 AND e.id = $2
 _INSERT = """
 INSERT INTO recharges (alert_event_id, org_id, month, amount, status, detail)
 VALUES ($1, $2, $3, $4, $5, $6)
-ON CONFLICT (alert_event_id) DO NOTHING
+ON CONFLICT (alert_event_id, org_id) DO NOTHING
 """
 # A final status is never changed back: a late answer (a replayed webhook) finds it settled.
 _SET_STATUS = """

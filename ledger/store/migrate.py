@@ -45,15 +45,16 @@ def available() -> list[Migration]:
     return found
 
 
-async def migrate(connection: asyncpg.Connection) -> list[int]:
-    """Apply the migrations this database lacks; return the versions applied now."""
+async def migrate(connection: asyncpg.Connection, *, up_to: int | None = None) -> list[int]:
+    """Apply the migrations this database lacks (those numbered up to `up_to`, when given: a test
+    of one migration on a database as the one before left it); return the versions applied now."""
     applied_now = []
     await connection.execute("SELECT pg_advisory_lock($1)", _ADVISORY_LOCK_ID)
     try:
         await connection.execute(_CREATE_TABLE)
         done = {row["version"] for row in await connection.fetch(_APPLIED)}
         for migration in available():
-            if migration.version in done:
+            if migration.version in done or (up_to is not None and migration.version > up_to):
                 continue
             async with connection.transaction():
                 await connection.execute(migration.sql)

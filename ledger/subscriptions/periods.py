@@ -41,7 +41,7 @@ INSERT INTO period_facts (subscription_id, period_start, reason, org_id, period_
                           transaction_id, credits)
 SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::uuid[], $5::timestamptz[], $6::text[],
                      $7::uuid[], $8::bigint[])
-ON CONFLICT (subscription_id, period_start, reason) DO NOTHING
+ON CONFLICT (subscription_id, period_start, reason, org_id) DO NOTHING
 """
 _FACTS_OF = """
 SELECT subscription_id, org_id, period_start, period_end, reason, idempotency_key, transaction_id, credits, recorded_at

@@ -108,7 +108,7 @@ async def _record(
         credits=p.credits, amount=p.amount, currency=p.currency,
     ))  # fmt: skip
     if p.immediate:
-        await store.add_segment(connection, s.id, PlanSegment(p.at, p.plan_after.key, s.seats))
+        await store.add_segment(connection, s.organization_id, s.id, PlanSegment(p.at, p.plan_after.key, s.seats))
         await apply_limits(connection, s.organization_id, p.plan_after)
         await _charge(connection, s, p, change_key(s.id, change_id, "upgrade"))
     return PlanChangeResult(changed, p, change_id)

@@ -62,9 +62,12 @@ async def _record(
     connection: asyncpg.Connection, subscription: Subscription, proration: Proration, change_id: UUID
 ) -> SeatChangeResult:
     s, p = subscription, proration
-    change = store.SeatChange(change_id, s.id, p.at, p.seats_before, p.seats_after, p.credits, p.amount, p.currency)
+    change = store.SeatChange(
+        change_id, s.id, s.organization_id, p.at, p.seats_before, p.seats_after, p.credits, p.amount, p.currency
+    )
     await store.insert_seat_change(connection, change)
-    await store.add_segment(connection, s.id, PlanSegment(p.at, s.segment_at(p.at).plan_key, p.seats_after))
+    segment = PlanSegment(p.at, s.segment_at(p.at).plan_key, p.seats_after)
+    await store.add_segment(connection, s.organization_id, s.id, segment)
     changed = replace(s, seats=p.seats_after)
     await store.update_subscription(connection, changed)
     key = change_key(s.id, change_id, "seats")

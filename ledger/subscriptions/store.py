@@ -50,6 +50,7 @@ class SeatChange:
 
     id: UUID
     subscription_id: UUID
+    organization_id: UUID
     at: datetime
     seats_before: int
     seats_after: int
@@ -70,8 +71,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 RETURNING created_at
 """
 _ADD_SEGMENT = """
-INSERT INTO subscription_plans (subscription_id, effective_at, plan_key, seats) VALUES ($1, $2, $3, $4)
-ON CONFLICT (subscription_id, effective_at) DO UPDATE SET plan_key = excluded.plan_key, seats = excluded.seats
+INSERT INTO subscription_plans (org_id, subscription_id, effective_at, plan_key, seats) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (org_id, subscription_id, effective_at) DO UPDATE SET plan_key = excluded.plan_key, seats = excluded.seats
 """
 _SEGMENTS = """
 SELECT subscription_id, effective_at, plan_key, seats FROM subscription_plans
@@ -141,13 +142,17 @@ async def insert_subscription(connection: Connection, subscription: Subscription
         s.media_purge_at,
     )
     first = s.segments[0] if s.segments else PlanSegment(s.anchor, s.plan_key, s.seats)
-    await add_segment(connection, s.id, first)
+    await add_segment(connection, s.organization_id, s.id, first)
     return replace(s, created_at=created_at, segments=(first,))
 
 
-async def add_segment(connection: Connection, subscription_id: UUID, segment: PlanSegment) -> None:
+async def add_segment(
+    connection: Connection, organization_id: UUID, subscription_id: UUID, segment: PlanSegment
+) -> None:
     """The plan and seats in force from `segment.effective_at` (a second one at the same time replaces it)."""
-    await connection.execute(_ADD_SEGMENT, subscription_id, segment.effective_at, segment.plan_key, segment.seats)
+    await connection.execute(
+        _ADD_SEGMENT, organization_id, subscription_id, segment.effective_at, segment.plan_key, segment.seats
+    )
 
 
 async def subscription_by_id(connection: Connection, id: UUID, *, for_update: bool = False) -> Subscription | None:
@@ -194,7 +199,7 @@ _INSERT_CHARGE = """
 INSERT INTO billing_charges (id, org_id, subscription_id, idempotency_key, kind, description, period_start,
                              period_end, quantity, unit_price, amount, currency)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-ON CONFLICT (idempotency_key) DO NOTHING
+ON CONFLICT (org_id, idempotency_key) DO NOTHING
 """
 
 
@@ -235,16 +240,18 @@ async def charges_of(connection: Connection, organization_id: UUID, subscription
 
 
 _INSERT_SEAT_CHANGE = """
-INSERT INTO seat_changes (id, subscription_id, at, seats_before, seats_after, credits, amount, currency)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-ON CONFLICT (id) DO NOTHING
+INSERT INTO seat_changes (id, subscription_id, org_id, at, seats_before, seats_after, credits, amount, currency)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (id, org_id) DO NOTHING
 """
 _SEAT_CHANGE = """
-SELECT id, subscription_id, at, seats_before, seats_after, credits, amount, currency, created_at
+SELECT id, subscription_id, org_id AS organization_id, at, seats_before, seats_after, credits, amount, currency,
+       created_at
 FROM seat_changes WHERE id = $1
 """
 _SEAT_CHANGES = """
-SELECT id, subscription_id, at, seats_before, seats_after, credits, amount, currency, created_at
+SELECT id, subscription_id, org_id AS organization_id, at, seats_before, seats_after, credits, amount, currency,
+       created_at
 FROM seat_changes WHERE subscription_id = $1 ORDER BY at, created_at
 """
 
@@ -256,6 +263,7 @@ async def insert_seat_change(connection: Connection, change: SeatChange) -> bool
         _INSERT_SEAT_CHANGE,
         c.id,
         c.subscription_id,
+        c.organization_id,
         c.at,
         c.seats_before,
         c.seats_after,
@@ -309,7 +317,7 @@ _INSERT_PLAN_CHANGE = """
 INSERT INTO plan_changes (id, subscription_id, org_id, at, plan_before, plan_after, seats, immediate, effective_at,
                           credits, amount, currency)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-ON CONFLICT (id) DO NOTHING
+ON CONFLICT (id, org_id) DO NOTHING
 """
 _PLAN_CHANGE = f"SELECT {_PLAN_CHANGE_COLUMNS} FROM plan_changes WHERE id = $1"  # noqa: S608 - a constant column list
 

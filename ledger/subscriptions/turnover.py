@@ -230,7 +230,7 @@ async def _record(
             key = period_key(subscription.id, fact.period.start, f"{Reason.CHARGE.value}:{line.kind}")
             await store.insert_charge(connection, _charge(subscription, fact, key, line))
         if fact.segment is not None:
-            await store.add_segment(connection, subscription.id, fact.segment)
+            await store.add_segment(connection, subscription.organization_id, subscription.id, fact.segment)
             plan = catalog.plan_at(fact.segment.plan_key, fact.segment.effective_at)
             assert plan is not None, "the walk found the plan"
             await apply_limits(connection, subscription.organization_id, plan)
