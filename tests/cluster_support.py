@@ -132,6 +132,24 @@ class RedisClusterServers:
                     client.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)
         return moved
 
+    def add_empty_master(self, directory: Path) -> ClusterNode:
+        """A fourth master, holding no slot: losing it leaves the cluster whole."""
+        node = _start_node(directory)
+        with self.nodes[0].client() as seed:
+            seed.execute_command("CLUSTER MEET", "127.0.0.1", node.port)
+        wait_until_ok(self, known=len(self.nodes) + 1, also=[node])
+        return node
+
+    def forget(self, node: ClusterNode) -> None:
+        """Stop `node` (if it runs) and have every other master forget it."""
+        if node.process is not None:
+            node.crash()
+        node_id = _node_id_from_config(node.directory)
+        for other in self.nodes:
+            with other.client() as client:
+                client.execute_command("CLUSTER FORGET", node_id)
+        wait_until_ok(self)
+
     def stop(self) -> None:
         for node in self.nodes:
             if node.process is not None:
@@ -145,16 +163,31 @@ def _start_node(directory: Path) -> ClusterNode:
     return node
 
 
-def wait_until_ok(servers: RedisClusterServers) -> None:
-    """Until every master says the cluster is whole: all slots served, all masters known."""
+def _node_id_from_config(directory: Path) -> str:
+    """A node's id, from its nodes.conf (the line marked `myself`): readable after it died."""
+    for line in (directory / "nodes.conf").read_text().splitlines():
+        fields = line.split()
+        if len(fields) > 2 and "myself" in fields[2]:
+            return fields[0]
+    raise LookupError(directory)
+
+
+def wait_until_ok(
+    servers: RedisClusterServers, known: int | None = None, also: list[ClusterNode] | None = None
+) -> None:
+    """Until every master (and `also`, a node joining) says the cluster is whole: all slots served,
+    all masters known."""
+    nodes = [*servers.nodes, *(also or [])]
+    known = len(nodes) if known is None else known
     deadline = time.monotonic() + _START_TIMEOUT_S
     while time.monotonic() < deadline:
         states = []
-        for node in servers.nodes:
+        for node in nodes:
             with contextlib.suppress(redis.RedisError), node.client() as client:
                 info = client.cluster("INFO")
-                states.append(info["cluster_state"] == "ok" and int(info["cluster_known_nodes"]) == MASTERS)
-        if len(states) == MASTERS and all(states):
+                whole = info["cluster_state"] == "ok" and int(info["cluster_slots_assigned"]) == 16_384
+                states.append(whole and int(info["cluster_known_nodes"]) == known)
+        if len(states) == len(nodes) and all(states):
             return
         time.sleep(0.05)
     raise TimeoutError("the Redis Cluster did not become ready")

@@ -491,3 +491,54 @@ async def test_a_master_crashed_and_restarted_under_load_loses_nothing(
         for worker in workers:
             worker.stop()
         await client.aclose()
+
+
+# --- the node the API's pub/sub listens on lost ---------------------------------------------------
+
+
+async def test_results_reach_the_api_when_the_node_its_pub_sub_listens_on_is_lost(
+    cluster_settings: Settings, cluster: RedisClusterServers, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    """The API's seed node (where its one pub/sub connection listens) holds no slot here, so
+    losing it leaves the cluster whole: the pub/sub must find another node, subscribe again, and
+    APPLIED results and meters arrive as before."""
+    await load_catalog(pool)
+    extra = await asyncio.to_thread(cluster.add_empty_master, tmp_path / "extra")
+    worker = LedgerProcess("ledger-worker", tmp_path / "worker.log", worker_environment(cluster_settings))
+    _, admin_key = await create_api_key(pool, name="tests", scope="admin")
+    api_settings = replace(cluster_settings, redis_url=f"redis://127.0.0.1:{extra.port}/0")
+    headers = {"authorization": f"Bearer {admin_key}"}
+    try:
+        async with api(api_settings) as url, httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as http:
+
+            async def graphql(query: str, **variables: Any) -> dict[str, Any]:
+                body: dict[str, Any] = (
+                    await http.post("/graphql", json={"query": query, "variables": variables})
+                ).json()
+                return body
+
+            created = await graphql(CREATE, name="Acme")
+            assert "errors" not in created, created
+            org = created["data"]["createOrganization"]["id"]
+            granted = await graphql(GRANT_MUTATION, org=org, amount="100", key="grant")
+            assert "errors" not in granted, granted
+            assert granted["data"]["grantCredits"]["balanceAfter"] == "100", granted
+
+            extra.crash()
+            # The first calls may time out while the pub/sub finds another node; the same key retried.
+            deadline = time.monotonic() + 30
+            while True:
+                used = await graphql(USAGE, org=org, product="sms.message", quantity="5", key="use-1")
+                if "errors" not in used:
+                    break
+                assert used["errors"][0]["extensions"]["code"] in RETRYABLE, used
+                assert time.monotonic() < deadline, f"no APPLIED result since the node was lost: {used}"
+            assert used["data"]["recordUsage"]["balanceAfter"] == "95"
+            # From then on, each result arrives at once.
+            for n in range(3):
+                used = await graphql(USAGE, org=org, product="sms.message", quantity="5", key=f"use-{n + 2}")
+                assert used["data"]["recordUsage"]["balanceAfter"] == str(90 - 5 * n), used
+        assert worker.returncode is None, worker.log_tail()
+    finally:
+        worker.stop()
+        await asyncio.to_thread(cluster.forget, extra)

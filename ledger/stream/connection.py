@@ -24,13 +24,13 @@ uses with the same replies, and `is_cluster` tells the few places that must act 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 import redis.asyncio as redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterNode, ClusterPipeline, PipelineCommand, RedisCluster
-from redis.asyncio.connection import ConnectionPool, parse_url
+from redis.asyncio.connection import Connection, ConnectionPool, parse_url
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from ledger import constants
@@ -127,13 +127,45 @@ class LedgerCluster(RedisCluster):
         return None if node is None else cast(ClusterNode, _AskedNode(node))
 
     def pubsub(self, **kwargs: Any) -> PubSub:
-        """A pub/sub on the seed node: it hears every channel published anywhere in the cluster."""
-        pool = ConnectionPool.from_url(
-            self._seed_url,
-            socket_timeout=constants.redis_socket_timeout_s,
-            socket_connect_timeout=constants.redis_connect_timeout_s,
-        )
+        """A pub/sub that hears every channel published anywhere in the cluster: on the seed node,
+        or, when that cannot be reached, on the first other node that answers (`_AnyNodeConnection`);
+        it subscribes again to its channels on whichever it reaches."""
+        options: dict[str, Any] = {
+            "socket_timeout": constants.redis_socket_timeout_s,
+            "socket_connect_timeout": constants.redis_connect_timeout_s,
+            **parse_url(self._seed_url),
+        }
+        if options.get("connection_class", Connection) is Connection:
+            options |= {"connection_class": _AnyNodeConnection, "candidates": self._known_nodes}
+        # (Over TLS, the seed node alone: the fallback is written for plain TCP connections.)
+        pool = ConnectionPool(**options)
         return _NodePubSub(pool, **kwargs)
+
+    def _known_nodes(self) -> list[tuple[str, int]]:
+        return [(node.host, int(node.port)) for node in self.nodes_manager.nodes_cache.values()]
+
+
+class _AnyNodeConnection(Connection):
+    """A connection to its own host and port, or, when that refuses, to the first of the cluster's
+    other known nodes that accepts: any node relays every PUBLISH of the cluster."""
+
+    def __init__(self, *, candidates: Callable[[], list[tuple[str, int]]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._first = (self.host, self.port)
+        self._candidates = candidates
+
+    async def _connect(self) -> None:
+        failure: Exception | None = None
+        for host, port in dict.fromkeys([self._first, *self._candidates()]):
+            self.host, self.port = host, port
+            try:
+                await super()._connect()  # type: ignore[no-untyped-call]
+            except (OSError, TimeoutError) as error:
+                failure = error
+                continue
+            return
+        assert failure is not None
+        raise failure
 
 
 class _NodePubSub(PubSub):
