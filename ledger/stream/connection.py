@@ -15,7 +15,11 @@ What the ledger sends works on both, with these differences, all handled here or
   (`ledger.stream.inbox`), leases read with one GET each.
 - redis-py's async cluster client has no pub/sub. Classic PUBLISH is broadcast to every node of a
   cluster, so one plain connection to one node hears every channel: `LedgerCluster.pubsub` opens
-  it on the node `REDIS_URL` names.
+  it on the node `REDIS_URL` names, or on another node when that one cannot be reached.
+- Three redis-py 5.3 faults met while slots move or a master is lost are worked around here (each
+  found by `tests/test_redis_cluster.py`): ASK followed on two connections (`_AskedNode`), a full
+  relearn every fifth MOVED (`reinitialize_steps=0`), and commands in flight when it relearns the
+  cluster (`_closed_under_us_as_lost`). What a lost master raises is in `ledger.runtime.outages`.
 
 The type callers see is `redis.asyncio.Redis`: the cluster client answers every command the ledger
 uses with the same replies, and `is_cluster` tells the few places that must act differently.
