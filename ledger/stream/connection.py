@@ -198,7 +198,7 @@ def is_cluster(client: redis.Redis) -> bool:
     return isinstance(client, RedisCluster)
 
 
-def node_of(client: redis.Redis, key: str) -> ClusterNode:
+def node_of(client: redis.Redis, key: str | bytes) -> ClusterNode:
     """The node that holds `key`'s slot, as the client last learned it (MOVED updates it)."""
     cluster = cast(RedisCluster, client)
     return cluster.nodes_manager.get_node_from_slot(cluster.keyslot(key))

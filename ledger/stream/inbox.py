@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import time
 from collections.abc import Sequence
@@ -121,7 +122,8 @@ class Inbox:
         answer = await self.client.xreadgroup(
             keys.CONSUMER_GROUP,
             self.worker_id,
-            {keys.stream(p): cursor for p, cursor in cursors.items()},
+            # Names and cursors as bytes: redis-py's encoder passes bytes through as they are.
+            {_stream_name(p): _CURSORS[cursor] for p, cursor in cursors.items()},
             count=count,
             block=block_ms,
         )
@@ -152,10 +154,10 @@ class Inbox:
         """Queue one partition's non-blocking XREADGROUP for the node that holds it, as the client
         last learned (redis-py would otherwise ask a node for the keys of every XREADGROUP, COMMAND
         GETKEYS, a round trip each); MOVED and ASK are still followed."""
-        stream = keys.stream(partition)
+        stream = _stream_name(partition)
         pipe.execute_command(
             "XREADGROUP", "GROUP", keys.CONSUMER_GROUP, self.worker_id, "COUNT", count,
-            "STREAMS", stream, cursor, target_nodes=connection.node_of(self.client, stream),
+            "STREAMS", stream, _CURSORS[cursor], target_nodes=connection.node_of(self.client, stream),
         )  # fmt: skip
 
     async def read_history(self, partitions: list[int]) -> list[Entry]:
@@ -183,11 +185,24 @@ class Inbox:
         return [history_entry(p, pending, rows) for (p, pending), rows in zip(taken, found, strict=True)]
 
 
+@functools.cache
+def _stream_name(partition: int) -> bytes:
+    return keys.stream(partition).encode()
+
+
+_CURSORS = {cursor: cursor.encode() for cursor in ("0", ">")}
+
+
+@functools.cache
+def _partition_of_stream(name: bytes) -> int:
+    return int(name.decode().split("{")[1].rstrip("}"))
+
+
 def decode_streams(answer: list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] | None) -> list[Entry]:
     """An XREADGROUP answer's entries, each with its partition (from its stream's hash tag)."""
     entries: list[Entry] = []
     for stream_name, stream_entries in answer or []:
-        partition = int(stream_name.decode().split("{")[1].rstrip("}"))
+        partition = _partition_of_stream(stream_name)
         entries.extend(decode_entry(partition, entry_id, fields) for entry_id, fields in stream_entries)
     return entries
 
