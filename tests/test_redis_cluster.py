@@ -30,6 +30,7 @@ import uvicorn
 import websockets
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
+from redis.exceptions import ClusterDownError, ResponseError, TryAgainError
 
 from graphql_api.app import create_app
 from graphql_api.edge.rate_limits import RateLimited, RateLimiter
@@ -41,7 +42,7 @@ from ledger.runtime.rate_limit import RateLimit
 from ledger.runtime.settings import Settings, SettingsError
 from ledger.stream import dead_letters, keys
 from ledger.stream.connection import redis_client
-from ledger.stream.health import check_ledger_health
+from ledger.stream.health import _raise_outage, check_ledger_health
 from ledger.stream.mailbox import Mailbox
 from tests.cluster_support import RedisClusterServers, redis_cluster, wait_until_ok
 from tests.conftest import _free_port
@@ -542,3 +543,12 @@ async def test_results_reach_the_api_when_the_node_its_pub_sub_listens_on_is_los
     finally:
         worker.stop()
         await asyncio.to_thread(cluster.forget, extra)
+
+
+def test_health_takes_clusterdown_for_an_outage_not_for_a_missing_stream() -> None:
+    missing = ResponseError("ERR no such key")
+    _raise_outage([missing, None])  # a partition with no stream yet: nothing to report
+    with pytest.raises(ClusterDownError):
+        _raise_outage([missing, ClusterDownError("CLUSTERDOWN The cluster is down")])
+    with pytest.raises(TryAgainError):
+        _raise_outage([TryAgainError("TRYAGAIN Multiple keys request during rehashing of slot")])

@@ -24,6 +24,7 @@ import redis.asyncio as redis
 from redis.exceptions import ResponseError
 
 from ledger import constants
+from ledger.runtime.outages import OUTAGES
 from ledger.runtime.settings import Settings
 from ledger.stream import keys
 
@@ -123,9 +124,10 @@ async def check_ledger_health(
 
 
 def _raise_outage(answers: list[Any]) -> None:
-    """Per-command errors about missing keys are expected; a lost connection is not."""
+    """Per-command errors about missing keys are expected; a lost connection is not, nor a Redis
+    Cluster's CLUSTERDOWN or TRYAGAIN (error replies too, but about the servers)."""
     for answer in answers:
-        if isinstance(answer, Exception) and not isinstance(answer, ResponseError):
+        if isinstance(answer, Exception) and (not isinstance(answer, ResponseError) or isinstance(answer, OUTAGES)):
             raise answer
 
 
