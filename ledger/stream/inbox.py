@@ -30,11 +30,15 @@ from ledger.core.wire import decode
 from ledger.stream import connection, keys
 
 # On a Redis Cluster, how long an idle worker waits between rounds of non-blocking reads: from the
-# minimum after entries, doubling to the maximum, which bounds what a quiet spell adds to the next
+# minimum after entries, doubling to the maximum, which bounds what a pause adds to the next
 # entry's latency (a single Redis blocks in one XREADGROUP over every partition instead, waking at
-# once). Measured with 8 partitions on 3 masters: see the README's Redis Cluster section.
+# once). After a quiet second the bound is the quiet one: a round costs one command per partition,
+# which an idle worker otherwise sends a hundred times a second. Measured: the README's Redis
+# Cluster section.
 _IDLE_DELAY_MIN_MS = 1
 _IDLE_DELAY_MAX_MS = 8
+_QUIET_AFTER_S = 1.0
+_QUIET_DELAY_MAX_MS = 32
 
 _COMMAND_FAILED_MESSAGE = "the ledger could not apply this command; it was set aside for an operator to review"
 
@@ -71,6 +75,7 @@ class Inbox:
         self.cursors: dict[int, str] = {}
         self._cluster = connection.is_cluster(client)
         self._idle_delay_ms = _IDLE_DELAY_MIN_MS
+        self._entries_at = time.monotonic()  # on a cluster: when a read last found entries
 
     def reread_pending(self) -> None:
         for partition in self.cursors:
@@ -133,8 +138,9 @@ class Inbox:
         """On a Redis Cluster, where one XREADGROUP may not name streams of several slots: one
         non-blocking XREADGROUP per partition, pipelined (one round trip per node); while all come
         back empty, read again after an idle delay that doubles from `_IDLE_DELAY_MIN_MS` to
-        `_IDLE_DELAY_MAX_MS`, until `block_ms` has passed. (Not BLOCK on one of them meanwhile:
-        Redis 6.2 ends a blocking read's timeout on its 100 ms cron tick, not on time.)"""
+        `_IDLE_DELAY_MAX_MS` (`_QUIET_DELAY_MAX_MS` after a quiet second), until `block_ms` has
+        passed. (Not BLOCK on one of them meanwhile: Redis 6.2 ends a blocking read's timeout on
+        its 100 ms cron tick, not on time.)"""
         deadline = time.monotonic() + (block_ms or 0) / 1000
         while True:
             async with self.client.pipeline(transaction=False) as pipe:
@@ -142,13 +148,15 @@ class Inbox:
                     self._queue_read(pipe, partition, cursor, count)
                 answers = await pipe.execute()
             entries = [entry for answer in answers for entry in decode_streams(answer)]
-            remaining_ms = (deadline - time.monotonic()) * 1000
+            now = time.monotonic()
+            remaining_ms = (deadline - now) * 1000
             if entries or remaining_ms <= 0:
                 if entries:
-                    self._idle_delay_ms = _IDLE_DELAY_MIN_MS
+                    self._idle_delay_ms, self._entries_at = _IDLE_DELAY_MIN_MS, now
                 return entries
             await asyncio.sleep(min(self._idle_delay_ms, remaining_ms) / 1000)
-            self._idle_delay_ms = min(self._idle_delay_ms * 2, _IDLE_DELAY_MAX_MS)
+            quiet = now - self._entries_at >= _QUIET_AFTER_S
+            self._idle_delay_ms = min(self._idle_delay_ms * 2, _QUIET_DELAY_MAX_MS if quiet else _IDLE_DELAY_MAX_MS)
 
     def _queue_read(self, pipe: Any, partition: int, cursor: str, count: int) -> None:
         """Queue one partition's non-blocking XREADGROUP for the node that holds it, as the client
