@@ -6,7 +6,8 @@ tokens. A usage-shaped batch (no new lot, no hold changed: nearly every batch) i
 its postings, arrays unnested server-side), so a batch of one command costs one round trip, not
 six. Any other batch is written with one statement per table (binary COPY for transactions and
 postings), in the order their references need. Either way a thousand commands cost a handful of
-round trips.
+round trips. (Binary COPY spares asyncpg its per-element checks of array parameters, but measured
+on a thousand-command batch it is no cheaper than the one statement, counting both processes.)
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ WHERE l.org_id = u.org_id AND l.id = u.id
 
 
 async def load_stored(connection: asyncpg.Connection, keys: Iterable[IdempotencyKey]) -> dict[IdempotencyKey, Stored]:
-    unique = sorted(set(keys))
+    unique = list(set(keys))  # no order needed: a read, and sorting compares UUIDs in Python
     rows = await connection.fetch(_STORED, [org for org, _ in unique], [key for _, key in unique])
     return {
         (row["org_id"], row["idempotency_key"]): Stored(

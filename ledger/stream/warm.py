@@ -19,7 +19,7 @@ from datetime import datetime
 from uuid import UUID
 
 from ledger.core.commands import Command
-from ledger.core.references import references
+from ledger.core.references import References, references
 from ledger.core.state import HoldStatus, OrgState
 from ledger.stream.keys import partition_of
 
@@ -31,7 +31,10 @@ def event_time(command: Command) -> datetime:
 
 def covers(state: OrgState, command: Command) -> bool:
     """Whether the warm state holds everything `command` may read."""
-    named = references(command)
+    return _holds_all(state, references(command))
+
+
+def _holds_all(state: OrgState, named: References) -> bool:
     if named.debits:
         return False  # a debit is read from the journal
     return (
@@ -74,7 +77,8 @@ class WarmStates:
         if state is None:
             return None
         loaded_from = self._loaded_from[org_id]
-        if all(covers(state, c) and event_time(c) >= loaded_from for c in commands):
+        named = (references(c) for c in commands)  # once per command: every batch asks, for each
+        if all(_holds_all(state, n) and n.reads_from >= loaded_from for n in named):
             self._states.move_to_end(org_id)
             return state
         return None
