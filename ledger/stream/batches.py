@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from uuid import UUID
 
 from ledger import constants
@@ -28,6 +28,8 @@ class Prepared:
     initial: dict[UUID, OrgState]
     outcomes: list[Outcome]
     final: dict[UUID, OrgState]
+    # The idempotency keys it applied (`new_keys` of its outcomes), for the next batch to see.
+    keys: dict[IdempotencyKey, Stored] = field(default_factory=dict)
 
     @classmethod
     def of_entries(cls, entries: Sequence[Entry]) -> Prepared:
@@ -38,19 +40,22 @@ class Prepared:
 
 async def apply_in_slices(
     states: dict[UUID, OrgState], commands: list[Command], stored: dict[IdempotencyKey, Stored]
-) -> tuple[list[Outcome], dict[UUID, OrgState]]:
+) -> tuple[list[Outcome], dict[UUID, OrgState], dict[IdempotencyKey, Stored]]:
     """`apply_batch`, a slice at a time, yielding to the event loop in between so the batch in
-    flight can make progress with PostgreSQL meanwhile."""
+    flight can make progress with PostgreSQL meanwhile; also returns the keys it applied."""
     outcomes: list[Outcome] = []
     current = states
     seen = dict(stored)
+    added: dict[IdempotencyKey, Stored] = {}
     for start in range(0, len(commands), constants.apply_slice_commands):
         if start:
             await asyncio.sleep(0)
         sliced, current = apply_batch(current, commands[start : start + constants.apply_slice_commands], seen)
-        seen.update(new_keys(sliced))
+        keys = new_keys(sliced)
+        seen.update(keys)
+        added.update(keys)
         outcomes += sliced
-    return outcomes, {**states, **current}
+    return outcomes, {**states, **current}, added
 
 
 def new_keys(outcomes: Sequence[Outcome]) -> dict[IdempotencyKey, Stored]:

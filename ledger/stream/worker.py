@@ -56,7 +56,7 @@ from ledger.store.catalog_rates import CatalogRates
 from ledger.store.fences import FencedOut
 from ledger.store.states import UnknownOrganizations, load_states
 from ledger.stream.acknowledgement import acknowledge
-from ledger.stream.batches import Prepared, apply_in_slices, new_keys, priced_products
+from ledger.stream.batches import Prepared, apply_in_slices, priced_products
 from ledger.stream.failpoints import failpoint, poisoned
 from ledger.stream.inbox import Entry, Failure, Inbox, organizations, refuse
 from ledger.stream.leases import Leases
@@ -230,7 +230,7 @@ class LedgerWorker:
         if await self._settle():
             self._inflight = asyncio.create_task(self._write(prepared))
             self._inflight_orgs = set(prepared.final)
-            self._inflight_keys = new_keys(prepared.outcomes)
+            self._inflight_keys = prepared.keys
 
     async def _process_alone(self, entries: Sequence[Entry]) -> None:
         """Entries read again: nothing is in flight, and they are applied and written by
@@ -311,14 +311,14 @@ class LedgerWorker:
                 stored = await journal.load_stored(
                     connection, [(c.organization_id, c.idempotency_key) for c in commands]
                 )
-            outcomes, final = await apply_in_slices(states, commands, {**stored, **self._inflight_keys})
+            outcomes, final, keys = await apply_in_slices(states, commands, {**stored, **self._inflight_keys})
             poisoned("apply", (command.envelope.idempotency_key for command in commands))
         except BaseException:
             self.warm.drop(by_org)
             raise
         loaded_from = {org: min(event_time(c) for c in by_org[org]) for org in by_org.keys() - warm.keys()}
         self.warm.keep(final, loaded_from)
-        return Prepared(entries, {entry.partition for entry in entries}, states, outcomes, final)
+        return Prepared(entries, {entry.partition for entry in entries}, states, outcomes, final, keys)
 
     async def _write(self, prepared: Prepared) -> None:
         """Journal a prepared batch, then acknowledge and answer."""
