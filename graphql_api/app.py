@@ -30,6 +30,7 @@ from graphql_api.access.middleware import Authentication
 from graphql_api.access.principal import ANONYMOUS, PrincipalKind
 from graphql_api.access.tokens import token_secret
 from graphql_api.context import Context, Resources
+from graphql_api.edge.cached_execution import execute_cached
 from graphql_api.edge.http import (
     GRAPHQL_METHODS,
     decode_request_json,
@@ -69,8 +70,9 @@ class LedgerGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = LedgerTransportWSHandler
 
     def __init__(self, holder: dict[str, Resources], *, graphiql: bool, introspection: bool) -> None:
+        self._ledger_schema = build_schema(introspection=introspection)
         super().__init__(
-            build_schema(introspection=introspection),
+            self._ledger_schema,
             graphql_ide="graphiql" if graphiql else None,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             max_subscriptions_per_connection=constants.subscriptions_per_connection_max,
@@ -125,11 +127,24 @@ class LedgerGraphQL(GraphQL[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
-        """Strawberry's, with subscriptions refused over HTTP (they are served over WebSocket)
-        and the document's cost checked before it is parsed."""
+        """Strawberry's, with subscriptions refused over HTTP (they are served over WebSocket),
+        the document's cost checked before it is parsed, and a document seen before run at once
+        (`edge.cached_execution`)."""
         refusal = document_refusal(request_data.query, request_data.operation_name)
         if refusal is not None:
             return ExecutionResult(data=None, errors=[refusal])
+        allowed = _HTTP_OPERATIONS[request_adapter.method]
+        cached = await execute_cached(
+            self._ledger_schema,
+            request_data.query,
+            request_data.operation_name,
+            request_data.variables,
+            context,
+            allowed,
+            request_data.extensions,
+        )
+        if cached is not None:
+            return cached
         try:
             return await self.schema.execute(
                 request_data.query,
@@ -137,7 +152,7 @@ class LedgerGraphQL(GraphQL[Context, None]):
                 variable_values=request_data.variables,
                 context_value=context,
                 operation_name=request_data.operation_name,
-                allowed_operation_types=_HTTP_OPERATIONS[request_adapter.method],
+                allowed_operation_types=allowed,
                 operation_extensions=request_data.extensions,
             )
         except InvalidOperationTypeError as error:

@@ -119,6 +119,11 @@ def _with_code(
     )
 
 
+def classified(errors: list[GraphQLError]) -> list[GraphQLError]:
+    """Each error with its code, the unexpected ones masked (and logged)."""
+    return [_classify(error) for error in errors]
+
+
 class ErrorCodes(SchemaExtension):
     """Gives every error its code and masks the unexpected ones."""
 
@@ -126,7 +131,7 @@ class ErrorCodes(SchemaExtension):
         yield
         result = self.execution_context.result
         if result is not None and result.errors:
-            result.errors = [_classify(error) for error in result.errors]
+            result.errors = classified(result.errors)
 
     def on_stream_result(self, result: Any) -> Iterator[None]:
         # Subscriptions (and operations over a WebSocket) send each result as it comes.
