@@ -5,7 +5,9 @@ Verified keys are kept for `key_cache_ttl_s` per process, so the hot path (usage
 a revoked key therefore stops working within that time in other API processes, and at once in the
 one that revoked it. While PostgreSQL is unreachable, a key verified in the last ten minutes is
 still accepted, so recording usage (which needs only Redis) goes on. A key's last-used time is
-written at most once per that interval.
+written at most once a minute per process (`LAST_USED_INTERVAL_S`): it says roughly when a key was
+last seen, and an UPDATE of the one row per verification made every process that serves the key
+wait on its row lock.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import contextlib
 import hashlib
 import time
 from datetime import UTC, datetime
+from uuid import UUID
 
 import asyncpg
 
@@ -22,6 +25,9 @@ from graphql_api.access.tokens import InvalidToken, read_token
 from ledger import constants
 from ledger.directory.api_keys import KEY_MARK, ApiKey, find_api_key, prefix_of, touch_api_key
 from ledger.runtime.outages import OUTAGES
+
+# How often a process writes a key's last-used time at most.
+LAST_USED_INTERVAL_S = 60.0
 
 
 class Unauthenticated(Exception):
@@ -44,6 +50,8 @@ class Authenticator:
         self._secret = token_secret
         # sha256(key) -> (expiry on the monotonic clock, prefix, principal)
         self._keys: dict[bytes, tuple[float, str, Principal]] = {}
+        # key id -> when this process last wrote its last-used time (monotonic)
+        self._touched: dict[UUID, float] = {}
 
     async def authenticate(self, authorization: str | None) -> Principal:
         if not authorization:
@@ -87,8 +95,12 @@ class Authenticator:
         if found is None:
             self._keys.pop(digest, None)
             raise Unauthenticated("unknown or revoked API key")
-        with contextlib.suppress(*OUTAGES):
-            await touch_api_key(self._pool, found.id, datetime.now(UTC))
+        if self._touched.get(found.id, -LAST_USED_INTERVAL_S) + LAST_USED_INTERVAL_S <= now:
+            if len(self._touched) >= constants.key_cache_max:
+                self._touched.clear()
+            self._touched[found.id] = now
+            with contextlib.suppress(*OUTAGES):
+                await touch_api_key(self._pool, found.id, datetime.now(UTC))
         principal = key_principal(found)
         if len(self._keys) >= constants.key_cache_max:
             self._keys.clear()
