@@ -1,6 +1,6 @@
 """The wire format (msgspec) and the fingerprint: stored fingerprints never change, the usage
-writer of `canonical_json` matches the generic one byte for byte, and entries in the layout used
-before msgspec (still in the streams at deploy time) decode to the same commands."""
+writer of `canonical_json` matches the generic one byte for byte, and entries and replies in the
+layout used before msgspec (still in flight at deploy time) decode to the same values."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from hypothesis import strategies as st
 
 from ledger.core import wire
 from ledger.core.commands import Command, Envelope, GrantCredits, LotKind, RecordUsage
+from ledger.core.entries import Result, Status, result_to_dict
 from ledger.core.errors import InvalidCommand
 from ledger.core.money import MicroCredits
+from ledger.stream.replies import Reply, decode_reply, encode_reply
 
 TEAM = UUID("6f1c2a9e-3b4d-4e5f-8a7b-9c0d1e2f3a4b")
 QUOTE = UUID("0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d")
@@ -117,3 +119,20 @@ def test_malformed_entries_raise_value_errors(raw: bytes) -> None:
     # The inbox sets aside an entry whose decode raises ValueError, KeyError or TypeError.
     with pytest.raises(ValueError):
         wire.decode(raw)
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        Result(Status.ACCEPTED, MicroCredits(1500), MicroCredits(-20), details={"credits_per_unit": "0.001"}),
+        Result(Status.REJECTED, balance_after=MicroCredits(7), code="INSUFFICIENT_CREDITS", message="short"),
+    ],
+)
+def test_replies_read_across_a_rolling_deploy(result: Result) -> None:
+    reply = Reply(uuid.uuid4(), uuid.uuid4(), result)
+    assert decode_reply(encode_reply(reply)) == reply
+    # The layout json and the codec wrote before msgspec, both ways.
+    old = {"command_id": str(reply.command_id), "transaction_id": str(reply.transaction_id),
+           "result": result_to_dict(result)}  # fmt: skip
+    assert decode_reply(json.dumps(old).encode()) == reply
+    assert json.loads(encode_reply(reply)) == old

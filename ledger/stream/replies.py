@@ -1,16 +1,21 @@
 """A command's reply: what the ledger worker publishes on the caller's reply channel once the
 command's batch has committed (or the command was set aside), and the caller's mailbox decodes.
 
-Both sides use this one encoding; neither imports the other's module.
+Both sides use this one encoding; neither imports the other's module. It is JSON,
+`{"command_id", "transaction_id", "result": {status, credits_charged, balance_after, code,
+message, details}}`, encoded and decoded by msgspec straight from and into the dataclasses (the
+same layout json and `ledger.core.codec` wrote before, so old and new processes read each other's
+replies during a rolling deploy).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from uuid import UUID
 
-from ledger.core.entries import Result, result_from_dict, result_to_dict
+import msgspec
+
+from ledger.core.entries import Result
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,16 +25,13 @@ class Reply:
     result: Result
 
 
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(Reply)
+
+
 def encode_reply(reply: Reply) -> bytes:
-    return json.dumps(
-        {
-            "command_id": str(reply.command_id),
-            "transaction_id": str(reply.transaction_id),
-            "result": result_to_dict(reply.result),
-        }
-    ).encode()
+    return _ENCODER.encode(reply)
 
 
 def decode_reply(raw: bytes) -> Reply:
-    data = json.loads(raw)
-    return Reply(UUID(data["command_id"]), UUID(data["transaction_id"]), result_from_dict(data["result"]))
+    return _DECODER.decode(raw)
