@@ -136,6 +136,31 @@ async def load_stored(connection: asyncpg.Connection, keys: Iterable[Idempotency
     }
 
 
+def one_statement(
+    outcomes: Sequence[Outcome], initial_states: Mapping[UUID, OrgState], final_states: Mapping[UUID, OrgState]
+) -> bool:
+    """Whether `write_outcomes` writes this batch with one statement (`ledger_journal_batch`, or
+    only the fence check when nothing is new): no new lot, no alert event, and no state whose
+    holds, quotes, spend counters, credit line or rules changed. Such a statement is atomic by
+    itself and needs no explicit transaction."""
+    for outcome in outcomes:
+        if outcome.applied is not None and (outcome.applied.new_lots or outcome.applied.alert_events):
+            return False
+    for org, after in final_states.items():
+        before = initial_states[org]
+        if after is before:
+            continue
+        if (
+            before.holds is not after.holds
+            or before.quotes is not after.quotes
+            or before.spend is not after.spend
+            or before.credit_drawn != after.credit_drawn
+            or _rules_changed(before, after)
+        ):
+            return False
+    return True
+
+
 async def write_outcomes(
     connection: asyncpg.Connection,
     outcomes: Sequence[Outcome],
@@ -230,6 +255,7 @@ async def _write_quotes(connection: asyncpg.Connection, changed: Sequence[tuple[
         (after.organization_id, q.id, q.transaction_id, q.product, q.quantity, q.credits_per_unit, q.amount,
          q.expires_at, q.team_id, q.user_id, q.used_by)
         for before, after in changed
+        if before.quotes is not after.quotes
         for q in after.quotes.values()
         if before.quotes.get(q.id) != q
     ]  # fmt: skip
@@ -266,6 +292,7 @@ async def _write_counters(connection: asyncpg.Connection, changed: Sequence[tupl
     rows = [
         (after.organization_id, scope, start, spent)
         for before, after in changed
+        if before.spend is not after.spend
         for (scope, start), spent in after.spend.items()
         if before.spend.get((scope, start)) != spent
     ]

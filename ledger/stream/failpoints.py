@@ -4,7 +4,8 @@ passes the point. Unset, a failpoint costs one dictionary lookup.
 
 Points in the ledger worker, in the order a batch meets them:
     before_apply     entries read, nothing applied
-    in_transaction   applied and written, the PostgreSQL transaction not yet committed
+    in_transaction   applied and written, the PostgreSQL transaction not yet committed (a batch
+                     written by one statement: applied, the statement not yet sent)
     after_commit     committed, not yet acknowledged in Redis
 
 Poisoned commands, for tests of poison isolation: `CREDIT_LEDGER_POISON="write=poison-"` makes a
@@ -12,7 +13,8 @@ batch raise `InjectedFault` at that point whenever it holds a command whose idem
 with the prefix, the way a store refusing one value fails the whole statement. Unset, a poison
 point costs one dictionary lookup per batch. Points:
     apply            the batch applied by the core, nothing written
-    write            the batch written in its transaction, not yet committed
+    write            the batch written in its transaction, not yet committed (or, written by
+                     one statement, about to be sent)
 """
 
 from __future__ import annotations
