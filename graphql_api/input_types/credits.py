@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 import strawberry
 
@@ -60,6 +62,28 @@ class UsageEventInput:
 @strawberry.input(description="One usage event, priced through the rate card and debited from the lots.")
 class RecordUsageInput(UsageEventInput):
     ack: Ack = Ack.APPLIED
+
+
+def _usage_event(cls: type[UsageEventInput], value: Mapping[str, Any], _: object) -> UsageEventInput:
+    """A usage event built straight from graphql-core's coerced input value (scalars already parsed:
+    what Strawberry's generic conversion would give, without its per-field type inspection, which
+    cost a batch of a thousand events about 70 ms). Optional fields may be absent."""
+    return cls(
+        organization_id=value["organizationId"],
+        product=value["product"],
+        quantity=value["quantity"],
+        idempotency_key=value["idempotencyKey"],
+        occurred_at=value.get("occurredAt"),
+        team_id=value.get("teamId"),
+        user_id=value.get("userId"),
+        quote_id=value.get("quoteId"),
+        dimensions=[DimensionInput(name=d["name"], value=d["value"]) for d in value.get("dimensions") or ()],
+        **({"ack": value["ack"]} if "ack" in value else {}),
+    )
+
+
+UsageEventInput.__strawberry_definition__.from_input = _usage_event  # type: ignore[attr-defined]
+RecordUsageInput.__strawberry_definition__.from_input = _usage_event  # type: ignore[attr-defined]
 
 
 @strawberry.input(description=f"Up to {constants.usage_batch_max} usage events, for one or many organizations.")
