@@ -53,20 +53,27 @@ def _parse_quantity(value: object) -> Decimal:
         raise ValueError(error.message) from None
 
 
-def _parse_datetime(value: object) -> dt.datetime:
+def parse_time(value: object) -> dt.datetime:
+    """A time as the wire writes it (GraphQL's DateTime, the ingest route's `occurredAt`): ISO 8601
+    text within its length, read by `datetime.fromisoformat`, in the ledger's range and with an
+    offset PostgreSQL reads (`bounds.check_time`). A time without an offset is refused where it is
+    used (it would be read in the server's zone); its range is judged as if it were UTC. Raises
+    InvalidCommand."""
     if not isinstance(value, str) or len(value) > bounds.DATETIME_TEXT_LENGTH_MAX:
-        raise ValueError("a time is an ISO 8601 string, e.g. 2026-01-31T12:00:00Z")
+        raise InvalidCommand("a time is an ISO 8601 string, e.g. 2026-01-31T12:00:00Z")
     try:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"not an ISO 8601 time: {value!r}") from None
-    # A time without an offset is refused where it is used (it would be read in the server's zone);
-    # its range is judged as if it were UTC.
+        raise InvalidCommand(f"not an ISO 8601 time: {value!r}") from None
+    bounds.check_time(parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC), "a time")
+    return parsed
+
+
+def _parse_datetime(value: object) -> dt.datetime:
     try:
-        bounds.check_time(parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC), "a time")
+        return parse_time(value)
     except InvalidCommand as error:
         raise ValueError(error.message) from None
-    return parsed
 
 
 Credits = NewType("Credits", int)

@@ -22,7 +22,8 @@ from graphql_api.errors import ApiError, RefusedEvent, invalid
 from graphql_api.inputs import aware, optional_id, parse_id, require_priceable, unknown_products
 from ledger import constants
 from ledger.core.commands import RecordUsage
-from ledger.core.errors import LedgerError, UnknownProduct
+from ledger.core.errors import InvalidCommand, LedgerError, UnknownProduct
+from ledger.core.validation import check_product
 
 UsageItem = tuple[UUID, str, RecordUsage]
 
@@ -72,6 +73,11 @@ async def checked_usage(context: Context, events: Sequence[UsageEventFields]) ->
     `usage_batch_max` of them, every product priced by the catalog, every event well formed."""
     if not 1 <= len(events) <= constants.usage_batch_max:
         raise invalid(f"events must hold 1 to {constants.usage_batch_max} usage events")
+    for index, event in enumerate(events):  # storable text before it is looked up in PostgreSQL
+        try:
+            check_product(event.product)
+        except InvalidCommand as error:
+            raise RefusedEvent(index, error) from None
     missing = await unknown_products(context, {event.product for event in events})
     if missing:
         product = min(missing)
@@ -94,10 +100,13 @@ def usage_payload(context: Context, event: UsageEventFields) -> RecordUsage:
         raise invalid("dimension names must be unique")
     quantity = Decimal(event.quantity)  # a plain Decimal, whichever wire's subclass it came as
     require_priceable(context, event.product, quantity)
+    occurred_at = event.occurred_at
+    if occurred_at is not None and type(occurred_at) is not datetime:  # likewise a plain datetime
+        occurred_at = datetime.combine(occurred_at.date(), occurred_at.timetz())
     return RecordUsage(
         product=event.product,
         quantity=quantity,
-        occurred_at=aware(event.occurred_at, "occurredAt"),
+        occurred_at=aware(occurred_at, "occurredAt"),
         team_id=optional_id(event.team_id, "teamId"),
         user_id=event.user_id,
         quote_id=optional_id(event.quote_id, "quoteId"),

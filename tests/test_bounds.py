@@ -5,7 +5,7 @@ result would leave the range is an OUT_OF_RANGE rejection, recorded like any oth
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -126,3 +126,15 @@ async def test_a_hold_past_its_ttl_shows_expired_before_the_sweep(service: Servi
     holds = await org.read("holds(includeClosed: true) { status reserved }")
     assert holds["holds"] == [{"status": "expired", "reserved": "0"}]
     assert (await org.balance())["available"] == "10"
+
+
+def test_times_have_offsets_postgresql_can_read_back() -> None:
+    """timestamptz reads whole-minute offsets up to 15:59 either way; a journaled time with any
+    other could never be cast again (verify and the debit feed would fail on its row)."""
+    at = datetime(2026, 6, 1, 12, 0)
+    for hours, minutes in ((15, 59), (-15, -59), (5, 30), (0, 0), (-3, 0)):
+        bounds.check_time(at.replace(tzinfo=timezone(timedelta(hours=hours, minutes=minutes))), "t")
+    for offset in (timedelta(hours=16), timedelta(hours=-23, minutes=-59), timedelta(hours=-3, seconds=-30),
+                   timedelta(minutes=1, microseconds=1)):  # fmt: skip
+        with pytest.raises(InvalidCommand, match="offset"):
+            bounds.check_time(at.replace(tzinfo=timezone(offset)), "t")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import asyncpg
@@ -98,6 +98,14 @@ async def test_a_retry_with_the_same_keys_charges_once_and_answers_the_first_res
     refusal(single, 409, "IDEMPOTENCY_CONFLICT")
 
 
+def _written_at(offset: str) -> str:
+    """A minute ago, written with this offset."""
+    sign = -1 if offset.startswith("-") else 1
+    hours, minutes, *seconds = (int(part) for part in offset[1:].split(":"))
+    zone = timezone(sign * timedelta(hours=hours, minutes=minutes, seconds=seconds[0] if seconds else 0))
+    return (datetime.now(UTC) - timedelta(minutes=1)).astimezone(zone).isoformat()
+
+
 BAD_EVENTS: list[tuple[str, dict[str, Any], str]] = [
     ("negative", {"quantity": "-1"}, "INVALID_INPUT"),
     ("zero", {"quantity": "0"}, "INVALID_INPUT"),
@@ -119,7 +127,14 @@ BAD_EVENTS: list[tuple[str, dict[str, Any], str]] = [
     ("many dimensions", {"dimensions": [{"name": f"d{i}", "value": "v"} for i in range(17)]}, "INVALID_INPUT"),
     ("a long user id", {"userId": "u" * 501}, "INVALID_INPUT"),
     ("a price past the range", {"product": "sms.message", "quantity": str(10**13)}, "INVALID_INPUT"),
+    ("a NUL in the product", {"product": "sms.message\x00"}, "INVALID_INPUT"),
+    ("a long product", {"product": "p" * 101}, "INVALID_INPUT"),
+    # Offsets PostgreSQL cannot read back (journaled, they would fail every reader of the row).
+    ("an offset past 15:59", {"occurredAt": _written_at("+23:59")}, "INVALID_INPUT"),
+    ("an offset with seconds", {"occurredAt": _written_at("-03:00:30")}, "INVALID_INPUT"),
 ]
+# Refused by GraphQL's scalars while variables are coerced: the same check, the message in graphql-core's words.
+_SCALAR_LEVEL = {"quantity", "occurredAt"}
 
 
 @pytest.mark.parametrize(
@@ -137,7 +152,7 @@ async def test_one_bad_event_refuses_the_request_as_graphql_does_and_queues_noth
     # The one validation: recordUsageBatch refuses the same batch with the same code.
     graphql = await service.graphql(BATCH, input={"events": events})
     assert graphql["errors"][0]["extensions"]["code"] == code, graphql
-    if code == "UNKNOWN_PRODUCT" or "quantity" not in change:
+    if not _SCALAR_LEVEL & change.keys() or change.get("occurredAt", "").endswith(("T00:00:00", "Z")):
         assert graphql["errors"][0]["message"] == message
     # Nothing was queued: an applied request behind it in the same partition finds only the grant.
     assert (await post(service, [event(org.org, "after")], ack="APPLIED")).json()["results"][0]["balanceAfter"] == "99"
@@ -173,6 +188,33 @@ async def test_malformed_bodies_are_refused_with_a_code(service: Service, pool: 
     assert wrong_method.headers["allow"] == "POST"
     await post(service, [event(org.org, "after")], ack="APPLIED")
     assert await journaled(pool, org.org) == ["after"]
+
+
+async def test_ndjson_is_one_event_a_line_and_times_read_alike_both_ways(service: Service, pool: asyncpg.Pool) -> None:
+    org = await Ledger.create(service, "Lines")
+    await org.accepted("grantCredits", amount="10", idempotencyKey="grant")
+    headers = _auth(service) | {"content-type": "application/x-ndjson"}
+    two = json.dumps(event(org.org, "l-1")) + json.dumps(event(org.org, "l-2")) + "\n"
+    refusal(await service.client.post("/v1/usage", content=two, headers=headers), 400, "BAD_REQUEST", index=0)
+    # A byte order mark before the first line is skipped.
+    marked = "\ufeff" + json.dumps(event(org.org, "l-3")) + "\n\n" + json.dumps(event(org.org, "l-4"))
+    answered = await service.client.post("/v1/usage", content=marked.encode(), headers=headers)
+    assert [r["status"] for r in answered.json()["results"]] == ["QUEUED", "QUEUED"], answered.text
+    # An ack in the query string of a JSON body would be ignored: it is refused instead.
+    refusal(await service.client.post("/v1/usage?ack=APPLIED", json={"events": [event(org.org, "l-5")]},
+            headers=_auth(service)), 400, "INVALID_INPUT")  # fmt: skip
+    # A field name cannot pose as msgspec's path: the index is the real one.
+    spoof = {"events": [event(org.org, "l-6") | {"x - at `$.events[7]`": 1}]}
+    refusal(await post(service, spoof["events"]), 400, "INVALID_INPUT", index=0)
+    # Seven fractional digits are read alike by GraphQL and the route: a retry across them is no conflict.
+    written = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.%f") + "7Z"
+    batch = """mutation($e: [UsageEventInput!]!) {
+        recordUsageBatch(input: {events: $e, ack: APPLIED}) { transactionId rejection { code } } }"""
+    first = (await service.graphql(batch, e=[event(org.org, "t-1", occurredAt=written)]))["data"]["recordUsageBatch"][0]
+    again = (await post(service, [event(org.org, "t-1", occurredAt=written)], ack="APPLIED")).json()["results"][0]
+    assert again["transactionId"] == first["transactionId"], (first, again)
+    codes = [(answer["rejection"] or {}).get("code") for answer in (first, again)]
+    assert codes[0] == codes[1] != "IDEMPOTENCY_CONFLICT", (first, again)
 
 
 async def test_too_large_requests_are_refused_before_anything_is_checked(service: Service) -> None:

@@ -82,7 +82,7 @@ async def _answer(resources: Resources, request: Request) -> Response:
     kind = media_type(request.headers.get("content-type"))
     if kind is None:
         return _refusal(ErrorCode.BAD_REQUEST, _UNSUPPORTED, status=415)
-    events, ack = decode_batch(kind, await request.body(), None if kind == JSON else request.query_params.get("ack"))
+    events, ack = decode_batch(kind, await request.body(), request.query_params.get("ack"))
     context = Context(
         request=request,
         response=None,

@@ -18,7 +18,7 @@ import msgspec
 
 from graphql_api.errors import ApiError, RefusedEvent, invalid
 from graphql_api.outcomes import Ack
-from graphql_api.scalars import parse_quantity
+from graphql_api.scalars import parse_quantity, parse_time
 from ledger import constants
 from ledger.core.entries import Status
 from ledger.core.errors import ErrorCode, InvalidCommand
@@ -28,11 +28,19 @@ from ledger.stream.replies import Reply
 JSON = "application/json"
 NDJSON = "application/x-ndjson"
 _NDJSON_TYPES = frozenset({NDJSON, "application/ndjson", "application/jsonl"})
-_EVENT_INDEX = re.compile(r"at `\$(?:\.events)?\[(\d+)\]")
+# The path msgspec puts last in its message ("... - at `$.events[3].quantity`"): anchored at the end,
+# so text the client sent (an unknown field's name) cannot pose as it.
+_EVENT_INDEX = re.compile(r" - at `\$(?:\.events)?\[(\d+)\][^`]*`$")
+_BOM = b"\xef\xbb\xbf"
 
 
 class WireQuantity(Decimal):
     """A quantity field: msgspec hands its raw JSON value to `_decode_hook`, which parses it."""
+
+
+class WireTime(datetime):
+    """A time field: its text is read by GraphQL's own DateTime parser (`scalars.parse_time`), so
+    both ways in accept the same forms and read them alike (fractions past six digits too)."""
 
 
 class Dimension(msgspec.Struct, forbid_unknown_fields=True):
@@ -47,7 +55,7 @@ class UsageEvent(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     product: str
     quantity: WireQuantity
     idempotency_key: str
-    occurred_at: datetime | None = None
+    occurred_at: WireTime | None = None
     team_id: str | None = None
     user_id: str | None = None
     quote_id: str | None = None
@@ -79,11 +87,14 @@ class Results(msgspec.Struct):
 
 
 def _decode_hook(kind: type, value: Any) -> Any:
-    if kind is WireQuantity:
-        try:
+    try:
+        if kind is WireQuantity:
             return WireQuantity(parse_quantity(value))
-        except InvalidCommand as error:
-            raise ValueError(error.message) from None
+        if kind is WireTime:
+            parsed = parse_time(value)
+            return WireTime.combine(parsed.date(), parsed.timetz())
+    except InvalidCommand as error:
+        raise ValueError(error.message) from None
     raise NotImplementedError(kind)
 
 
@@ -104,14 +115,18 @@ def media_type(content_type: str | None) -> str | None:
 
 def decode_batch(kind: str, body: bytes, ack_parameter: str | None) -> tuple[list[UsageEvent], Ack]:
     """The events and ack of a request body of `kind` (`media_type`); `ack_parameter` is the query
-    string's, for NDJSON. Raises ApiError: BAD_REQUEST for what is not JSON, INVALID_INPUT (naming
-    the event) for a field of the wrong type or shape, REQUEST_TOO_LARGE past `usage_batch_max`."""
+    string's, for NDJSON only. Raises ApiError: BAD_REQUEST for what is not JSON, INVALID_INPUT
+    (naming the event) for a field of the wrong type or shape, REQUEST_TOO_LARGE past
+    `usage_batch_max`. A leading UTF-8 byte order mark is skipped."""
+    body = body.removeprefix(_BOM)
     try:
         if kind == JSON:
+            if ack_parameter is not None:
+                raise invalid('a JSON body says its ack in the body ({"events": [...], "ack": "APPLIED"})')
             batch = _BATCH.decode(body)
             events, ack = batch.events, batch.ack
         else:
-            events = _EVENT.decode_lines(body)
+            events = _lines(body)
             ack = _ack_parameter(ack_parameter)
     except msgspec.ValidationError as error:
         raise _refused_field(str(error)) from None
@@ -123,6 +138,24 @@ def decode_batch(kind: str, body: bytes, ack_parameter: str | None) -> tuple[lis
     if not events:
         raise invalid(f"events must hold 1 to {constants.usage_batch_max} usage events")
     return events, Ack[ack]
+
+
+def _lines(body: bytes) -> list[UsageEvent]:
+    """NDJSON: one event a line (blank lines skipped); a line holding anything else, two objects
+    too, is refused naming its event."""
+    events: list[UsageEvent] = []
+    for line in body.split(b"\n"):
+        if not line.strip():
+            continue
+        if len(events) > constants.usage_batch_max:
+            break  # refused as too large by the caller, without decoding the rest
+        try:
+            events.append(_EVENT.decode(line))
+        except msgspec.ValidationError as error:
+            raise RefusedEvent(len(events), invalid(str(error))) from None
+        except msgspec.DecodeError as error:
+            raise RefusedEvent(len(events), ApiError(ErrorCode.BAD_REQUEST, f"not one JSON object: {error}")) from None
+    return events
 
 
 def encode_results(command_ids: list[str], replies: list[Reply] | None) -> bytes:

@@ -84,6 +84,7 @@ RATE_LIMIT_PER_SECOND_MAX = 1_000_000.0
 RATE_LIMIT_BURST_MAX = 1_000_000
 # Arguments of reads.
 DATETIME_TEXT_LENGTH_MAX = 64  # an ISO 8601 time as written
+OFFSET_MAX = timedelta(hours=15, minutes=59)  # PostgreSQL's timestamptz reads no wider offset
 EXPIRY_WINDOW_MAX = timedelta(days=366)  # how far ahead expiringSoon looks
 PRIORITY_MIN, PRIORITY_MAX = 0, 1_000_000
 # A catalog document (a file, or loadCatalog's input) and what it may hold, so that no load can
@@ -159,11 +160,16 @@ def check_decimal(value: Decimal, name: str, maximum: Decimal, decimals_max: int
 
 
 def check_time(value: datetime | None, name: str) -> None:
-    """Any time: with a time zone, within [TIME_MIN, TIME_MAX)."""
+    """Any time: with a time zone offset PostgreSQL can read (whole minutes, at most 15:59 either
+    way: a journaled time with another could not be cast back, and would fail every reader), within
+    [TIME_MIN, TIME_MAX)."""
     if value is None:
         return
-    if value.tzinfo is None or value.utcoffset() is None:
+    offset = value.utcoffset() if value.tzinfo is not None else None
+    if offset is None:
         raise InvalidCommand(f"{name} needs a time zone (e.g. 2026-01-31T12:00:00Z)")
+    if offset % timedelta(minutes=1) or abs(offset) > OFFSET_MAX:
+        raise InvalidCommand(f"{name}'s offset must be whole minutes from -15:59 to +15:59")
     if not TIME_MIN <= value < TIME_MAX:
         raise InvalidCommand(f"{name} must be from {TIME_MIN:%Y-%m-%d} to before {TIME_MAX:%Y-%m-%d}")
 

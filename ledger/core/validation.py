@@ -80,7 +80,7 @@ def _grant(p: GrantCredits, at: datetime) -> None:
 
 
 def _record_usage(p: RecordUsage, at: datetime) -> None:
-    _product(p.product)
+    check_product(p.product)
     _quantity(p.quantity, "quantity")
     bounds.check_window(p.occurred_at, "occurredAt", at, bounds.USAGE_LATE_MAX, bounds.CLOCK_SKEW_MAX)
     check_text(p.user_id, "userId")
@@ -122,7 +122,7 @@ def _place_hold(p: PlaceHold, at: datetime) -> None:
         raise InvalidCommand("a hold must expire in the future")
     bounds.check_window(p.expires_at, "expiresAt", at, timedelta(0), bounds.HOLD_TTL_MAX)
     if p.product is not None:
-        _product(p.product)
+        check_product(p.product)
     if p.cap is not None:
         bounds.check_credits(p.cap, "cap")
         if p.cap < p.amount:
@@ -141,7 +141,7 @@ def _capture_hold(p: CaptureHold, at: datetime) -> None:
 
 
 def _issue_quote(p: IssueQuote, at: datetime) -> None:
-    _product(p.product)
+    check_product(p.product)
     check_text(p.user_id, "userId")
     _quantity(p.quantity, "quantity")
     if p.expires_at <= at:
@@ -151,7 +151,7 @@ def _issue_quote(p: IssueQuote, at: datetime) -> None:
 
 def _spending_policy(p: SetSpendingPolicy, at: datetime) -> None:
     if p.product is not None:
-        _product(p.product)
+        check_product(p.product)
     bounds.check_credits(p.credit_limit, "creditLimit")
     if p.at_zero is not AtZero.CREDIT_LIMIT and p.credit_limit != 0:
         raise InvalidCommand("creditLimit applies only to the CREDIT_LIMIT policy")
@@ -171,7 +171,7 @@ def _member_limits(p: SetMemberLimits, at: datetime) -> None:
 
 
 def _rate(p: SetRate, at: datetime) -> None:
-    _product(p.product)
+    check_product(p.product)
     bounds.check_window(p.effective_at, "effectiveAt", at, bounds.BACKDATE_MAX, bounds.FUTURE_DATE_MAX)
     bounds.check_decimal(p.credits_per_unit, "creditsPerUnit", bounds.RATE_MAX)
     if p.overage_price_per_unit is not None:
@@ -276,7 +276,7 @@ def _products(products: frozenset[str] | None, owner: str, most: int) -> None:
     if len(products) > most:
         raise InvalidCommand(f"{owner} names at most {most} products")
     for product in products:
-        _product(product)
+        check_product(product)
 
 
 def _gigabytes(value: Decimal, name: str) -> None:
@@ -288,7 +288,8 @@ def _priority(value: int | None) -> None:
         raise InvalidCommand(f"priorities run from {bounds.PRIORITY_MIN} to {bounds.PRIORITY_MAX}")
 
 
-def _product(product: str) -> None:
+def check_product(product: str) -> None:
+    """A product key: 1 to PRODUCT_KEY_LENGTH_MAX characters of storable text."""
     if not product or len(product) > bounds.PRODUCT_KEY_LENGTH_MAX:
         raise InvalidCommand(f"product must be 1 to {bounds.PRODUCT_KEY_LENGTH_MAX} characters")
     check_text(product, "product")
