@@ -6,9 +6,10 @@ tokens. A usage-shaped batch (no new lot, no hold changed: nearly every batch) i
 its postings, arrays unnested server-side), so a batch of one command costs one round trip, not
 six. Any other batch is written with one statement per table (binary COPY for transactions and
 postings), in the order their references need. Either way a thousand commands cost a handful of
-round trips. (Binary COPY spares asyncpg its per-element checks of array parameters, but measured
-on a thousand-command batch it is no cheaper than the one statement, counting both processes.)
+round trips. (Binary COPY spares asyncpg its checks of each array element, but measured on a
+thousand-command batch it is no cheaper than the one statement, both processes counted.)
 """
+# long: a batch's statements, each beside the one function that runs it, in reference order
 
 from __future__ import annotations
 
@@ -139,10 +140,8 @@ async def load_stored(connection: asyncpg.Connection, keys: Iterable[Idempotency
 def one_statement(
     outcomes: Sequence[Outcome], initial_states: Mapping[UUID, OrgState], final_states: Mapping[UUID, OrgState]
 ) -> bool:
-    """Whether `write_outcomes` writes this batch with one statement (`ledger_journal_batch`, or
-    only the fence check when nothing is new): no new lot, no alert event, and no state whose
-    holds, quotes, spend counters, credit line or rules changed. Such a statement is atomic by
-    itself and needs no explicit transaction."""
+    """Whether `write_outcomes` writes this batch by one statement, atomic by itself: no new lot or
+    alert event, no state whose holds, quotes, counters, credit line or rules changed."""
     for outcome in outcomes:
         if outcome.applied is not None and (outcome.applied.new_lots or outcome.applied.alert_events):
             return False

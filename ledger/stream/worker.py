@@ -29,6 +29,7 @@ The loop, leases, fencing, pipelining and poison isolation are here; reading the
 streams is `ledger.stream.inbox`'s, a prepared batch and the pure steps of preparing one are
 `ledger.stream.batches`', and what follows a commit is `ledger.stream.acknowledgement`'s.
 """
+# long: the loop, its leases, fencing, pipelining and poison isolation are one state machine
 
 from __future__ import annotations
 
@@ -326,25 +327,23 @@ class LedgerWorker:
         await self._after_commit(prepared)
 
     async def _journal(self, prepared: Prepared) -> None:
-        """Write a prepared batch in one transaction that first checks our fencing tokens. A batch
-        the journal writes by one statement (`journal.one_statement`: usage, nearly always) is
-        that statement's own transaction: no BEGIN and COMMIT round trips, two of the four a
-        batch of one APPLIED request makes. Its crash and poison points come just before it is
+        """Write a prepared batch in one transaction that first checks our fencing tokens. One the
+        journal writes by one statement (`journal.one_statement`: usage, nearly always) is its own
+        transaction, sparing BEGIN and COMMIT; its crash and poison points come just before it is
         sent, where they leave what they leave inside a transaction: nothing committed."""
         if not prepared.outcomes:
             return
         tokens = {p: self._tokens.get(p, 0) for p in prepared.partitions}
         keys = (outcome.command.envelope.idempotency_key for outcome in prepared.outcomes)
+        args = (prepared.outcomes, prepared.initial, prepared.final, tokens)
         async with self.pool.acquire() as connection:
             if journal.one_statement(prepared.outcomes, prepared.initial, prepared.final):
                 poisoned("write", keys)
                 failpoint("in_transaction")
-                await journal.write_outcomes(connection, prepared.outcomes, prepared.initial, prepared.final, tokens)
+                await journal.write_outcomes(connection, *args)
             else:
                 async with connection.transaction():
-                    await journal.write_outcomes(
-                        connection, prepared.outcomes, prepared.initial, prepared.final, tokens
-                    )
+                    await journal.write_outcomes(connection, *args)
                     poisoned("write", keys)
                     failpoint("in_transaction")
         failpoint("after_commit")
