@@ -33,7 +33,6 @@ from ledger.stream.pubsub import PubSubHub
 
 # How long a process trusts the products it has seen priced (a product taken out of the catalog, or
 # given a cheaper version, is seen within this).
-PRODUCT_RATES_TTL_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +53,9 @@ class Resources:
     organizations: KnownMap[UUID, Organization] = field(
         default_factory=lambda: KnownMap(constants.known_organizations_max)
     )
-    # Each product's cheapest catalog rate in credits per unit, read again after PRODUCT_RATES_TTL_S.
+    # Each product's cheapest catalog rate in credits per unit, read again after constants.product_rates_ttl_s.
     known_products: KnownMap[str, Decimal] = field(
-        default_factory=lambda: KnownMap(constants.known_products_max, PRODUCT_RATES_TTL_S)
+        default_factory=lambda: KnownMap(constants.known_products_max, constants.product_rates_ttl_s)
     )
 
     def loaders(self) -> Loaders:

@@ -140,11 +140,15 @@ usage_rows_max = 10_000
 subscriptions_per_connection_max = 100
 access_recheck_s = 30.0
 journal_page_max = 200
-# What one API process remembers as existing (organizations and products are never deleted), and
-# the partners' organizations it keeps per request.
+# What one API process remembers of organizations (rows never change) and products (their cheapest
+# rate, read again after `product_rates_ttl_s`: a catalog edit shows within that).
 known_organizations_max = 100_000
 known_products_max = 10_000
-organization_partners_max = 100_000
+product_rates_ttl_s = 10.0
+# A balance snapshot older than this is not answered from (PostgreSQL is read instead).
+balance_snapshot_age_max_s = 30.0
+# A key's last_used_at is written at most this often per process (it says roughly when it was used).
+key_last_used_interval_s = 60.0
 # Authentication: verified API keys kept per process (so usage costs no query) and for how long;
 # how long past its refresh a verified key is still accepted while PostgreSQL cannot be reached.
 key_cache_ttl_s = 5.0

@@ -7,7 +7,7 @@ import asyncpg
 import pytest
 
 from graphql_api.access import authenticate
-from graphql_api.access.authenticate import LAST_USED_INTERVAL_S, Authenticator, Unauthenticated
+from graphql_api.access.authenticate import Authenticator, Unauthenticated
 from ledger import constants
 from ledger.directory.api_keys import create_api_key, revoke_api_key
 
@@ -27,7 +27,7 @@ async def test_keys_are_verified_often_and_touched_rarely(pool: asyncpg.Pool, mo
     now[0] += constants.key_cache_ttl_s + 1  # verified again, not touched again
     await authenticator.authenticate(f"Bearer {key}")
     assert await last_used() == first
-    now[0] += LAST_USED_INTERVAL_S
+    now[0] += constants.key_last_used_interval_s
     await authenticator.authenticate(f"Bearer {key}")
     assert await last_used() != first
     # A revoked key is refused at its next verification, whatever its last touch.

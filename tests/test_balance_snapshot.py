@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import redis.asyncio as redis
 
-from graphql_api.loaders.balances import SNAPSHOT_AGE_MAX
+from ledger import constants
 from ledger.core.commands import LotKind
 from ledger.core.meter import MeterUpdate
 from ledger.core.money import MicroCredits
@@ -54,7 +54,7 @@ async def test_a_current_snapshot_answers_and_any_other_falls_back_to_postgresql
     await redis_client.set(key, snapshot(org.org, 5_000_000, 1_000_000, now, now + timedelta(hours=1)))
     assert await balance(service, org.org) == {"total": "5", "held": "1", "available": "4"}
     # Every other is read past, to PostgreSQL's committed 7.
-    too_old = now - SNAPSHOT_AGE_MAX - timedelta(seconds=1)
+    too_old = now - timedelta(seconds=constants.balance_snapshot_age_max_s + 1)
     for stale in (
         snapshot(org.org, 5_000_000, 0, too_old, None),  # older than the age bound
         snapshot(org.org, 5_000_000, 0, now - timedelta(seconds=2), now - timedelta(seconds=1)),  # past until

@@ -5,8 +5,8 @@ Verified keys are kept for `key_cache_ttl_s` per process, so the hot path (usage
 a revoked key therefore stops working within that time in other API processes, and at once in the
 one that revoked it. While PostgreSQL is unreachable, a key verified in the last ten minutes is
 still accepted, so recording usage (which needs only Redis) goes on. A key's last-used time is
-written at most once a minute per process (`LAST_USED_INTERVAL_S`): it says roughly when a key was
-last seen, and an UPDATE of the one row per verification made every process that serves the key
+written at most once a minute per process (`key_last_used_interval_s`): it says roughly when a
+key was last seen, and an UPDATE of the one row per verification made every process that serves the key
 wait on its row lock.
 """
 
@@ -27,7 +27,6 @@ from ledger.directory.api_keys import KEY_MARK, ApiKey, find_api_key, prefix_of,
 from ledger.runtime.outages import OUTAGES
 
 # How often a process writes a key's last-used time at most.
-LAST_USED_INTERVAL_S = 60.0
 
 
 class Unauthenticated(Exception):
@@ -95,7 +94,7 @@ class Authenticator:
         if found is None:
             self._keys.pop(digest, None)
             raise Unauthenticated("unknown or revoked API key")
-        if self._touched.get(found.id, -LAST_USED_INTERVAL_S) + LAST_USED_INTERVAL_S <= now:
+        if self._touched.get(found.id, -constants.key_last_used_interval_s) + constants.key_last_used_interval_s <= now:
             if len(self._touched) >= constants.key_cache_max:
                 self._touched.clear()
             self._touched[found.id] = now

@@ -2,13 +2,13 @@
 commit (`ledger.stream.feeds`) when it is current, else from the committed lots and holds in
 PostgreSQL.
 
-Current means: written at most `SNAPSHOT_AGE_MAX` ago and before its `until` (the first instant
+Current means: written at most `_AGE_MAX` ago and before its `until` (the first instant
 at which time alone would change the balance). The workers write it in the pipeline that
 acknowledges the batch, before the meter update is published, so a balance read after a meter
 push or an APPLIED answer sees that commit. A snapshot may lag the journal only when a worker
 committed and then failed to acknowledge (it crashed, Redis failed it, or it was paused past its
 lease and wrote late): the next owner reads the entries again and rewrites it, and whatever
-happens, one older than `SNAPSHOT_AGE_MAX` is never used. A missing or unreadable one (a Redis
+happens, one older than `_AGE_MAX` is never used. A missing or unreadable one (a Redis
 without AOF restarted, an older release's, Redis away) is read from PostgreSQL.
 """
 
@@ -24,6 +24,7 @@ import redis.asyncio as redis
 from redis.exceptions import RedisError
 from strawberry.dataloader import DataLoader
 
+from ledger import constants
 from ledger.core.state import Balance
 from ledger.store.balances import balances_by_orgs
 from ledger.stream import keys
@@ -32,7 +33,7 @@ from ledger.stream.feeds import decode_snapshot
 log = logging.getLogger(__name__)
 
 # The oldest snapshot a read trusts: the bound on how stale a balance can ever be read.
-SNAPSHOT_AGE_MAX = timedelta(seconds=30)
+_AGE_MAX = timedelta(seconds=constants.balance_snapshot_age_max_s)
 
 
 def balance_loader(pool: asyncpg.Pool, client: redis.Redis) -> DataLoader[UUID, Balance]:
@@ -63,7 +64,7 @@ async def snapshot_balances(client: redis.Redis, org_ids: Sequence[UUID], now: d
         return {}
     found: dict[UUID, Balance] = {}
     for org_id, raw in zip(org_ids, raws, strict=True):
-        balance = None if raw is None else decode_snapshot(raw, now, SNAPSHOT_AGE_MAX)
+        balance = None if raw is None else decode_snapshot(raw, now, _AGE_MAX)
         if balance is not None:
             found[org_id] = balance
     return found
