@@ -331,10 +331,16 @@ def _transaction_rows(new: Sequence[Outcome]) -> list[tuple[object, ...]]:
 
 
 def _result_json(result: Result) -> str:
-    """What of a result the row's columns do not hold (its status and balance_after are columns):
-    the charge and details always, the code and message of a rejection. Readers (`stored_result`,
-    reports reading `credits_charged` and `details`) take rows written before it in full too."""
-    data: dict[str, object] = {"credits_charged": result.credits_charged, "details": dict(result.details)}
+    """The result as JSON, with status and balance_after although the row's columns hold them too:
+    the release before migration 020 reads a result from this JSON alone (`result_from_dict`), so
+    during a rolling deploy, or after a rollback, it must find them here. A rejection's code and
+    message only when set (that reader defaults them to null)."""
+    data: dict[str, object] = {
+        "status": result.status.value,
+        "credits_charged": result.credits_charged,
+        "balance_after": result.balance_after,
+        "details": dict(result.details),
+    }
     if result.code is not None:
         data["code"] = result.code
     if result.message is not None:
@@ -343,8 +349,8 @@ def _result_json(result: Result) -> str:
 
 
 def stored_result(status: str, balance_after: int, data: Mapping[str, Any]) -> Result:
-    """A journaled result from its row: columns and the `result` JSON (`_result_json`'s, or the
-    whole result as rows before migration 020 hold it: the columns say the same)."""
+    """A journaled result from its row: the columns, and the `result` JSON for the rest (rows of
+    every release hold at least that)."""
     return Result(
         Status(status),
         credits_charged=MicroCredits(data.get("credits_charged", 0)),
