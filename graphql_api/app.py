@@ -167,7 +167,7 @@ class LedgerGraphQL(GraphQL[Context, None]):
 
 @contextlib.asynccontextmanager
 async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
-    pool = await create_pool(settings.database_url)
+    pool = await create_pool(settings.database_url, size_min=constants.pool_size_max)
     client = redis_client(settings)  # a Redis Cluster's client with CREDIT_LEDGER_REDIS_CLUSTER
     hub = PubSubHub(client)
     await hub.start()

@@ -46,10 +46,13 @@ async def _release_as_is(connection: asyncpg.Connection) -> None:
     lock; the catalog listener removes its LISTEN before releasing)."""
 
 
-async def create_pool(database_url: str, *, size_max: int = constants.pool_size_max) -> asyncpg.Pool:
+async def create_pool(database_url: str, *, size_max: int = constants.pool_size_max, size_min: int = 1) -> asyncpg.Pool:
+    """`size_min` connections are opened at once: an API process under load opens them all anyway,
+    and one opened mid-load makes its first requests wait for the connection and for asyncpg's
+    type introspection (tens of milliseconds of PostgreSQL's CPU each)."""
     pool = await asyncpg.create_pool(
         database_url,
-        min_size=1,
+        min_size=min(size_min, size_max),
         max_size=size_max,
         init=_init_connection,
         reset=_release_as_is,
