@@ -1,6 +1,7 @@
 """What follows a batch's commit, in one Redis pipeline: acknowledge its entries, trim its streams
-below the oldest pending entry, dead-letter the entries set aside, answer the waiting callers, and
-refresh and publish the organizations' meters.
+below the oldest pending entry, dead-letter the entries set aside, refresh the organizations'
+balance snapshots (never with an older one: `ledger.stream.feeds`), answer the waiting callers, and
+publish the organizations' meters.
 
 Only ever after the commit: an entry acknowledged is never read again, so acknowledging first
 could lose a command. A failure here says nothing about the entries (they are journaled): they
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
+from uuid import UUID
 
 import redis.asyncio as redis
 from redis.asyncio.client import Pipeline
@@ -31,18 +33,40 @@ local floor = ARGV[2]
 if pending[1] > 0 then floor = pending[2] end
 return redis.call('XTRIM', KEYS[1], 'MINID', floor)
 """
+# Write a balance snapshot unless the one stored is as new or newer: versions `[epoch,sequence]`
+# (`ledger.stream.feeds`) compared lexicographically; one without a version (an older release's)
+# is older. One key: fine on a Redis Cluster.
+_SNAPSHOT = """
+local stored = redis.call('GET', KEYS[1])
+if stored then
+  local epoch, sequence = string.match(stored, '^{"version":%[(%d+),(%d+)%]')
+  if epoch then
+    epoch, sequence = tonumber(epoch), tonumber(sequence)
+    local new_epoch, new_sequence = tonumber(ARGV[1]), tonumber(ARGV[2])
+    if epoch > new_epoch or (epoch == new_epoch and sequence >= new_sequence) then return 0 end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[3])
+return 1
+"""
 # EVALSHA straight away: redis-py's Script in a pipeline first asks SCRIPT EXISTS.
 _TRIM_SHA = hashlib.sha1(_TRIM.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
+_SNAPSHOT_SHA = hashlib.sha1(_SNAPSHOT.encode()).hexdigest()  # noqa: S324
 
 
 async def acknowledge(client: redis.Redis, prepared: Prepared) -> None:
     """Acknowledge a committed batch's entries (dead-lettering those set aside), trim its streams,
-    answer its callers, and refresh and publish its organizations' meters: one pipeline."""
+    write its organizations' balance snapshots (each only if newer than the stored one), answer
+    its callers, and publish its meters: one pipeline."""
     entries, outcomes = prepared.entries, prepared.outcomes
     now = datetime.now(UTC)
     by_partition: dict[int, list[bytes]] = {}
+    versions: dict[UUID, feeds.Version] = {}
     for entry in entries:
         by_partition.setdefault(entry.partition, []).append(entry.entry_id)
+        if entry.command is not None:
+            versions[entry.command.organization_id] = (prepared.tokens.get(entry.partition, 0), prepared.sequence)
+    meters = feeds.messages(outcomes, prepared.initial, prepared.final, now, versions)
     async with client.pipeline(transaction=False) as pipe:
         for entry in entries:
             if entry.command is None:
@@ -51,23 +75,43 @@ async def acknowledge(client: redis.Redis, prepared: Prepared) -> None:
             stream = keys.stream(partition)
             pipe.xack(stream, keys.CONSUMER_GROUP, *entry_ids)
             pipe.evalsha(_TRIM_SHA, 1, stream, keys.CONSUMER_GROUP, entry_ids[-1])  # type: ignore[arg-type]
+        # The snapshots before the answers: a balance read after an APPLIED answer sees its commit.
+        # One script per organization, not one for all: on a Redis Cluster the snapshots' keys sit
+        # in different slots, and a pipeline may hold only single-key commands.
+        first_snapshot = len(pipe)
+        for org_id, update in meters.items():
+            _write_snapshot(pipe, org_id, versions[org_id], update)
         for outcome in outcomes:
             reply_to = outcome.command.envelope.reply_to
             if reply_to:
                 reply = Reply(outcome.command.envelope.command_id, outcome.transaction_id, outcome.result)
                 pipe.publish(reply_to, encode_reply(reply))
-        meters = feeds.messages(outcomes, prepared.initial, prepared.final, now)
-        # One SET per organization, not an MSET: on a Redis Cluster the snapshots' keys sit in
-        # different slots, and a pipeline may hold only single-key commands.
         for org_id, update in meters.items():
-            pipe.set(keys.balance_snapshot(org_id), update)
             pipe.publish(keys.meter_channel(org_id), update)
         answers = await pipe.execute(raise_on_error=False)
+    unwritten = [
+        org_id
+        for org_id, answer in zip(meters, answers[first_snapshot : first_snapshot + len(meters)], strict=True)
+        if isinstance(answer, NoScriptError)
+    ]
     if any(isinstance(answer, NoScriptError) for answer in answers):
-        # Redis restarted and forgot the trim script; trimming can wait for the next batch.
+        # Redis restarted or failed over and forgot the scripts; trimming can wait for the next
+        # batch, but a snapshot not written would leave an older one trusted: write it now.
         await client.script_load(_TRIM)
-    elif errors := [answer for answer in answers if isinstance(answer, Exception)]:
+        await client.script_load(_SNAPSHOT)
+        if unwritten:
+            async with client.pipeline(transaction=False) as pipe:
+                for org_id in unwritten:
+                    _write_snapshot(pipe, org_id, versions[org_id], meters[org_id])
+                await pipe.execute()
+    if errors := [
+        answer for answer in answers if isinstance(answer, Exception) and not isinstance(answer, NoScriptError)
+    ]:
         raise errors[0]
+
+
+def _write_snapshot(pipe: Pipeline, org_id: UUID, version: feeds.Version, update: bytes) -> None:
+    pipe.evalsha(_SNAPSHOT_SHA, 1, keys.balance_snapshot(org_id), *version, update)  # type: ignore[arg-type]
 
 
 def set_aside(pipe: Pipeline, entry: Entry, now: datetime) -> None:

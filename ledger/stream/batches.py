@@ -30,6 +30,10 @@ class Prepared:
     final: dict[UUID, OrgState]
     # The idempotency keys it applied (`new_keys` of its outcomes), for the next batch to see.
     keys: dict[IdempotencyKey, Stored] = field(default_factory=dict)
+    # The fencing token it commits under per partition, and the worker's sequence number for it
+    # (growing in commit order): with the token, its snapshots' version (`ledger.stream.feeds`).
+    tokens: dict[int, int] = field(default_factory=dict)
+    sequence: int = 0
 
     @classmethod
     def of_entries(cls, entries: Sequence[Entry]) -> Prepared:

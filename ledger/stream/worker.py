@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 import uuid
@@ -92,6 +93,9 @@ class LedgerWorker:
         self.inbox = Inbox(client, self.worker_id, lease_ttl_ms)
         # Per owned partition: the fencing token our commits must still hold.
         self._tokens: dict[int, int] = {}
+        # Numbers this worker's batches in the order they commit (the second half of their
+        # snapshots' version, after the token: `ledger.stream.feeds`).
+        self._sequence = itertools.count(1)
         self._next_lease_at = 0.0
         self.warm = WarmStates(constants.warm_organizations_max)
         self.rates = CatalogRates(pool)
@@ -319,7 +323,9 @@ class LedgerWorker:
             raise
         loaded_from = {org: min(event_time(c) for c in by_org[org]) for org in by_org.keys() - warm.keys()}
         self.warm.keep(final, loaded_from)
-        return Prepared(entries, {entry.partition for entry in entries}, states, outcomes, final, keys)
+        partitions = {entry.partition for entry in entries}
+        tokens = {p: self._tokens.get(p, 0) for p in partitions}
+        return Prepared(entries, partitions, states, outcomes, final, keys, tokens, next(self._sequence))
 
     async def _write(self, prepared: Prepared) -> None:
         """Journal a prepared batch, then acknowledge and answer."""
@@ -333,7 +339,7 @@ class LedgerWorker:
         sent, where they leave what they leave inside a transaction: nothing committed."""
         if not prepared.outcomes:
             return
-        tokens = {p: self._tokens.get(p, 0) for p in prepared.partitions}
+        tokens = prepared.tokens
         keys = (outcome.command.envelope.idempotency_key for outcome in prepared.outcomes)
         args = (prepared.outcomes, prepared.initial, prepared.final, tokens)
         async with self.pool.acquire() as connection:
