@@ -11,6 +11,7 @@ stay pending and are read again, and being journaled, return their stored result
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -18,9 +19,11 @@ import redis.asyncio as redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import NoScriptError
 
+from ledger.core.batch import Outcome
 from ledger.core.entries import Result, Status
 from ledger.stream import dead_letters, feeds, keys
 from ledger.stream.batches import Prepared
+from ledger.stream.connection import is_cluster
 from ledger.stream.dead_letters import DeadLetter
 from ledger.stream.inbox import Entry, Failure
 from ledger.stream.replies import Reply, encode_reply
@@ -57,7 +60,7 @@ _SNAPSHOT_SHA = hashlib.sha1(_SNAPSHOT.encode()).hexdigest()  # noqa: S324
 async def acknowledge(client: redis.Redis, prepared: Prepared) -> None:
     """Acknowledge a committed batch's entries (dead-lettering those set aside), trim its streams,
     write its organizations' balance snapshots (each only if newer than the stored one), answer
-    its callers, and publish its meters: one pipeline."""
+    its callers, and publish its meters: one pipeline (two on a Redis Cluster)."""
     entries, outcomes = prepared.entries, prepared.outcomes
     now = datetime.now(UTC)
     by_partition: dict[int, list[bytes]] = {}
@@ -67,6 +70,7 @@ async def acknowledge(client: redis.Redis, prepared: Prepared) -> None:
         if entry.command is not None:
             versions[entry.command.organization_id] = (prepared.tokens.get(entry.partition, 0), prepared.sequence)
     meters = feeds.messages(outcomes, prepared.initial, prepared.final, now, versions)
+    split = is_cluster(client) and bool(meters)
     async with client.pipeline(transaction=False) as pipe:
         for entry in entries:
             if entry.command is None:
@@ -81,14 +85,15 @@ async def acknowledge(client: redis.Redis, prepared: Prepared) -> None:
         first_snapshot = len(pipe)
         for org_id, update in meters.items():
             _write_snapshot(pipe, org_id, versions[org_id], update)
-        for outcome in outcomes:
-            reply_to = outcome.command.envelope.reply_to
-            if reply_to:
-                reply = Reply(outcome.command.envelope.command_id, outcome.transaction_id, outcome.result)
-                pipe.publish(reply_to, encode_reply(reply))
-        for org_id, update in meters.items():
-            pipe.publish(keys.meter_channel(org_id), update)
+        if not split:
+            _publish(pipe, outcomes, meters)
         answers = await pipe.execute(raise_on_error=False)
+    if split:
+        # On a Redis Cluster a pipeline's commands go to each master at once, so an answer could
+        # overtake its snapshot on another master: the answers go once the snapshots are written.
+        async with client.pipeline(transaction=False) as pipe:
+            _publish(pipe, outcomes, meters)
+            answers += await pipe.execute(raise_on_error=False)
     unwritten = [
         org_id
         for org_id, answer in zip(meters, answers[first_snapshot : first_snapshot + len(meters)], strict=True)
@@ -108,6 +113,17 @@ async def acknowledge(client: redis.Redis, prepared: Prepared) -> None:
         answer for answer in answers if isinstance(answer, Exception) and not isinstance(answer, NoScriptError)
     ]:
         raise errors[0]
+
+
+def _publish(pipe: Pipeline, outcomes: Sequence[Outcome], meters: Mapping[UUID, bytes]) -> None:
+    """The waiting callers' answers, then the organizations' meter updates."""
+    for outcome in outcomes:
+        reply_to = outcome.command.envelope.reply_to
+        if reply_to:
+            reply = Reply(outcome.command.envelope.command_id, outcome.transaction_id, outcome.result)
+            pipe.publish(reply_to, encode_reply(reply))
+    for org_id, update in meters.items():
+        pipe.publish(keys.meter_channel(org_id), update)
 
 
 def _write_snapshot(pipe: Pipeline, org_id: UUID, version: feeds.Version, update: bytes) -> None:
