@@ -14,7 +14,7 @@ from typing import Any
 import redis.asyncio as redis
 
 from ledger.stream import keys
-from ledger.stream.acknowledgement import acknowledge
+from ledger.stream.acknowledgement import _SNAPSHOT, acknowledge
 from ledger.stream.batches import Prepared
 from tests.conftest import Service
 from tests.ledger_api import Ledger
@@ -116,3 +116,20 @@ async def test_a_snapshot_without_a_version_is_older_and_forgotten_scripts_are_l
     await redis_client.script_flush()
     await acknowledge(redis_client, second)
     assert await balance(service, org.org) == {"total": "70", "held": "0", "available": "70"}
+
+
+async def test_one_call_writes_a_batch_s_snapshots_each_only_over_an_older_one(redis_client: redis.Redis) -> None:
+    """On a single Redis one script call writes all of a batch's snapshots; each key is judged alone."""
+
+    newer, older, absent = (f"balance:{{{uuid.uuid4()}}}" for _ in range(3))
+    await redis_client.set(newer, '{"version":[3,9],"total":"1"}')
+    await redis_client.set(older, '{"version":[3,1],"total":"2"}')
+    written = await redis_client.eval(  # type: ignore[misc]
+        _SNAPSHOT, 3, newer, older, absent,
+        3, 5, '{"version":[3,5],"total":"a"}', 3, 5, '{"version":[3,5],"total":"b"}',
+        3, 5, '{"version":[3,5],"total":"c"}',
+    )  # fmt: skip
+    assert written == 2
+    assert json.loads(await redis_client.get(newer))["total"] == "1"
+    assert json.loads(await redis_client.get(older))["total"] == "b"
+    assert json.loads(await redis_client.get(absent))["total"] == "c"

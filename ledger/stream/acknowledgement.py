@@ -36,21 +36,30 @@ local floor = ARGV[2]
 if pending[1] > 0 then floor = pending[2] end
 return redis.call('XTRIM', KEYS[1], 'MINID', floor)
 """
-# Write a balance snapshot unless the one stored is as new or newer: versions `[epoch,sequence]`
+# Write each balance snapshot unless the one stored is as new or newer: versions `[epoch,sequence]`
 # (`ledger.stream.feeds`) compared lexicographically; one without a version (an older release's)
-# is older. One key: fine on a Redis Cluster.
+# is older. ARGV holds epoch, sequence and value per key. On a single Redis one call writes a
+# batch's snapshots (a command per organization cost the worker and Redis more than the check);
+# on a Redis Cluster, where a script's keys must share a slot, one call per key.
 _SNAPSHOT = """
-local stored = redis.call('GET', KEYS[1])
-if stored then
-  local epoch, sequence = string.match(stored, '^{"version":%[(%d+),(%d+)%]')
-  if epoch then
-    epoch, sequence = tonumber(epoch), tonumber(sequence)
-    local new_epoch, new_sequence = tonumber(ARGV[1]), tonumber(ARGV[2])
-    if epoch > new_epoch or (epoch == new_epoch and sequence >= new_sequence) then return 0 end
+local written = 0
+for i, key in ipairs(KEYS) do
+  local new_epoch, new_sequence = tonumber(ARGV[3 * i - 2]), tonumber(ARGV[3 * i - 1])
+  local newer = true
+  local stored = redis.call('GET', key)
+  if stored then
+    local epoch, sequence = string.match(stored, '^{"version":%[(%d+),(%d+)%]')
+    if epoch then
+      epoch, sequence = tonumber(epoch), tonumber(sequence)
+      newer = epoch < new_epoch or (epoch == new_epoch and sequence < new_sequence)
+    end
+  end
+  if newer then
+    redis.call('SET', key, ARGV[3 * i])
+    written = written + 1
   end
 end
-redis.call('SET', KEYS[1], ARGV[3])
-return 1
+return written
 """
 # EVALSHA straight away: redis-py's Script in a pipeline first asks SCRIPT EXISTS.
 _TRIM_SHA = hashlib.sha1(_TRIM.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
@@ -83,8 +92,7 @@ async def acknowledge(client: redis.Redis, prepared: Prepared) -> None:
         # One script per organization, not one for all: on a Redis Cluster the snapshots' keys sit
         # in different slots, and a pipeline may hold only single-key commands.
         first_snapshot = len(pipe)
-        for org_id, update in meters.items():
-            _write_snapshot(pipe, org_id, versions[org_id], update)
+        groups = _write_snapshots(pipe, meters, versions, single_call=not is_cluster(client))
         if not split:
             _publish(pipe, outcomes, meters)
         answers = await pipe.execute(raise_on_error=False)
@@ -94,11 +102,13 @@ async def acknowledge(client: redis.Redis, prepared: Prepared) -> None:
         async with client.pipeline(transaction=False) as pipe:
             _publish(pipe, outcomes, meters)
             answers += await pipe.execute(raise_on_error=False)
-    unwritten = [
-        org_id
-        for org_id, answer in zip(meters, answers[first_snapshot : first_snapshot + len(meters)], strict=True)
+    snapshot_answers = answers[first_snapshot : first_snapshot + len(groups)]
+    unwritten = {
+        org_id: meters[org_id]
+        for group, answer in zip(groups, snapshot_answers, strict=True)
         if isinstance(answer, NoScriptError)
-    ]
+        for org_id in group
+    }
     if any(isinstance(answer, NoScriptError) for answer in answers):
         # Redis restarted or failed over and forgot the scripts; trimming can wait for the next
         # batch, but a snapshot not written would leave an older one trusted: write it now.
@@ -106,8 +116,7 @@ async def acknowledge(client: redis.Redis, prepared: Prepared) -> None:
         await client.script_load(_SNAPSHOT)
         if unwritten:
             async with client.pipeline(transaction=False) as pipe:
-                for org_id in unwritten:
-                    _write_snapshot(pipe, org_id, versions[org_id], meters[org_id])
+                _write_snapshots(pipe, unwritten, versions, single_call=not is_cluster(client))
                 await pipe.execute()
     if errors := [
         answer for answer in answers if isinstance(answer, Exception) and not isinstance(answer, NoScriptError)
@@ -126,8 +135,19 @@ def _publish(pipe: Pipeline, outcomes: Sequence[Outcome], meters: Mapping[UUID, 
         pipe.publish(keys.meter_channel(org_id), update)
 
 
-def _write_snapshot(pipe: Pipeline, org_id: UUID, version: feeds.Version, update: bytes) -> None:
-    pipe.evalsha(_SNAPSHOT_SHA, 1, keys.balance_snapshot(org_id), *version, update)  # type: ignore[arg-type]
+def _write_snapshots(
+    pipe: Pipeline, meters: Mapping[UUID, bytes], versions: Mapping[UUID, feeds.Version], *, single_call: bool
+) -> list[list[UUID]]:
+    """Queue the snapshots' compare-and-set: one call for all, or one per organization; returns
+    the organizations of each call queued, in order."""
+    groups = [list(meters)] if single_call and meters else [[org_id] for org_id in meters]
+    for group in groups:
+        arguments: list[object] = []
+        for org_id in group:
+            arguments += [*versions[org_id], meters[org_id]]
+        snapshot_keys = [keys.balance_snapshot(org_id) for org_id in group]
+        pipe.evalsha(_SNAPSHOT_SHA, len(group), *snapshot_keys, *arguments)  # type: ignore[arg-type]
+    return groups
 
 
 def set_aside(pipe: Pipeline, entry: Entry, now: datetime) -> None:
