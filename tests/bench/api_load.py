@@ -12,7 +12,7 @@ import itertools
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -157,24 +157,7 @@ async def bulk_usage(
                     continue
                 tally.ok += sum(1 for outcome in results if outcome["status"] == "QUEUED")
 
-        before = meter.sample() if meter is not None else None
-        started = time.monotonic()
-        await asyncio.gather(
-            *(connection(client, f"{a}.{c}") for a, client in enumerate(clients) for c in range(connections_per_api))
-        )
-        elapsed = time.monotonic() - started
-        cpu = between(before, meter.sample(), tally.ok, "event") if meter is not None and before else None
-    return {
-        "value": round(tally.ok / elapsed),
-        "unit": "events/s",
-        "events": tally.ok,
-        "requests": len(tally.latencies_s),
-        "events_per_request": BULK_EVENTS,
-        "errors": tally.errors,
-        "request_latency": summary_ms(tally.latencies_s),
-        **({"cpu": cpu} if cpu else {}),
-        "method": method,
-    }
+        return await closed_loop(clients, connections_per_api, connection, tally, meter, BULK_EVENTS, method)
 
 
 async def record_usage_batches(
@@ -210,25 +193,42 @@ async def record_usage_batches(
                 continue
             tally.ok += sum(1 for outcome in data["recordUsageBatch"] if outcome["status"] == "QUEUED")
 
+    method = (
+        f"{len(base_urls)} API process(es) x {connections_per_api} connections, closed loop, "
+        f"recordUsageBatch with {BATCH_EVENTS} events per request, ack QUEUED, no ledger worker running"
+    )
     async with http_clients(base_urls, connections_per_api) as clients:
-        before = meter.sample() if meter is not None else None
-        started = time.monotonic()
-        await asyncio.gather(
-            *(connection(client, f"{a}.{c}") for a, client in enumerate(clients) for c in range(connections_per_api))
-        )
-        elapsed = time.monotonic() - started
-        cpu = between(before, meter.sample(), tally.ok, "event") if meter is not None and before else None
+        return await closed_loop(clients, connections_per_api, connection, tally, meter, BATCH_EVENTS, method)
+
+
+async def closed_loop(
+    clients: Sequence[aiohttp.ClientSession],
+    connections_per_api: int,
+    connection: Callable[[aiohttp.ClientSession, str], Awaitable[None]],
+    tally: Tally,
+    meter: CpuMeter | None,
+    events_per_request: int,
+    method: str,
+) -> dict[str, Any]:
+    """Run `connection` on every connection of every API at once, and report the events it counted:
+    the rate, the requests' latency and (with a meter) the CPU per event."""
+    before = meter.sample() if meter is not None else None
+    started = time.monotonic()
+    await asyncio.gather(
+        *(connection(client, f"{a}.{c}") for a, client in enumerate(clients) for c in range(connections_per_api))
+    )
+    elapsed = time.monotonic() - started
+    cpu = between(before, meter.sample(), tally.ok, "event") if meter is not None and before else None
     return {
         "value": round(tally.ok / elapsed),
         "unit": "events/s",
         "events": tally.ok,
         "requests": len(tally.latencies_s),
-        "events_per_request": BATCH_EVENTS,
+        "events_per_request": events_per_request,
         "errors": tally.errors,
         "request_latency": summary_ms(tally.latencies_s),
         **({"cpu": cpu} if cpu else {}),
-        "method": f"{len(base_urls)} API process(es) x {connections_per_api} connections, closed loop, "
-        f"recordUsageBatch with {BATCH_EVENTS} events per request, ack QUEUED, no ledger worker running",
+        "method": method,
     }
 
 
